@@ -1,0 +1,513 @@
+//! The image definitions in images/: which targets exist and what each family needs.
+//!
+//! The files are data, embedded in the binary so a user needs no source tree. Loading
+//! checks every file and reports the file and the key of the first mistake, so a broken
+//! definition is fixed from the error line alone.
+
+use std::collections::BTreeMap;
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::target::{Family, Target};
+
+/// The definition files as shipped, by their path in the repository.
+pub const EMBEDDED: &[(&str, &str)] = &[
+    ("images/matrix.toml", include_str!("../images/matrix.toml")),
+    ("images/alpine.toml", include_str!("../images/alpine.toml")),
+    ("images/debian.toml", include_str!("../images/debian.toml")),
+    ("images/strip.toml", include_str!("../images/strip.toml")),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PackageManager {
+    Apk,
+    Apt,
+}
+
+/// One family's definition (images/alpine.toml, images/debian.toml).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Flavor {
+    pub family: Family,
+    pub libc: String,
+    pub display: String,
+    /// Default source image; `{target}` stands for the target string.
+    pub source_image: String,
+    pub package_manager: PackageManager,
+    pub runtime_packages: Vec<String>,
+    pub extra_libraries: Vec<String>,
+    pub helpers: Vec<String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+impl Flavor {
+    pub fn source_image_for(&self, target: &Target) -> String {
+        self.source_image.replace("{target}", &target.to_string())
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Exclusion {
+    python: String,
+    release: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Releases {
+    releases: Vec<String>,
+    #[serde(default)]
+    exclude: Vec<Exclusion>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Matrix {
+    python: Vec<String>,
+    alpine: Releases,
+    debian: Releases,
+}
+
+impl Matrix {
+    fn releases(&self, family: Family) -> &Releases {
+        match family {
+            Family::Alpine => &self.alpine,
+            Family::Debian => &self.debian,
+        }
+    }
+}
+
+/// A named set of stdlib entries to leave out (images/strip.toml).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    pub modules: Vec<String>,
+}
+
+/// Everything in images/, checked.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    matrix: Matrix,
+    alpine: Flavor,
+    debian: Flavor,
+    profiles: BTreeMap<String, Profile>,
+}
+
+fn parse<T: DeserializeOwned>(file: &str, text: &str) -> Result<T> {
+    let deserializer = toml::Deserializer::parse(text).map_err(|e| Error::Definition {
+        file: file.to_string(),
+        key: "(syntax)".to_string(),
+        message: one_line(&e.to_string()),
+    })?;
+    serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let key = e.path().to_string();
+        Error::Definition {
+            file: file.to_string(),
+            key: if key == "." {
+                "(top level)".into()
+            } else {
+                key
+            },
+            message: one_line(&e.into_inner().to_string()),
+        }
+    })
+}
+
+/// toml's messages span several lines with a source excerpt; keep the first statement.
+fn one_line(message: &str) -> String {
+    let lines: Vec<&str> = message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('|') && !l.chars().all(|c| c == '^'))
+        .collect();
+    lines.join(" ").replace("  ", " ")
+}
+
+fn mistake(file: &str, key: impl Into<String>, message: impl Into<String>) -> Error {
+    Error::Definition {
+        file: file.to_string(),
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+fn is_dotted(text: &str, parts: usize) -> bool {
+    let pieces: Vec<&str> = text.split('.').collect();
+    pieces.len() == parts
+        && pieces
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+impl Catalog {
+    /// The definitions compiled into this binary.
+    pub fn embedded() -> Result<Self> {
+        Self::from_files(EMBEDDED)
+    }
+
+    /// Loads and checks definitions given as (file name, contents) pairs.
+    pub fn from_files(files: &[(&str, &str)]) -> Result<Self> {
+        let find = |suffix: &str| {
+            files
+                .iter()
+                .find(|(name, _)| name.ends_with(suffix))
+                .copied()
+                .ok_or_else(|| mistake(suffix, "(file)", "the definition file is missing"))
+        };
+        let (matrix_file, text) = find("matrix.toml")?;
+        let matrix: Matrix = parse(matrix_file, text)?;
+        check_matrix(matrix_file, &matrix)?;
+        let (alpine_file, text) = find("alpine.toml")?;
+        let alpine: Flavor = parse(alpine_file, text)?;
+        check_flavor(alpine_file, &alpine, Family::Alpine)?;
+        let (debian_file, text) = find("debian.toml")?;
+        let debian: Flavor = parse(debian_file, text)?;
+        check_flavor(debian_file, &debian, Family::Debian)?;
+        let (strip_file, text) = find("strip.toml")?;
+        let profiles: BTreeMap<String, Profile> = parse(strip_file, text)?;
+        if !profiles.contains_key("standard") {
+            return Err(mistake(
+                strip_file,
+                "standard",
+                "the default profile `standard` is missing",
+            ));
+        }
+        Ok(Catalog {
+            matrix,
+            alpine,
+            debian,
+            profiles,
+        })
+    }
+
+    pub fn flavor(&self, family: Family) -> &Flavor {
+        match family {
+            Family::Alpine => &self.alpine,
+            Family::Debian => &self.debian,
+        }
+    }
+
+    pub fn profile(&self, name: &str) -> Result<&Profile> {
+        self.profiles.get(name).ok_or_else(|| {
+            let known: Vec<&str> = self.profiles.keys().map(String::as_str).collect();
+            Error::Usage(format!(
+                "unknown profile {name:?}: choose one of {}",
+                known.join(", ")
+            ))
+        })
+    }
+
+    /// The newest Alpine release, which the bare `alpine` alias stands for.
+    pub fn newest_alpine(&self) -> &str {
+        self.matrix
+            .alpine
+            .releases
+            .iter()
+            .max_by_key(|r| {
+                let (a, b) = r.split_once('.').unwrap_or(("0", "0"));
+                (a.parse::<u32>().unwrap_or(0), b.parse::<u32>().unwrap_or(0))
+            })
+            .map(String::as_str)
+            .unwrap_or_default()
+    }
+
+    /// Checks that the official images publish `target`, and returns its family's definition.
+    pub fn check(&self, target: &Target) -> Result<&Flavor> {
+        let python = target.python.minor_version();
+        let family = target.family();
+        let releases = self.matrix.releases(family);
+        let release = match &target.os.release {
+            Some(release) => release.clone(),
+            None => self.newest_alpine().to_string(),
+        };
+        let outside = |why: String| {
+            Error::Usage(format!(
+                "target {target} is outside the support matrix: {why}; supported: {}",
+                self.summary()
+            ))
+        };
+        if !self.matrix.python.contains(&python) {
+            return Err(outside(format!("Python {python} is not listed")));
+        }
+        if !releases.releases.contains(&release) {
+            return Err(outside(format!("{} is not a known release", target.os)));
+        }
+        if releases
+            .exclude
+            .iter()
+            .any(|x| x.python == python && x.release == release)
+        {
+            return Err(outside(format!(
+                "the official images have no Python {python} on {}",
+                target.os
+            )));
+        }
+        Ok(self.flavor(family))
+    }
+
+    /// Every supported combination, in one line, for error messages and `--help`.
+    pub fn summary(&self) -> String {
+        let pythons = self.matrix.python.join(", ");
+        let alpine: Vec<String> = self
+            .matrix
+            .alpine
+            .releases
+            .iter()
+            .map(|r| format!("alpine{r}"))
+            .collect();
+        let debian: Vec<String> = self
+            .matrix
+            .debian
+            .releases
+            .iter()
+            .flat_map(|r| [r.clone(), format!("slim-{r}")])
+            .collect();
+        let holes: Vec<String> = self
+            .matrix
+            .alpine
+            .exclude
+            .iter()
+            .map(|x| format!("{}-alpine{}", x.python, x.release))
+            .chain(
+                self.matrix
+                    .debian
+                    .exclude
+                    .iter()
+                    .map(|x| format!("{}-(slim-){}", x.python, x.release)),
+            )
+            .collect();
+        let mut line = format!(
+            "Python {pythons} on {} and {}",
+            alpine.join(", "),
+            debian.join(", ")
+        );
+        if !holes.is_empty() {
+            line.push_str(&format!(", except {}", holes.join(", ")));
+        }
+        line
+    }
+}
+
+fn check_matrix(file: &str, matrix: &Matrix) -> Result<()> {
+    if matrix.python.is_empty() {
+        return Err(mistake(file, "python", "lists no Python version"));
+    }
+    for (i, python) in matrix.python.iter().enumerate() {
+        if !is_dotted(python, 2) || !python.starts_with("3.") {
+            return Err(mistake(
+                file,
+                format!("python[{i}]"),
+                format!("{python:?} is not a Python 3.X version"),
+            ));
+        }
+    }
+    for family in [Family::Alpine, Family::Debian] {
+        let releases = matrix.releases(family);
+        for (i, release) in releases.releases.iter().enumerate() {
+            let ok = match family {
+                Family::Alpine => is_dotted(release, 2),
+                Family::Debian => {
+                    !release.is_empty() && release.bytes().all(|b| b.is_ascii_lowercase())
+                }
+            };
+            if !ok {
+                return Err(mistake(
+                    file,
+                    format!("{family}.releases[{i}]"),
+                    format!("{release:?} is not a {family} release name"),
+                ));
+            }
+        }
+        for (i, x) in releases.exclude.iter().enumerate() {
+            if !matrix.python.contains(&x.python) {
+                return Err(mistake(
+                    file,
+                    format!("{family}.exclude[{i}].python"),
+                    format!("{:?} is not in `python`", x.python),
+                ));
+            }
+            if !releases.releases.contains(&x.release) {
+                return Err(mistake(
+                    file,
+                    format!("{family}.exclude[{i}].release"),
+                    format!("{:?} is not in `{family}.releases`", x.release),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_flavor(file: &str, flavor: &Flavor, family: Family) -> Result<()> {
+    if flavor.family != family {
+        return Err(mistake(
+            file,
+            "family",
+            format!("this file defines {family}, not {}", flavor.family),
+        ));
+    }
+    if flavor.libc != family.libc() {
+        return Err(mistake(
+            file,
+            "libc",
+            format!("{family} uses {}, not {:?}", family.libc(), flavor.libc),
+        ));
+    }
+    if !flavor.source_image.contains("{target}") {
+        return Err(mistake(
+            file,
+            "source_image",
+            "must contain {target}, e.g. \"python:{target}\"",
+        ));
+    }
+    for (i, helper) in flavor.helpers.iter().enumerate() {
+        if !crate::render::has_helper(helper) {
+            return Err(mistake(
+                file,
+                format!("helpers[{i}]"),
+                format!("no template templates/helpers/{helper}.tera for {helper:?}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(replaced: &str, text: &str) -> Result<Catalog> {
+        let files: Vec<(&str, &str)> = EMBEDDED
+            .iter()
+            .map(|&(name, body)| (name, if name == replaced { text } else { body }))
+            .collect();
+        Catalog::from_files(&files)
+    }
+
+    fn definition_error(result: Result<Catalog>) -> (String, String) {
+        match result {
+            Err(Error::Definition { file, key, .. }) => (file, key),
+            other => panic!("expected a definition error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn embedded_definitions_load() {
+        let catalog = Catalog::embedded().unwrap();
+        assert_eq!(catalog.newest_alpine(), "3.23");
+        assert_eq!(
+            catalog.flavor(Family::Alpine).package_manager,
+            PackageManager::Apk
+        );
+        assert!(catalog
+            .profile("standard")
+            .unwrap()
+            .modules
+            .contains(&"test".to_string()));
+    }
+
+    #[test]
+    fn the_matrix_accepts_published_targets() {
+        let catalog = Catalog::embedded().unwrap();
+        for t in [
+            "3.12-alpine3.20",
+            "3.13-alpine",
+            "3.9-alpine3.22",
+            "3.12-slim-bookworm",
+            "3.13-trixie",
+            "3.11.9-bookworm",
+        ] {
+            catalog.check(&t.parse().unwrap()).unwrap();
+        }
+    }
+
+    #[test]
+    fn the_matrix_refuses_holes_and_unknowns_naming_what_exists() {
+        let catalog = Catalog::embedded().unwrap();
+        for (t, why) in [
+            ("3.8-alpine3.23", "Python 3.8 is not listed"),
+            ("3.9-alpine3.23", "no Python 3.9 on alpine3.23"),
+            ("3.14-alpine3.20", "no Python 3.14 on alpine3.20"),
+            ("3.12-alpine3.1", "alpine3.1 is not a known release"),
+            ("3.12-slim-buster", "slim-buster is not a known release"),
+        ] {
+            let e = catalog.check(&t.parse().unwrap()).unwrap_err();
+            let message = e.to_string();
+            assert_eq!(e.exit_code(), crate::error::exit::USAGE);
+            assert!(message.contains(why), "{t}: {message}");
+            assert!(message.contains("alpine3.20, alpine3.21"), "{message}");
+            assert!(message.contains("slim-trixie"), "{message}");
+        }
+    }
+
+    #[test]
+    fn a_wrong_type_names_file_and_key() {
+        let (file, key) = definition_error(with(
+            "images/alpine.toml",
+            &include_str!("../images/alpine.toml").replace(
+                "extra_libraries = [\"libgcc_s.so.1\"]",
+                "extra_libraries = \"libgcc_s.so.1\"",
+            ),
+        ));
+        assert_eq!(file, "images/alpine.toml");
+        assert_eq!(key, "extra_libraries");
+    }
+
+    #[test]
+    fn an_unknown_key_is_named() {
+        let (file, key) = definition_error(with(
+            "images/debian.toml",
+            &format!(
+                "{}\nmirror = \"x\"\n",
+                include_str!("../images/debian.toml")
+            )
+            .replacen("[labels]", "mirror2 = 1\n[labels]", 1),
+        ));
+        assert_eq!(file, "images/debian.toml");
+        assert!(key.contains("mirror"), "{key}");
+    }
+
+    #[test]
+    fn a_syntax_error_names_the_file() {
+        let (file, _) = definition_error(with("images/matrix.toml", "python = [3.9"));
+        assert_eq!(file, "images/matrix.toml");
+    }
+
+    #[test]
+    fn semantic_mistakes_name_the_key() {
+        let text = include_str!("../images/matrix.toml").replace(
+            "{ python = \"3.9\", release = \"3.23\" }",
+            "{ python = \"3.9\", release = \"3.99\" }",
+        );
+        let (_, key) = definition_error(with("images/matrix.toml", &text));
+        assert_eq!(key, "alpine.exclude[0].release");
+
+        let text = include_str!("../images/matrix.toml").replace("\"3.10\",", "\"3.x\",");
+        let (_, key) = definition_error(with("images/matrix.toml", &text));
+        assert_eq!(key, "python[1]");
+
+        let text =
+            include_str!("../images/debian.toml").replace("libc = \"glibc\"", "libc = \"musl\"");
+        let (_, key) = definition_error(with("images/debian.toml", &text));
+        assert_eq!(key, "libc");
+
+        let text =
+            include_str!("../images/alpine.toml").replace("\"chroot-apk\"", "\"chroot-yum\"");
+        let (_, key) = definition_error(with("images/alpine.toml", &text));
+        assert_eq!(key, "helpers[0]");
+    }
+
+    #[test]
+    fn a_new_release_is_a_data_change() {
+        let text = include_str!("../images/matrix.toml")
+            .replace("\"3.14\"]", "\"3.14\", \"3.15\"]")
+            .replace("\"trixie\"]", "\"trixie\", \"forky\"]");
+        let catalog = with("images/matrix.toml", &text).unwrap();
+        catalog.check(&"3.15-slim-forky".parse().unwrap()).unwrap();
+    }
+}

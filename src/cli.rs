@@ -1,0 +1,259 @@
+//! The command line: argument types and the dispatch to each stage's module.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::catalog::Catalog;
+use crate::distill;
+use crate::engine::{Engine, ProgressMode};
+use crate::error::{Error, Result};
+use crate::metadata;
+use crate::pipeline;
+use crate::platform::{self, Platform};
+use crate::recipe::Recipe;
+use crate::render;
+use crate::target::Target;
+
+pub const DEFAULT_REPOSITORY: &str = "dpy/python";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "dpy",
+    version,
+    about = "Tiny, hardened distroless Python images from the official Python images",
+    after_help = "Targets are official image tags: 3.12-alpine3.20, 3.13-slim-bookworm, 3.13-trixie, ..."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write (or list) the build context dpy would send to BuildKit.
+    Render(RenderArgs),
+    /// Build the runtime and -buildroot images of one or more targets.
+    Build(BuildArgs),
+    /// Run the conformance suite against a runtime image.
+    Test(TestArgs),
+    /// Check the Docker engine, BuildKit, runnable platforms and source images.
+    Doctor(DoctorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// e.g. 3.12-alpine3.20
+    pub target: String,
+    /// Directory to write the context to; without it, the files are listed.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Overwrite a non-empty output directory.
+    #[arg(long)]
+    pub force: bool,
+    /// Start from this image instead of python:<target>.
+    #[arg(long, value_name = "IMG")]
+    pub source_image: Option<String>,
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_REPOSITORY)]
+    pub repository: String,
+    /// Which stdlib entries to leave out (images/strip.toml).
+    #[arg(long, default_value = "standard")]
+    pub profile: String,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// One or more targets, e.g. 3.12-alpine3.20 3.13-slim-bookworm
+    #[arg(required = true)]
+    pub targets: Vec<String>,
+    /// Comma-separated platforms; default: the engine's own.
+    #[arg(long, value_name = "LIST")]
+    pub platform: Option<String>,
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_REPOSITORY)]
+    pub repository: String,
+    /// Start from this image instead of python:<target>. `{arch}` is replaced by each
+    /// platform's architecture (amd64, arm64), for local stores that hold one per tag.
+    #[arg(long, value_name = "IMG")]
+    pub source_image: Option<String>,
+    #[arg(long, value_enum, default_value = "auto")]
+    pub progress: ProgressMode,
+    /// JSON file that receives one record per image built.
+    #[arg(long, value_name = "FILE", default_value = metadata::DEFAULT_FILE)]
+    pub metadata_file: PathBuf,
+    /// Build every step again, ignoring BuildKit's cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    #[arg(long, default_value = "standard")]
+    pub profile: String,
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// The runtime image to check, e.g. dpy/python:3.12-alpine3.20
+    pub image: String,
+    /// The image it was distilled from: enables the parity checks (every stdlib module
+    /// that imports there imports here, find_library, zoneinfo).
+    #[arg(long, value_name = "IMG")]
+    pub source_image: Option<String>,
+    /// Run without container-structure-test (its checks are then reported as skipped).
+    #[arg(long)]
+    pub skip_structure: bool,
+    #[arg(long, default_value = "standard")]
+    pub profile: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Also check that this target's source image is in the local store.
+    pub target: Option<String>,
+    #[arg(long, value_name = "IMG")]
+    pub source_image: Option<String>,
+    /// Platforms that must be runnable, comma-separated; default: the engine's own.
+    #[arg(long, value_name = "LIST")]
+    pub platform: Option<String>,
+}
+
+fn parse_target(catalog: &Catalog, text: &str) -> Result<Target> {
+    let target: Target = text.parse()?;
+    catalog.check(&target)?;
+    Ok(target)
+}
+
+pub async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Render(args) => render_command(args),
+        Command::Build(args) => build_command(args).await,
+        Command::Test(args) => crate::conformance::run(args).await,
+        Command::Doctor(args) => crate::doctor::run(args).await,
+    }
+}
+
+fn render_command(args: RenderArgs) -> Result<()> {
+    let catalog = Catalog::embedded()?;
+    let target = parse_target(&catalog, &args.target)?;
+    let recipe = Recipe::new(
+        &catalog,
+        &target,
+        args.source_image.as_deref(),
+        &args.profile,
+    )?;
+    let context = render::render_context(&recipe)?;
+    match args.output {
+        Some(dir) => {
+            context.write_to(&dir, args.force)?;
+            eprintln!(
+                "wrote the build context of {target} to {} (repository {}; root.tar and Dockerfile.runtime are made by `dpy build`)",
+                dir.display(),
+                args.repository
+            );
+        }
+        None => print!("{}", context.listing()),
+    }
+    Ok(())
+}
+
+async fn build_command(args: BuildArgs) -> Result<()> {
+    let catalog = Catalog::embedded()?;
+    // Every input is checked before anything is built.
+    let targets: Vec<Target> = args
+        .targets
+        .iter()
+        .map(|t| parse_target(&catalog, t))
+        .collect::<Result<_>>()?;
+    let requested = args
+        .platform
+        .as_deref()
+        .map(platform::parse_list)
+        .transpose()?;
+    let engine = Engine::connect()?;
+    let native = Platform::from_engine_arch(&engine.version().await?.arch);
+    let platforms = requested.unwrap_or_else(|| vec![native.clone()]);
+    for p in &platforms {
+        p.ensure_runnable(&native)?;
+    }
+    let options = distill::Options::default();
+
+    let work = async {
+        for target in &targets {
+            for p in &platforms {
+                let source = args
+                    .source_image
+                    .as_deref()
+                    .map(|s| s.replace("{arch}", &p.tag_suffix()));
+                let recipe = Recipe::new(&catalog, target, source.as_deref(), &args.profile)?;
+                let outcome = pipeline::run(
+                    &engine,
+                    pipeline::Job {
+                        recipe: &recipe,
+                        platform: p,
+                        repository: &args.repository,
+                        tag_suffix: (platforms.len() > 1).then(|| p.tag_suffix()),
+                        no_cache: args.no_cache,
+                        progress: args.progress,
+                        distill: options,
+                    },
+                )
+                .await?;
+                record(&engine, &args.metadata_file, &outcome, p).await?;
+                println!(
+                    "{} {} ({:.1}s)",
+                    outcome.runtime.reference(),
+                    outcome.buildroot.reference(),
+                    outcome.seconds
+                );
+            }
+        }
+        Ok::<(), Error>(())
+    };
+    tokio::select! {
+        result = work => result,
+        _ = tokio::signal::ctrl_c() => Err(Error::Interrupted),
+    }
+}
+
+async fn record(
+    engine: &Engine,
+    file: &std::path::Path,
+    outcome: &pipeline::Outcome,
+    platform: &Platform,
+) -> Result<()> {
+    let built_at = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let mut records = Vec::new();
+    for (kind, image) in [
+        (metadata::Kind::Runtime, &outcome.runtime),
+        (metadata::Kind::Buildroot, &outcome.buildroot),
+    ] {
+        let (registry, repository) = metadata::split_repository(&image.repository);
+        let size = engine
+            .docker()
+            .inspect_image(&image.id)
+            .await
+            .ok()
+            .and_then(|i| i.size)
+            .unwrap_or(0);
+        records.push(metadata::Record {
+            kind,
+            name: repository
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+            registry,
+            repository,
+            tag: image.tag.clone(),
+            reference: image.reference(),
+            digest: image.id.clone(),
+            size: size.max(0) as u64,
+            platforms: vec![platform.to_string()],
+            source_image: outcome.source.name.clone(),
+            source_digest: outcome.source.digest.clone(),
+            python_version: outcome.python_version.clone(),
+            os_release: outcome.os_name.clone(),
+            built_at: built_at.clone(),
+            site_packages: Some(outcome.site_packages.clone()),
+        });
+    }
+    metadata::append(file, &records)
+}

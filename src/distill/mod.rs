@@ -1,0 +1,174 @@
+//! Distill: the gathered files become the runtime root.
+//!
+//! Input is what the gather stage exported (layout.json, root/, stubs/). Output is the
+//! root as one deterministic tar, plus figures. The steps, each in its own module:
+//! the stdlib zip (`stdlib`), ensurepip's stub, accounts (`accounts`), /tmp, the
+//! shared-library check (`elf`) and the layer tar (`layer`).
+
+pub mod accounts;
+pub mod elf;
+pub mod layer;
+pub mod rootfs;
+pub mod stdlib;
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::layout::Layout;
+use crate::recipe::Recipe;
+
+pub use stdlib::Compression;
+
+/// Settings of the distill that are not part of the recipe.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub compression: Compression,
+    pub mtime: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            compression: Compression::Stored,
+            mtime: layer::source_date_epoch(),
+        }
+    }
+}
+
+/// The distilled runtime root.
+#[derive(Debug)]
+pub struct Distilled {
+    pub layout: Layout,
+    /// The root as a tar, the runtime image's only layer.
+    pub root_tar: Vec<u8>,
+    pub stats: Stats,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    pub zip_entries: usize,
+    pub zip_bytes: u64,
+    pub root_files: usize,
+}
+
+/// Distills an exported gather tree (unpacked at `export`) in place.
+pub fn distill(export: &Path, recipe: &Recipe, options: Options) -> Result<Distilled> {
+    let layout = Layout::load(&export.join("layout.json"))?;
+    check_family(recipe, &layout)?;
+    let root = export.join("root");
+    let py = &layout.python;
+
+    // 1. The stdlib zip, with ensurepip's stub in place of the real package.
+    let stdlib = rootfs::join(&root, &py.stdlib);
+    let keep_out: Vec<PathBuf> = [&py.lib_dynload, &py.purelib, &py.platstdlib]
+        .iter()
+        .filter_map(|dir| Path::new(dir.as_str()).strip_prefix(&py.stdlib).ok())
+        .filter(|rel| !rel.as_os_str().is_empty())
+        .map(Path::to_path_buf)
+        .chain(["site-packages".into(), "dist-packages".into()])
+        .collect();
+    let mut entries = stdlib::Entries::collect(&stdlib, &keep_out)?;
+    let stubs = export.join("stubs");
+    if let Ok(dir) = std::fs::read_dir(&stubs) {
+        for stub in dir.flatten() {
+            let name = stub.file_name().to_string_lossy().into_owned();
+            entries.overlay(&stub.path(), &name)?;
+        }
+    }
+    if entries.is_empty() {
+        return Err(Error::Distill(format!(
+            "the gather stage found no stdlib under {}",
+            py.stdlib
+        )));
+    }
+    let zip_path = rootfs::join(&root, &py.zip_path);
+    let zip_bytes = entries.write(&zip_path, options.compression)?;
+    let landmark = rootfs::join(&root, &py.landmark);
+    let zipped: Vec<PathBuf> = entries
+        .paths()
+        .filter(|p| p.starts_with(&stdlib) && *p != landmark)
+        .map(Path::to_path_buf)
+        .collect();
+    for path in &zipped {
+        std::fs::remove_file(path).map_err(|e| Error::io(path, e))?;
+    }
+    remove_empty_dirs(&stdlib)?;
+    if !landmark.exists() {
+        return Err(Error::Distill(format!(
+            "the prefix landmark {} is missing: the interpreter would not find its prefix",
+            py.landmark
+        )));
+    }
+    for dir in [&py.purelib, &py.lib_dynload] {
+        let host = rootfs::join(&root, dir);
+        std::fs::create_dir_all(&host).map_err(|e| Error::io(&host, e))?;
+    }
+
+    // 2. Accounts and the directories every process expects.
+    accounts::write(&root)?;
+    let tmp = root.join("tmp");
+    std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    set_mode(&tmp, 0o1777)?;
+
+    // 3. Every ELF file must load from this root alone.
+    let libc = if layout.os.libc == "musl" {
+        elf::Libc::Musl
+    } else {
+        elf::Libc::Glibc
+    };
+    elf::check_closure(&root, libc)?;
+    if !rootfs::exists(&root, "/bin/sh") {
+        return Err(Error::Distill(
+            "the runtime root has no /bin/sh: the gather stage found no dash".into(),
+        ));
+    }
+
+    // 4. One deterministic layer.
+    let root_files = walkdir::WalkDir::new(&root).into_iter().count();
+    let root_tar = layer::tar_root(&root, &[accounts::HOME], options.mtime)?;
+    Ok(Distilled {
+        layout,
+        root_tar,
+        stats: Stats {
+            zip_entries: entries.len(),
+            zip_bytes,
+            root_files,
+        },
+    })
+}
+
+/// The target names a family; the source image must be of that family.
+fn check_family(recipe: &Recipe, layout: &Layout) -> Result<()> {
+    let wanted = recipe.target.family();
+    match layout.family() {
+        Some(found) if found == wanted => Ok(()),
+        _ => Err(Error::SourceUnfit(format!(
+            "target {} is {} ({}) but the source image {} is {} ({}); pass a {} source with --source-image or pick a {} target",
+            recipe.target,
+            wanted,
+            wanted.libc(),
+            recipe.source_image,
+            layout.os_name(),
+            layout.os.libc,
+            wanted,
+            layout.os.family,
+        ))),
+    }
+}
+
+fn remove_empty_dirs(dir: &Path) -> Result<()> {
+    for entry in walkdir::WalkDir::new(dir).contents_first(true).min_depth(1) {
+        let entry = entry.map_err(|e| Error::Distill(format!("cleaning the stdlib: {e}")))?;
+        if entry.file_type().is_dir() {
+            // Fails harmlessly when not empty.
+            let _ = std::fs::remove_dir(entry.path());
+        }
+    }
+    Ok(())
+}
+
+fn set_mode(path: &Path, mode: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| Error::io(path, e))
+}

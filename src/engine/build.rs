@@ -1,0 +1,202 @@
+//! One BuildKit build through bollard's session API.
+//!
+//! The context is sent as an in-memory tar. Each build gets its own session id, so
+//! builds for several platforms can run at once. Images are built untagged: the caller
+//! tags them only when every image of a target is ready, so a failure never leaves a
+//! half-tagged set behind.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use bollard::models::BuildInfoAux;
+use bollard::query_parameters::{BuildImageOptionsBuilder, BuilderVersion, ImageBuildOutput};
+use futures_util::StreamExt;
+
+use super::progress::Progress;
+use super::Engine;
+use crate::context::BuildContext;
+use crate::error::{Error, Result};
+
+/// Where a build's result goes.
+#[derive(Debug, Clone)]
+pub enum Output {
+    /// An image in the engine's store (its id is returned).
+    Image,
+    /// The result's files as a tar on this machine; no image is created.
+    Tar(PathBuf),
+}
+
+pub struct BuildSpec<'a> {
+    pub context: &'a BuildContext,
+    pub dockerfile: &'a str,
+    pub target: &'a str,
+    pub platform: &'a str,
+    pub output: Output,
+    pub no_cache: bool,
+    pub build_args: HashMap<String, String>,
+    pub labels: HashMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Built {
+    pub image_id: Option<String>,
+    /// `DPY-WARN` lines the build printed.
+    pub warnings: Vec<String>,
+}
+
+fn session_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "dpy-{}-{nanos:x}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Turns a `DPY-ERROR <kind>: <message>` line from the gather stage into an error.
+fn marked_error(line: &str) -> Option<Error> {
+    let rest = &line[line.find("DPY-ERROR")? + "DPY-ERROR".len()..];
+    let rest = rest.trim();
+    let message = rest.split_once(": ").map(|(_, m)| m).unwrap_or(rest);
+    Some(Error::SourceUnfit(message.trim().to_string()))
+}
+
+/// Runs the build to its end and returns the image id (for `Output::Image`).
+pub async fn build(engine: &Engine, spec: BuildSpec<'_>, progress: &Progress) -> Result<Built> {
+    let id = session_id();
+    let mut options = BuildImageOptionsBuilder::default()
+        .dockerfile(spec.dockerfile)
+        .target(spec.target)
+        .platform(spec.platform)
+        .version(BuilderVersion::BuilderBuildKit)
+        .session(&id)
+        .nocache(spec.no_cache)
+        .rm(true)
+        .forcerm(true)
+        .buildargs(&spec.build_args)
+        .labels(&spec.labels);
+    if let Output::Tar(path) = &spec.output {
+        options = options.outputs(ImageBuildOutput::Tar(path.display().to_string()));
+    }
+    let body = bollard::body_full(spec.context.to_tar().into());
+    let mut stream = engine
+        .docker()
+        .build_image(options.build(), None, Some(body));
+
+    let mut built = Built::default();
+    let mut marked_errors = Vec::new();
+    let mut failure: Option<String> = None;
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(info) => {
+                if let Some(message) = info.error_detail.and_then(|d| d.message) {
+                    failure = Some(message);
+                }
+                match info.aux {
+                    Some(BuildInfoAux::BuildKit(status)) => {
+                        for line in progress.update(&status) {
+                            if line.contains("DPY-ERROR") {
+                                marked_errors.push(line);
+                            } else if let Some(w) = line.split("DPY-WARN").nth(1) {
+                                let w = w.trim().to_string();
+                                if !built.warnings.contains(&w) {
+                                    progress.warn(&w);
+                                    built.warnings.push(w);
+                                }
+                            }
+                        }
+                    }
+                    Some(BuildInfoAux::Default(image)) => {
+                        if let Some(image_id) = image.id {
+                            built.image_id = Some(image_id);
+                        }
+                    }
+                    None => {}
+                }
+            }
+            Err(e) => {
+                failure = Some(e.to_string());
+                break;
+            }
+        }
+    }
+    progress.finish();
+
+    if let Some(line) = marked_errors.first() {
+        return Err(marked_error(line).expect("a marked line"));
+    }
+    if let Some(message) = failure {
+        return Err(step_error(progress, spec.platform, &message));
+    }
+    if matches!(spec.output, Output::Image) && built.image_id.is_none() {
+        return Err(Error::BuildStep(format!(
+            "the {} build for {} finished without an image id",
+            spec.target, spec.platform
+        )));
+    }
+    Ok(built)
+}
+
+fn step_error(progress: &Progress, platform: &str, message: &str) -> Error {
+    let message = message.split_whitespace().collect::<Vec<_>>().join(" ");
+    if is_connection_error(&message) {
+        return Error::engine(
+            "the Docker engine stopped answering during the build",
+            message,
+        );
+    }
+    match progress.failure(&message) {
+        Some(step) => {
+            let mut text = format!(
+                "build step failed on {platform}: {}: {}",
+                step.name.trim(),
+                step.error.split_whitespace().collect::<Vec<_>>().join(" ")
+            );
+            if !step.tail.is_empty() {
+                text.push_str("\n  last lines of its log:");
+                for line in &step.tail {
+                    text.push_str("\n    ");
+                    text.push_str(line);
+                }
+            }
+            Error::BuildStep(text)
+        }
+        None => Error::BuildStep(format!("build failed on {platform}: {message}")),
+    }
+}
+
+fn is_connection_error(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("error trying to connect")
+        || m.contains("connection refused")
+        || m.contains("no such file or directory (os error 2)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marked_lines_become_one_line_errors() {
+        let e = marked_error(
+            "#8 0.41 DPY-ERROR no-python: the source image has no python3 on PATH; pass --source-image",
+        )
+        .unwrap();
+        assert_eq!(e.exit_code(), crate::error::exit::SOURCE_UNFIT);
+        assert_eq!(
+            e.to_string(),
+            "the source image has no python3 on PATH; pass --source-image"
+        );
+        assert!(marked_error("ordinary output").is_none());
+    }
+
+    #[test]
+    fn session_ids_are_unique() {
+        assert_ne!(session_id(), session_id());
+    }
+}

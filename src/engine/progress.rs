@@ -1,0 +1,217 @@
+//! Progress of BuildKit builds: which vertices started, finished or hit the cache.
+//!
+//! BuildKit resends the same vertex many times as its state changes, so vertices are
+//! de-duplicated by digest and each change is printed once. Log lines are kept per
+//! vertex (the last 20) so a failing step can be reported with its own output.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+
+use bollard::moby::buildkit::v1::StatusResponse;
+
+/// How much to print, as `--progress` (buildx's names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProgressMode {
+    /// `tty` on a terminal, `plain` otherwise.
+    Auto,
+    /// Live status line on a terminal.
+    Tty,
+    /// One line per event, for CI logs.
+    Plain,
+    /// Errors only.
+    Quiet,
+}
+
+impl ProgressMode {
+    /// Resolves `auto` against whether stderr is a terminal.
+    pub fn resolve(self) -> ProgressMode {
+        match self {
+            ProgressMode::Auto if std::io::stderr().is_terminal() => ProgressMode::Tty,
+            ProgressMode::Auto => ProgressMode::Plain,
+            other => other,
+        }
+    }
+}
+
+const LOG_TAIL: usize = 20;
+
+#[derive(Debug, Default)]
+struct VertexState {
+    name: String,
+    started: bool,
+    done: bool,
+    error: String,
+    logs: VecDeque<String>,
+    partial: String,
+}
+
+/// Progress of one build, shared by the tasks reading its stream.
+pub struct Progress {
+    mode: ProgressMode,
+    label: String,
+    vertices: Mutex<HashMap<String, VertexState>>,
+}
+
+/// A step that failed, with its log tail.
+#[derive(Debug, Clone)]
+pub struct FailedStep {
+    pub name: String,
+    pub error: String,
+    pub tail: Vec<String>,
+}
+
+/// A protobuf timestamp as seconds (the type itself is not re-exported by bollard).
+macro_rules! seconds {
+    ($ts:expr) => {
+        $ts.as_ref()
+            .map(|t| t.seconds as f64 + f64::from(t.nanos) / 1e9)
+    };
+}
+
+impl Progress {
+    pub fn new(mode: ProgressMode, label: impl Into<String>) -> Self {
+        Progress {
+            mode: mode.resolve(),
+            label: label.into(),
+            vertices: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn mode(&self) -> ProgressMode {
+        self.mode
+    }
+
+    /// Prints a line of dpy's own (not BuildKit's) unless quiet.
+    pub fn note(&self, message: &str) {
+        if self.mode != ProgressMode::Quiet {
+            self.emit(&format!("[{}] {message}", self.label));
+        }
+    }
+
+    /// Warnings are shown in every mode.
+    pub fn warn(&self, message: &str) {
+        self.emit(&format!("warning: [{}] {message}", self.label));
+    }
+
+    fn emit(&self, line: &str) {
+        let mut err = std::io::stderr().lock();
+        if self.mode == ProgressMode::Tty {
+            let _ = write!(err, "\r\x1b[K");
+        }
+        let _ = writeln!(err, "{line}");
+    }
+
+    fn status_line(&self, line: &str) {
+        if self.mode == ProgressMode::Tty {
+            let mut err = std::io::stderr().lock();
+            let width = 100;
+            let shown: String = line.chars().take(width).collect();
+            let _ = write!(err, "\r\x1b[K{shown}");
+            let _ = err.flush();
+        }
+    }
+
+    /// Clears a live status line before the caller prints something else.
+    pub fn finish(&self) {
+        if self.mode == ProgressMode::Tty {
+            let _ = write!(std::io::stderr().lock(), "\r\x1b[K");
+        }
+    }
+
+    /// Takes one BuildKit status message. Returns lines that dpy's gather stage marked
+    /// as `DPY-ERROR` / `DPY-WARN`, for the caller to act on.
+    pub fn update(&self, status: &StatusResponse) -> Vec<String> {
+        let mut marked = Vec::new();
+        let mut vertices = self.vertices.lock().expect("progress lock");
+        for v in &status.vertexes {
+            let state = vertices.entry(v.digest.clone()).or_default();
+            state.name = v.name.clone();
+            if !v.error.is_empty() {
+                state.error = v.error.clone();
+            }
+            let internal = v.name.starts_with("[internal]") || v.name.starts_with("[auth]");
+            if v.cached && !state.done {
+                state.done = true;
+                if self.mode == ProgressMode::Plain && !internal {
+                    self.emit(&format!("[{}] CACHED {}", self.label, v.name));
+                }
+                continue;
+            }
+            if v.started.is_some() && !state.started {
+                state.started = true;
+                match self.mode {
+                    ProgressMode::Plain if !internal => {
+                        self.emit(&format!("[{}] => {}", self.label, v.name))
+                    }
+                    ProgressMode::Tty => {
+                        self.status_line(&format!("[{}] => {}", self.label, v.name))
+                    }
+                    _ => {}
+                }
+            }
+            if v.completed.is_some() && !state.done {
+                state.done = true;
+                let took = match (seconds!(v.started), seconds!(v.completed)) {
+                    (Some(a), Some(b)) => format!(" {:.1}s", (b - a).max(0.0)),
+                    _ => String::new(),
+                };
+                let show =
+                    !internal && matches!(self.mode, ProgressMode::Plain | ProgressMode::Tty);
+                if v.error.is_empty() && show {
+                    self.emit(&format!("[{}] DONE {}{took}", self.label, v.name));
+                } else if !v.error.is_empty() && self.mode != ProgressMode::Quiet {
+                    self.emit(&format!("[{}] ERROR {}: {}", self.label, v.name, v.error));
+                }
+            }
+        }
+        for log in &status.logs {
+            let state = vertices.entry(log.vertex.clone()).or_default();
+            state.partial.push_str(&String::from_utf8_lossy(&log.msg));
+            while let Some(pos) = state.partial.find('\n') {
+                let line: String = state.partial.drain(..=pos).collect();
+                let line = line.trim_end().to_string();
+                if line.contains("DPY-ERROR") || line.contains("DPY-WARN") {
+                    marked.push(line.clone());
+                }
+                if self.mode == ProgressMode::Plain {
+                    self.emit(&format!("[{}]    {line}", self.label));
+                }
+                state.logs.push_back(line);
+                if state.logs.len() > LOG_TAIL {
+                    state.logs.pop_front();
+                }
+            }
+        }
+        marked
+    }
+
+    /// The step that failed, with its last log lines. BuildKit marks the failing
+    /// vertex with an error; without one, the step that logged last is the best guess.
+    pub fn failure(&self, error: &str) -> Option<FailedStep> {
+        let vertices = self.vertices.lock().expect("progress lock");
+        let candidate = vertices
+            .values()
+            .find(|v| !v.error.is_empty() && !v.logs.is_empty())
+            .or_else(|| vertices.values().find(|v| !v.error.is_empty()))
+            .or_else(|| {
+                vertices
+                    .values()
+                    .filter(|v| v.started && !v.done && !v.logs.is_empty())
+                    .max_by_key(|v| v.logs.len())
+            })?;
+        let mut tail: Vec<String> = candidate.logs.iter().cloned().collect();
+        if !candidate.partial.is_empty() {
+            tail.push(candidate.partial.clone());
+        }
+        Some(FailedStep {
+            name: candidate.name.clone(),
+            error: if candidate.error.is_empty() {
+                error.to_string()
+            } else {
+                candidate.error.clone()
+            },
+            tail,
+        })
+    }
+}

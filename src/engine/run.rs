@@ -1,0 +1,132 @@
+//! Short-lived containers for checks (`dpy test`, `dpy doctor`), always removed.
+
+use std::collections::HashMap;
+
+use bollard::models::ContainerCreateBody;
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    WaitContainerOptionsBuilder,
+};
+use futures_util::StreamExt;
+
+use super::Engine;
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Default)]
+pub struct RunSpec {
+    pub image: String,
+    /// Replaces the image's entrypoint when set.
+    pub entrypoint: Option<Vec<String>>,
+    pub cmd: Vec<String>,
+    pub env: HashMap<String, String>,
+    pub platform: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    pub exit_code: i64,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Removes the container when dropped, so an early return or Ctrl-C leaves none behind.
+struct Removal {
+    engine: Engine,
+    id: String,
+}
+
+impl Drop for Removal {
+    fn drop(&mut self) {
+        let engine = self.engine.clone();
+        let id = std::mem::take(&mut self.id);
+        let options = RemoveContainerOptionsBuilder::default().force(true).build();
+        let cleanup = async move {
+            let _ = engine.docker().remove_container(&id, Some(options)).await;
+        };
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            // Wait for the removal: the process may exit right after this drop.
+            let _ = std::thread::spawn(move || handle.block_on(cleanup)).join();
+        }
+    }
+}
+
+/// Runs a container to completion and returns its exit code and output.
+pub async fn run(engine: &Engine, spec: RunSpec) -> Result<RunResult> {
+    let env: Vec<String> = spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let body = ContainerCreateBody {
+        image: Some(spec.image.clone()),
+        entrypoint: spec.entrypoint.clone(),
+        cmd: Some(spec.cmd.clone()),
+        env: Some(env),
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
+        network_disabled: Some(true),
+        ..Default::default()
+    };
+    let mut options = CreateContainerOptionsBuilder::default();
+    if let Some(platform) = &spec.platform {
+        options = options.platform(platform);
+    }
+    let created = engine
+        .docker()
+        .create_container(Some(options.build()), body)
+        .await
+        .map_err(|e| Error::engine(&format!("creating a container of {}", spec.image), e))?;
+    let guard = Removal {
+        engine: engine.clone(),
+        id: created.id.clone(),
+    };
+    engine
+        .docker()
+        .start_container(
+            &created.id,
+            None::<bollard::query_parameters::StartContainerOptions>,
+        )
+        .await
+        .map_err(|e| Error::engine(&format!("starting a container of {}", spec.image), e))?;
+    let mut wait = engine.docker().wait_container(
+        &created.id,
+        Some(
+            WaitContainerOptionsBuilder::default()
+                .condition("not-running")
+                .build(),
+        ),
+    );
+    let mut exit_code = 0;
+    while let Some(item) = wait.next().await {
+        match item {
+            Ok(response) => exit_code = response.status_code,
+            // bollard reports a non-zero exit as an error carrying the code.
+            Err(bollard::errors::Error::DockerContainerWaitError { code, .. }) => exit_code = code,
+            Err(e) => return Err(Error::engine("waiting for a container", e)),
+        }
+    }
+    let mut logs = engine.docker().logs(
+        &created.id,
+        Some(
+            LogsOptionsBuilder::default()
+                .stdout(true)
+                .stderr(true)
+                .build(),
+        ),
+    );
+    let (mut stdout, mut stderr) = (String::new(), String::new());
+    while let Some(item) = logs.next().await {
+        match item {
+            Ok(bollard::container::LogOutput::StdOut { message }) => {
+                stdout.push_str(&String::from_utf8_lossy(&message))
+            }
+            Ok(bollard::container::LogOutput::StdErr { message }) => {
+                stderr.push_str(&String::from_utf8_lossy(&message))
+            }
+            Ok(_) => {}
+            Err(e) => return Err(Error::engine("reading a container's output", e)),
+        }
+    }
+    drop(guard);
+    Ok(RunResult {
+        exit_code,
+        stdout,
+        stderr,
+    })
+}

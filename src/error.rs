@@ -1,0 +1,110 @@
+//! One error type for the whole pipeline, and the exit code each kind maps to.
+//!
+//! Every variant renders as a single line that names what is wrong and what to do next,
+//! because that line is often all a CI log shows of a failed build.
+
+use std::path::PathBuf;
+
+/// Exit codes, one per kind of failure, so scripts can tell them apart.
+pub mod exit {
+    /// Bad command-line input: target grammar, options, platform strings.
+    pub const USAGE: i32 = 2;
+    /// An image definition or template in images/ or templates/ is broken.
+    pub const DEFINITION: i32 = 3;
+    /// The Docker engine cannot be reached or lacks a needed feature.
+    pub const ENGINE: i32 = 10;
+    /// The source image does not exist locally and cannot be pulled.
+    pub const SOURCE_MISSING: i32 = 11;
+    /// The source image exists but cannot be distilled (no Python, wrong family, ...).
+    pub const SOURCE_UNFIT: i32 = 12;
+    /// A build step failed inside BuildKit.
+    pub const BUILD_STEP: i32 = 13;
+    /// The distilled root violates an invariant (e.g. an unresolved shared library).
+    pub const DISTILL: i32 = 14;
+    /// `dpy test` found a failing conformance check.
+    pub const CONFORMANCE: i32 = 15;
+    /// `dpy doctor` found a missing part.
+    pub const DOCTOR: i32 = 16;
+    /// Files on the host: an output directory, the metadata file.
+    pub const IO: i32 = 20;
+    /// Interrupted by Ctrl-C (128 + SIGINT).
+    pub const INTERRUPTED: i32 = 130;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Usage(String),
+
+    #[error("{file}: {key}: {message}")]
+    Definition {
+        file: String,
+        key: String,
+        message: String,
+    },
+
+    #[error("template {name}: {message}")]
+    Template { name: String, message: String },
+
+    #[error("{0}")]
+    Engine(String),
+
+    #[error("{0}")]
+    SourceMissing(String),
+
+    #[error("{0}")]
+    SourceUnfit(String),
+
+    #[error("{0}")]
+    BuildStep(String),
+
+    #[error("{0}")]
+    Distill(String),
+
+    #[error("{0}")]
+    Conformance(String),
+
+    #[error("{0}")]
+    Doctor(String),
+
+    #[error("{}: {message}", path.display())]
+    Io { path: PathBuf, message: String },
+
+    #[error("interrupted: the build was cancelled and its temporary state removed")]
+    Interrupted,
+}
+
+impl Error {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Usage(_) => exit::USAGE,
+            Error::Definition { .. } | Error::Template { .. } => exit::DEFINITION,
+            Error::Engine(_) => exit::ENGINE,
+            Error::SourceMissing(_) => exit::SOURCE_MISSING,
+            Error::SourceUnfit(_) => exit::SOURCE_UNFIT,
+            Error::BuildStep(_) => exit::BUILD_STEP,
+            Error::Distill(_) => exit::DISTILL,
+            Error::Conformance(_) => exit::CONFORMANCE,
+            Error::Doctor(_) => exit::DOCTOR,
+            Error::Io { .. } => exit::IO,
+            Error::Interrupted => exit::INTERRUPTED,
+        }
+    }
+
+    /// Wraps an I/O error with the path it concerns.
+    pub fn io(path: impl Into<PathBuf>, err: impl std::fmt::Display) -> Self {
+        Error::Io {
+            path: path.into(),
+            message: err.to_string(),
+        }
+    }
+
+    /// An engine error with the advice that fits every engine failure.
+    pub fn engine(context: &str, err: impl std::fmt::Display) -> Self {
+        Error::Engine(format!(
+            "{context}: {err} (is the Docker engine running? check DOCKER_HOST, or run `dpy doctor`)"
+        ))
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

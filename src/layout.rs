@@ -1,0 +1,143 @@
+//! What the source image's own interpreter says about itself.
+//!
+//! The gather stage writes layout.json (templates/context/gather.py); everything after
+//! it follows these answers instead of assuming /usr/local or /usr.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::target::Family;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PythonLayout {
+    pub version: String,
+    pub major: u32,
+    pub minor: u32,
+    /// The real interpreter binary.
+    pub executable: String,
+    /// The stable name the image runs, e.g. /usr/local/bin/python3.
+    pub entrypoint: String,
+    pub prefix: String,
+    pub exec_prefix: String,
+    pub stdlib: String,
+    pub platstdlib: String,
+    /// The site-packages directory the runtime imports third-party packages from.
+    pub purelib: String,
+    pub lib_dynload: String,
+    /// The sys.path entry the stdlib zip must be written to.
+    pub zip_path: String,
+    /// The file getpath needs to find the prefix.
+    pub landmark: String,
+    #[serde(default)]
+    pub ldlibrary: Option<String>,
+    #[serde(default)]
+    pub libdir: Option<String>,
+    #[serde(default)]
+    pub ext_suffix: Option<String>,
+    #[serde(default)]
+    pub multiarch: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SslLayout {
+    #[serde(default)]
+    pub cafile: Option<String>,
+    #[serde(default)]
+    pub capath: Option<String>,
+    #[serde(default)]
+    pub openssl_cafile: Option<String>,
+    #[serde(default)]
+    pub openssl_capath: Option<String>,
+    #[serde(default)]
+    pub openssl_version: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OsLayout {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub version_id: Option<String>,
+    #[serde(default)]
+    pub pretty_name: Option<String>,
+    /// "alpine", "debian" or "other".
+    pub family: String,
+    pub libc: String,
+    pub machine: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Library {
+    pub soname: String,
+    pub path: String,
+}
+
+/// layout.json as a typed value.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Layout {
+    pub python: PythonLayout,
+    pub ssl: SslLayout,
+    pub os: OsLayout,
+    pub loader: String,
+    #[serde(default)]
+    pub dash: Option<String>,
+    #[serde(default)]
+    pub ldconfig: Option<String>,
+    #[serde(default)]
+    pub package_db: Option<String>,
+    #[serde(default)]
+    pub packages: Vec<String>,
+    #[serde(default)]
+    pub libraries: Vec<Library>,
+    #[serde(default)]
+    pub stripped: Vec<String>,
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}
+
+impl Layout {
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::parse(&text).map_err(|e| {
+            Error::Distill(format!(
+                "{}: the gather stage wrote an unreadable layout: {e}",
+                path.display()
+            ))
+        })
+    }
+
+    pub fn parse(text: &str) -> std::result::Result<Self, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    /// The family the source image really is, if dpy knows it.
+    pub fn family(&self) -> Option<Family> {
+        match self.os.family.as_str() {
+            "alpine" => Some(Family::Alpine),
+            "debian" => Some(Family::Debian),
+            _ => None,
+        }
+    }
+
+    /// e.g. "Debian GNU/Linux 12 (bookworm)", or the id and version.
+    pub fn os_name(&self) -> String {
+        self.os.pretty_name.clone().unwrap_or_else(|| {
+            format!(
+                "{} {}",
+                self.os.id.as_deref().unwrap_or("unknown"),
+                self.os.version_id.as_deref().unwrap_or("")
+            )
+        })
+    }
+
+    /// The directory the interpreter's entrypoint lives in, put first on PATH.
+    pub fn bin_dir(&self) -> &str {
+        self.python
+            .entrypoint
+            .rsplit_once('/')
+            .map(|(dir, _)| dir)
+            .unwrap_or("/usr/bin")
+    }
+}

@@ -1,0 +1,22 @@
+//! dpy: tiny, hardened distroless Python images from the official Python images.
+//!
+//! The pipeline, one module per stage:
+//! [`target`] → [`catalog`] / [`recipe`] (the flavor) → [`render`] → [`engine`]
+//! (BuildKit through bollard) → [`distill`] → images ([`pipeline`]) → [`metadata`].
+//! Around it: [`doctor`] checks the engine, [`conformance`] checks images.
+
+pub mod catalog;
+pub mod cli;
+pub mod conformance;
+pub mod context;
+pub mod distill;
+pub mod doctor;
+pub mod engine;
+pub mod error;
+pub mod layout;
+pub mod metadata;
+pub mod pipeline;
+pub mod platform;
+pub mod recipe;
+pub mod render;
+pub mod target;

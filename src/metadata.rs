@@ -1,0 +1,198 @@
+//! Build metadata: one JSON record per image, merged into a file that `dpy readme` reads.
+//!
+//! Several dpy processes may write the same file (one per platform or target in CI), so
+//! every update takes a lock, rewrites a temporary file and renames it into place.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+pub const SCHEMA: u32 = 1;
+pub const DEFAULT_FILE: &str = "dpy-metadata.json";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Runtime,
+    Buildroot,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub kind: Kind,
+    /// `docker.io`, `ghcr.io`, `localhost:5000`, ...
+    pub registry: String,
+    /// The repository path inside the registry, e.g. `library/python` or `me/dpy`.
+    pub repository: String,
+    /// The last component of the repository path.
+    pub name: String,
+    pub tag: String,
+    /// `repository:tag` as the user wrote it.
+    pub reference: String,
+    /// The index digest when pushed, the image id otherwise.
+    pub digest: String,
+    pub size: u64,
+    pub platforms: Vec<String>,
+    pub source_image: String,
+    pub source_digest: String,
+    pub python_version: String,
+    pub os_release: String,
+    /// RFC 3339.
+    pub built_at: String,
+    #[serde(default)]
+    pub site_packages: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MetadataFile {
+    pub schema: u32,
+    pub images: Vec<Record>,
+}
+
+/// Splits `localhost:5000/me/py` into (`localhost:5000`, `me/py`), defaulting to Docker Hub
+/// the way the docker CLI does (`python` is `docker.io/library/python`).
+pub fn split_repository(repository: &str) -> (String, String) {
+    match repository.split_once('/') {
+        Some((first, rest))
+            if first.contains('.') || first.contains(':') || first == "localhost" =>
+        {
+            (first.to_string(), rest.to_string())
+        }
+        Some(_) => ("docker.io".to_string(), repository.to_string()),
+        None => ("docker.io".to_string(), format!("library/{repository}")),
+    }
+}
+
+pub fn load(path: &Path) -> Result<MetadataFile> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    serde_json::from_str(&text).map_err(|e| Error::Io {
+        path: path.to_path_buf(),
+        message: format!("line {}: not a dpy metadata file: {e}", e.line()),
+    })
+}
+
+/// Adds `records` to the file at `path`, replacing records with the same reference.
+pub fn append(path: &Path, records: &[Record]) -> Result<()> {
+    let lock_path = PathBuf::from(format!("{}.lock", path.display()));
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| Error::io(&lock_path, e))?;
+    lock.lock().map_err(|e| Error::io(&lock_path, e))?;
+
+    let mut file = if path.exists() {
+        load(path)?
+    } else {
+        MetadataFile {
+            schema: SCHEMA,
+            images: Vec::new(),
+        }
+    };
+    for record in records {
+        file.images.retain(|r| r.reference != record.reference);
+        file.images.push(record.clone());
+    }
+    file.schema = SCHEMA;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
+    let json = serde_json::to_string_pretty(&file).expect("metadata serializes");
+    temp.write_all(json.as_bytes())
+        .and_then(|_| temp.write_all(b"\n"))
+        .map_err(|e| Error::io(temp.path(), e))?;
+    temp.persist(path).map_err(|e| Error::io(path, e.error))?;
+    drop(lock);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(reference: &str, digest: &str) -> Record {
+        let (repo, tag) = reference.rsplit_once(':').unwrap();
+        let (registry, repository) = split_repository(repo);
+        Record {
+            kind: Kind::Runtime,
+            name: repository.rsplit('/').next().unwrap().into(),
+            registry,
+            repository,
+            tag: tag.into(),
+            reference: reference.into(),
+            digest: digest.into(),
+            size: 1,
+            platforms: vec!["linux/amd64".into()],
+            source_image: "python:3.12-alpine3.20".into(),
+            source_digest: "sha256:0".into(),
+            python_version: "3.12.4".into(),
+            os_release: "alpine 3.20".into(),
+            built_at: "1970-01-01T00:00:00Z".into(),
+            site_packages: None,
+        }
+    }
+
+    #[test]
+    fn repositories_split_like_the_docker_cli() {
+        assert_eq!(
+            split_repository("python"),
+            ("docker.io".into(), "library/python".into())
+        );
+        assert_eq!(
+            split_repository("me/py"),
+            ("docker.io".into(), "me/py".into())
+        );
+        assert_eq!(
+            split_repository("ghcr.io/me/py"),
+            ("ghcr.io".into(), "me/py".into())
+        );
+        assert_eq!(
+            split_repository("localhost:5000/py"),
+            ("localhost:5000".into(), "py".into())
+        );
+    }
+
+    #[test]
+    fn a_record_replaces_the_one_with_its_reference() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.json");
+        append(
+            &path,
+            &[
+                record("me/py:3.12", "sha256:1"),
+                record("me/py:3.13", "sha256:2"),
+            ],
+        )
+        .unwrap();
+        append(&path, &[record("me/py:3.12", "sha256:3")]).unwrap();
+        let file = load(&path).unwrap();
+        assert_eq!(file.schema, SCHEMA);
+        assert_eq!(file.images.len(), 2);
+        let digests: Vec<&str> = file.images.iter().map(|r| r.digest.as_str()).collect();
+        assert!(digests.contains(&"sha256:3") && !digests.contains(&"sha256:1"));
+    }
+
+    #[test]
+    fn concurrent_writers_do_not_lose_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.json");
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    append(&path, &[record(&format!("me/py:{i}"), "sha256:x")]).unwrap()
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        assert_eq!(load(&path).unwrap().images.len(), 8);
+    }
+}

@@ -1,0 +1,271 @@
+//! `dpy build`: the stages in order, for one target on one platform.
+//!
+//! target → recipe (flavor) → render → engine (gather, export) → distill → image
+//! (buildroot, runtime) → tags. Each stage takes the previous stage's value; this module
+//! only sequences them and keeps the rule that a failure tags nothing.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use crate::context::BuildContext;
+use crate::distill::{self, Distilled};
+use crate::engine::source::{self, SourceImage};
+use crate::engine::{self, BuildSpec, Engine, Output, Progress, ProgressMode};
+use crate::error::{Error, Result};
+use crate::platform::Platform;
+use crate::recipe::Recipe;
+use crate::render;
+
+/// One `(target, platform)` to build.
+pub struct Job<'a> {
+    pub recipe: &'a Recipe,
+    pub platform: &'a Platform,
+    pub repository: &'a str,
+    /// Added to both tags when several platforms share one local image store.
+    pub tag_suffix: Option<String>,
+    pub no_cache: bool,
+    pub progress: ProgressMode,
+    pub distill: distill::Options,
+}
+
+/// A built and tagged pair of images.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub runtime: TaggedImage,
+    pub buildroot: TaggedImage,
+    pub source: SourceImage,
+    pub python_version: String,
+    pub os_name: String,
+    pub site_packages: String,
+    pub seconds: f64,
+    pub warnings: Vec<String>,
+    pub zip_entries: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct TaggedImage {
+    pub repository: String,
+    pub tag: String,
+    pub id: String,
+}
+
+impl TaggedImage {
+    pub fn reference(&self) -> String {
+        format!("{}:{}", self.repository, self.tag)
+    }
+}
+
+pub async fn run(engine: &Engine, job: Job<'_>) -> Result<Outcome> {
+    let started = Instant::now();
+    let recipe = job.recipe;
+    let platform = job.platform.to_string();
+    let progress = Progress::new(job.progress, format!("{} {platform}", recipe.target));
+
+    let source = source::resolve(engine, &recipe.source_image, &platform).await?;
+    progress.note(&format!("source {} ({})", source.name, source.digest));
+
+    let mut context = render::render_context(recipe)?;
+    let work = tempfile::Builder::new()
+        .prefix("dpy-build-")
+        .tempdir()
+        .map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    let export_tar = work.path().join("export.tar");
+    let gathered = engine::build(
+        engine,
+        BuildSpec {
+            context: &context,
+            dockerfile: render::BUILDROOT_DOCKERFILE,
+            target: "export",
+            platform: &platform,
+            output: Output::Tar(export_tar.clone()),
+            no_cache: job.no_cache,
+            build_args: HashMap::new(),
+            labels: HashMap::new(),
+        },
+        &progress,
+    )
+    .await?;
+
+    let export_dir = work.path().join("export");
+    unpack(&export_tar, &export_dir)?;
+    let t = Instant::now();
+    let distilled = distill::distill(&export_dir, recipe, job.distill)?;
+    progress.note(&format!(
+        "distilled: {} stdlib entries in {} ({:.1} MB), root {:.1} MB, {:.1}s",
+        distilled.stats.zip_entries,
+        distilled
+            .layout
+            .python
+            .zip_path
+            .rsplit('/')
+            .next()
+            .unwrap_or_default(),
+        distilled.stats.zip_bytes as f64 / 1e6,
+        distilled.root_tar.len() as f64 / 1e6,
+        t.elapsed().as_secs_f64()
+    ));
+    drop(work);
+
+    let runtime_dockerfile = render::render_runtime(recipe, &distilled.layout)?;
+    context.add(render::RUNTIME_DOCKERFILE, 0o644, runtime_dockerfile);
+    context.add(render::ROOT_TAR, 0o644, distilled.root_tar.clone());
+
+    let labels = labels(recipe, &source, &distilled, job.distill.mtime);
+    let images = build_images(engine, &job, &context, &distilled, &labels, &progress).await?;
+
+    let suffix = job
+        .tag_suffix
+        .as_deref()
+        .map(|s| format!("-{s}"))
+        .unwrap_or_default();
+    let runtime = TaggedImage {
+        repository: job.repository.to_string(),
+        tag: format!("{}{suffix}", recipe.target.tag()),
+        id: images.0,
+    };
+    let buildroot = TaggedImage {
+        repository: job.repository.to_string(),
+        tag: format!("{}{suffix}", recipe.target.buildroot_tag()),
+        id: images.1,
+    };
+    // Both images exist: only now do tags move, so a failure above tags nothing.
+    engine
+        .tag(&buildroot.id, &buildroot.repository, &buildroot.tag)
+        .await?;
+    engine
+        .tag(&runtime.id, &runtime.repository, &runtime.tag)
+        .await?;
+    let mut warnings = gathered.warnings;
+    warnings.extend(distilled.layout.warnings.iter().cloned());
+    warnings.dedup();
+    Ok(Outcome {
+        python_version: distilled.layout.python.version.clone(),
+        os_name: distilled.layout.os_name(),
+        site_packages: distilled.layout.python.purelib.clone(),
+        zip_entries: distilled.stats.zip_entries,
+        runtime,
+        buildroot,
+        source,
+        seconds: started.elapsed().as_secs_f64(),
+        warnings,
+    })
+}
+
+/// Builds the runtime and the -buildroot image, untagged; returns (runtime, buildroot) ids.
+async fn build_images(
+    engine: &Engine,
+    job: &Job<'_>,
+    context: &BuildContext,
+    distilled: &Distilled,
+    labels: &HashMap<String, String>,
+    progress: &Progress,
+) -> Result<(String, String)> {
+    let platform = job.platform.to_string();
+    let build_args: HashMap<String, String> = [
+        (
+            "DPY_PYTHON_VERSION".to_string(),
+            distilled.layout.python.version.clone(),
+        ),
+        (
+            "DPY_SITE_PACKAGES".to_string(),
+            distilled.layout.python.purelib.clone(),
+        ),
+    ]
+    .into();
+    let buildroot = engine::build(
+        engine,
+        BuildSpec {
+            context,
+            dockerfile: render::BUILDROOT_DOCKERFILE,
+            target: "buildroot",
+            platform: &platform,
+            output: Output::Image,
+            no_cache: job.no_cache,
+            build_args,
+            labels: labels.clone(),
+        },
+        progress,
+    )
+    .await?;
+    let buildroot_id = buildroot.image_id.expect("checked by build");
+    let runtime = engine::build(
+        engine,
+        BuildSpec {
+            context,
+            dockerfile: render::RUNTIME_DOCKERFILE,
+            target: "runtime",
+            platform: &platform,
+            output: Output::Image,
+            no_cache: job.no_cache,
+            build_args: HashMap::new(),
+            labels: labels.clone(),
+        },
+        progress,
+    )
+    .await;
+    match runtime {
+        Ok(built) => Ok((built.image_id.expect("checked by build"), buildroot_id)),
+        Err(e) => {
+            engine.remove_quietly(&buildroot_id).await;
+            Err(e)
+        }
+    }
+}
+
+fn labels(
+    recipe: &Recipe,
+    source: &SourceImage,
+    distilled: &Distilled,
+    mtime: u64,
+) -> HashMap<String, String> {
+    let created = time::OffsetDateTime::from_unix_timestamp(mtime as i64)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| "1970-01-01T00:00:00Z".into());
+    let layout = &distilled.layout;
+    let mut labels: HashMap<String, String> = recipe.flavor.labels.clone().into_iter().collect();
+    labels.extend([
+        (
+            "org.opencontainers.image.base.name".into(),
+            source.name.clone(),
+        ),
+        (
+            "org.opencontainers.image.base.digest".into(),
+            source.digest.clone(),
+        ),
+        ("org.opencontainers.image.created".into(), created),
+        (
+            "org.opencontainers.image.version".into(),
+            recipe.target.tag(),
+        ),
+        (
+            "io.dpy.python.version".into(),
+            layout.python.version.clone(),
+        ),
+        (
+            "io.dpy.os.version".into(),
+            format!(
+                "{} {}",
+                layout.os.id.as_deref().unwrap_or("unknown"),
+                layout.os.version_id.as_deref().unwrap_or("")
+            )
+            .trim()
+            .to_string(),
+        ),
+        ("io.dpy.profile".into(), recipe.profile.clone()),
+    ]);
+    labels
+}
+
+fn unpack(tar_path: &std::path::Path, dir: &std::path::Path) -> Result<()> {
+    let file = std::fs::File::open(tar_path).map_err(|e| Error::io(tar_path, e))?;
+    let mut archive = tar::Archive::new(std::io::BufReader::new(file));
+    archive.set_preserve_permissions(true);
+    archive.set_overwrite(true);
+    archive
+        .unpack(dir)
+        .map_err(|e| Error::Distill(format!("unpacking the gathered files: {e}")))
+}

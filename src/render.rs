@@ -1,0 +1,185 @@
+//! Render: a recipe becomes a build context (Dockerfiles and helper scripts).
+//!
+//! Templates are Tera files embedded in the binary. Files under templates/context/ are
+//! copied verbatim (Python source, where Tera's braces would only get in the way).
+
+use serde::Serialize;
+use tera::{Context, Tera};
+
+use crate::context::BuildContext;
+use crate::error::{Error, Result};
+use crate::layout::Layout;
+use crate::recipe::{Recipe, BUILD_ROOT, NONROOT_UID};
+
+/// Tera templates, by their path under templates/.
+const TEMPLATES: &[(&str, &str)] = &[
+    (
+        "buildroot.Dockerfile.tera",
+        include_str!("../templates/buildroot.Dockerfile.tera"),
+    ),
+    (
+        "alpine/buildroot.Dockerfile.tera",
+        include_str!("../templates/alpine/buildroot.Dockerfile.tera"),
+    ),
+    (
+        "debian/buildroot.Dockerfile.tera",
+        include_str!("../templates/debian/buildroot.Dockerfile.tera"),
+    ),
+    (
+        "runtime.Dockerfile.tera",
+        include_str!("../templates/runtime.Dockerfile.tera"),
+    ),
+    (
+        "helpers/chroot-pip.tera",
+        include_str!("../templates/helpers/chroot-pip.tera"),
+    ),
+    (
+        "helpers/chroot-exec.tera",
+        include_str!("../templates/helpers/chroot-exec.tera"),
+    ),
+    (
+        "helpers/chroot-apk.tera",
+        include_str!("../templates/helpers/chroot-apk.tera"),
+    ),
+    (
+        "helpers/chroot-apt.tera",
+        include_str!("../templates/helpers/chroot-apt.tera"),
+    ),
+];
+
+/// Files copied into the context as they are: (path in the context, contents).
+const VERBATIM: &[(&str, &str)] = &[
+    (
+        "dpy/gather.py",
+        include_str!("../templates/context/gather.py"),
+    ),
+    (
+        "dpy/ensurepip/__init__.py",
+        include_str!("../templates/context/ensurepip/__init__.py"),
+    ),
+    (
+        "dpy/ensurepip/__main__.py",
+        include_str!("../templates/context/ensurepip/__main__.py"),
+    ),
+];
+
+/// Helpers every -buildroot image has, whatever the family.
+const COMMON_HELPERS: &[&str] = &["chroot-pip", "chroot-exec"];
+
+pub const BUILDROOT_DOCKERFILE: &str = "Dockerfile.buildroot";
+pub const RUNTIME_DOCKERFILE: &str = "Dockerfile.runtime";
+/// The distilled root, added to the context by the image stage.
+pub const ROOT_TAR: &str = "root.tar";
+
+/// Whether templates/helpers/<name>.tera exists (used to check image definitions).
+pub fn has_helper(name: &str) -> bool {
+    let path = format!("helpers/{name}.tera");
+    TEMPLATES.iter().any(|(p, _)| *p == path)
+}
+
+fn engine() -> Result<Tera> {
+    let mut tera = Tera::default();
+    tera.add_raw_templates(TEMPLATES.iter().copied())
+        .map_err(|e| template_error("templates", &e))?;
+    Ok(tera)
+}
+
+fn template_error(name: &str, err: &tera::Error) -> Error {
+    // Tera nests the useful part (line, column, what was expected) in its sources.
+    let mut message = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(inner) = source {
+        message.push_str(": ");
+        message.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    Error::Template {
+        name: name.to_string(),
+        message: message.split_whitespace().collect::<Vec<_>>().join(" "),
+    }
+}
+
+fn render(tera: &Tera, name: &str, context: &Context) -> Result<String> {
+    tera.render(name, context)
+        .map_err(|e| template_error(name, &e))
+}
+
+/// The gather stage's instructions (read by templates/context/gather.py).
+#[derive(Debug, Serialize)]
+struct GatherConfig<'a> {
+    family: &'a str,
+    strip: &'a [String],
+    extra_libraries: &'a [String],
+    stubs: std::collections::BTreeMap<&'a str, &'a str>,
+}
+
+fn base_context(recipe: &Recipe) -> Context {
+    let mut context = Context::new();
+    context.insert("dpy_version", env!("CARGO_PKG_VERSION"));
+    context.insert("target", &recipe.target.to_string());
+    context.insert("family", recipe.flavor.family.name());
+    context.insert("source_image", &recipe.source_image);
+    context.insert("build_root", BUILD_ROOT);
+    context.insert("runtime_packages", &recipe.flavor.runtime_packages);
+    context
+}
+
+/// The build context for the gather, export and buildroot stages.
+pub fn render_context(recipe: &Recipe) -> Result<BuildContext> {
+    let tera = engine()?;
+    let context = base_context(recipe);
+    let mut out = BuildContext::new();
+
+    let dockerfile = format!("{}/buildroot.Dockerfile.tera", recipe.flavor.family.name());
+    out.add(
+        BUILDROOT_DOCKERFILE,
+        0o644,
+        render(&tera, &dockerfile, &context)?,
+    );
+
+    let helpers = COMMON_HELPERS
+        .iter()
+        .copied()
+        .chain(recipe.flavor.helpers.iter().map(String::as_str));
+    for helper in helpers {
+        let body = render(&tera, &format!("helpers/{helper}.tera"), &context)?;
+        out.add(format!("dpy/bin/{helper}"), 0o755, body);
+    }
+
+    for (path, body) in VERBATIM {
+        out.add(*path, 0o644, *body);
+    }
+
+    let config = GatherConfig {
+        family: recipe.flavor.family.name(),
+        strip: &recipe.strip,
+        extra_libraries: &recipe.flavor.extra_libraries,
+        stubs: [("ensurepip", "/opt/dpy/ensurepip")].into_iter().collect(),
+    };
+    let json = serde_json::to_string_pretty(&config).expect("the gather config serializes");
+    out.add("dpy/config.json", 0o644, json + "\n");
+    Ok(out)
+}
+
+/// The runtime Dockerfile, which needs the source's layout (its entrypoint, its PATH).
+pub fn render_runtime(recipe: &Recipe, layout: &Layout) -> Result<String> {
+    let tera = engine()?;
+    let mut context = base_context(recipe);
+    context.insert("entrypoint", &layout.python.entrypoint);
+    context.insert("path", &runtime_path(layout));
+    context.insert("uid", &NONROOT_UID);
+    context.insert("gid", &NONROOT_UID);
+    context.insert("home", crate::distill::accounts::HOME);
+    render(&tera, "runtime.Dockerfile.tera", &context)
+}
+
+/// The interpreter's directory first, then the usual ones, each once.
+fn runtime_path(layout: &Layout) -> String {
+    let mut dirs: Vec<&str> = vec![layout.bin_dir()];
+    for dir in ["/usr/local/bin", "/usr/bin", "/bin"] {
+        if !dirs.contains(&dir) {
+            dirs.push(dir);
+        }
+    }
+    dirs.join(":")
+}
