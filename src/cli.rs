@@ -39,6 +39,21 @@ pub enum Command {
     Test(TestArgs),
     /// Check the Docker engine, BuildKit, runnable platforms and source images.
     Doctor(DoctorArgs),
+    /// Render a README.rst listing the images recorded in build metadata.
+    Readme(ReadmeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReadmeArgs {
+    /// Metadata files written by `dpy build` (default: ./dpy-metadata.json).
+    #[arg(long = "metadata", value_name = "FILE")]
+    pub metadata: Vec<PathBuf>,
+    /// A Tera template instead of the embedded templates/README.rst.tera.
+    #[arg(long, value_name = "FILE")]
+    pub template: Option<PathBuf>,
+    /// Where to write; default: standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -125,6 +140,24 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Build(args) => build_command(args).await,
         Command::Test(args) => crate::conformance::run(args).await,
         Command::Doctor(args) => crate::doctor::run(args).await,
+        Command::Readme(args) => readme_command(args),
+    }
+}
+
+fn readme_command(args: ReadmeArgs) -> Result<()> {
+    let files = if args.metadata.is_empty() {
+        vec![PathBuf::from(metadata::DEFAULT_FILE)]
+    } else {
+        args.metadata
+    };
+    let records = crate::readme::merge(&files)?;
+    let text = crate::readme::render(records, args.template.as_deref())?;
+    match args.output {
+        Some(path) => std::fs::write(&path, text).map_err(|e| Error::io(&path, e)),
+        None => {
+            print!("{text}");
+            Ok(())
+        }
     }
 }
 

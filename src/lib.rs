@@ -17,6 +17,7 @@ pub mod layout;
 pub mod metadata;
 pub mod pipeline;
 pub mod platform;
+pub mod readme;
 pub mod recipe;
 pub mod render;
 pub mod target;

@@ -84,7 +84,7 @@ fn engine() -> Result<Tera> {
     Ok(tera)
 }
 
-fn template_error(name: &str, err: &tera::Error) -> Error {
+pub(crate) fn template_error(name: &str, err: &tera::Error) -> Error {
     // Tera nests the useful part (line, column, what was expected) in its sources.
     let mut message = err.to_string();
     let mut source = std::error::Error::source(err);

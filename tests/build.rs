@@ -1,0 +1,279 @@
+//! `dpy build` end to end on the real engine, and its failure modes: each fails with one
+//! line and a distinct exit code, and leaves no image, tag or container behind.
+
+mod common;
+use common::{docker_ok, Test};
+
+fn build_args(repository: &str, source: &str) -> Vec<String> {
+    [
+        "build",
+        "3.11-bookworm",
+        "--platform",
+        "linux/amd64",
+        "--progress",
+        "plain",
+        "--repository",
+        repository,
+        "--source-image",
+        source,
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// The source image with a change, built with the docker CLI (`FROM` + one `RUN`).
+fn derived_source(name: &str, run: &str) -> String {
+    let base = common::debian_source();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        format!("FROM {base}\nRUN {run}\n"),
+    )
+    .unwrap();
+    let tag = format!("dpy-test/{name}:1");
+    let out = std::process::Command::new("/usr/bin/docker")
+        .args(["build", "-q", "-t", &tag, dir.path().to_str().unwrap()])
+        .env("DOCKER_BUILDKIT", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    tag
+}
+
+fn assert_nothing_left(repository: &str, containers_before: &[String]) {
+    assert!(
+        common::images_of(repository).is_empty(),
+        "no image tagged in {repository}"
+    );
+    let after = common::containers();
+    let new: Vec<&String> = after
+        .iter()
+        .filter(|c| !containers_before.contains(c))
+        .collect();
+    assert!(new.is_empty(), "stray containers: {new:?}");
+}
+
+#[test]
+fn builds_the_debian_source_and_passes_conformance() {
+    if !common::engine("build::e2e") {
+        return;
+    }
+    let source = common::debian_source();
+    common::require_image(&source);
+    let repository = common::unique_repository("e2e");
+    let dir = tempfile::tempdir().unwrap();
+    let metadata = dir.path().join("meta.json");
+    Test::new()
+        .args(build_args(&repository, &source))
+        .args(["--metadata-file", metadata.to_str().unwrap()])
+        .stdout_contains(&format!("{repository}:3.11-bookworm"))
+        .run();
+    let runtime = format!("{repository}:3.11-bookworm");
+    let buildroot = format!("{repository}:3.11-bookworm-buildroot");
+    docker_ok(&["image", "inspect", &buildroot]);
+
+    Test::new()
+        .args(["test", &runtime, "--source-image", &source])
+        .stdout_contains(" 0 failed")
+        .run();
+
+    // The -buildroot image holds exactly the runtime root in $BUILD_ROOT.
+    let listing = |image: &str, cmd: &str| {
+        docker_ok(&["run", "--rm", "--entrypoint", "/bin/sh", image, "-c", cmd])
+    };
+    let in_buildroot = listing(
+        &buildroot,
+        "cd \"$BUILD_ROOT\" && find . -path ./proc -prune -o -print | sort | sha256sum",
+    );
+    let file_count = listing(&buildroot, "cd \"$BUILD_ROOT\" && find . | wc -l");
+    assert!(
+        file_count.trim().parse::<u32>().unwrap() > 100,
+        "{file_count}"
+    );
+    let helpers = listing(
+        &buildroot,
+        "command -v chroot-pip chroot-apt chroot-exec; echo $PYTHON_SITE_PACKAGES",
+    );
+    assert!(
+        helpers.contains("/chroot-pip") && helpers.contains("/chroot-apt"),
+        "{helpers}"
+    );
+    assert!(!in_buildroot.is_empty());
+
+    let meta = std::fs::read_to_string(&metadata).unwrap();
+    assert!(
+        meta.contains(&runtime) && meta.contains("\"kind\": \"buildroot\""),
+        "{meta}"
+    );
+    for image in [runtime, buildroot] {
+        docker_ok(&["image", "rm", &image]);
+    }
+}
+
+#[test]
+fn two_no_cache_builds_give_the_same_runtime_layer() {
+    if !common::engine("build::deterministic") {
+        return;
+    }
+    let source = common::debian_source();
+    common::require_image(&source);
+    let repository = common::unique_repository("determinism");
+    let mut diff_ids = Vec::new();
+    for _ in 0..2 {
+        Test::new()
+            .args(build_args(&repository, &source))
+            .args([
+                "--no-cache",
+                "--progress",
+                "quiet",
+                "--metadata-file",
+                "/dev/null",
+            ])
+            .run();
+        let image = format!("{repository}:3.11-bookworm");
+        diff_ids.push(docker_ok(&[
+            "image",
+            "inspect",
+            "-f",
+            "{{json .RootFS.Layers}}",
+            &image,
+        ]));
+        docker_ok(&["image", "rm", &image, &format!("{image}-buildroot")]);
+    }
+    assert_eq!(diff_ids[0], diff_ids[1]);
+}
+
+#[test]
+fn a_source_without_python_is_refused() {
+    if !common::engine("build::no-python") {
+        return;
+    }
+    let source = derived_source("nopython", "rm -f /usr/bin/python3* /usr/bin/python");
+    let repository = common::unique_repository("nopython");
+    let before = common::containers();
+    Test::new()
+        .args(build_args(&repository, &source))
+        .status(12)
+        .stderr_contains("no python3 on PATH")
+        .one_line_error()
+        .run();
+    assert_nothing_left(&repository, &before);
+}
+
+#[test]
+fn a_failing_step_is_named_with_its_log_tail() {
+    if !common::engine("build::failing-step") {
+        return;
+    }
+    let source = derived_source(
+        "brokenpython",
+        "printf '#!/bin/sh\\necho interpreter is broken on purpose >&2\\nexit 7\\n' > /usr/bin/python3.11",
+    );
+    let repository = common::unique_repository("brokenstep");
+    let before = common::containers();
+    let out = Test::new()
+        .args(build_args(&repository, &source))
+        .args(["--progress", "quiet"])
+        .status(13)
+        .stderr_contains("build step failed on linux/amd64")
+        .stderr_contains("interpreter is broken on purpose")
+        .run();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("gather.py"), "names the step: {stderr}");
+    assert_nothing_left(&repository, &before);
+}
+
+#[test]
+fn a_missing_source_that_cannot_be_pulled_suggests_source_image() {
+    if !common::engine("build::missing-source") {
+        return;
+    }
+    let repository = common::unique_repository("missing");
+    let before = common::containers();
+    Test::new()
+        .args(build_args(&repository, "dpy-test/does-not-exist:0"))
+        .status(11)
+        .stderr_contains("pulling it failed")
+        .stderr_contains("--source-image")
+        .one_line_error()
+        .run();
+    assert_nothing_left(&repository, &before);
+}
+
+#[test]
+fn platforms_are_checked_before_building() {
+    Test::new()
+        .args(["build", "3.11-bookworm", "--platform", "linux/amd65"])
+        .status(2)
+        .stderr_contains("unknown architecture \"amd65\"")
+        .one_line_error()
+        .run();
+    if !common::engine("build::s390x") {
+        return;
+    }
+    let runnable = std::path::Path::new("/proc/sys/fs/binfmt_misc/qemu-s390x").exists();
+    if !runnable {
+        Test::new()
+            .args(["build", "3.11-bookworm", "--platform", "linux/s390x"])
+            .status(2)
+            .stderr_contains("cannot run on this")
+            .one_line_error()
+            .run();
+    }
+}
+
+#[test]
+fn an_unreachable_engine_is_one_line() {
+    Test::new()
+        .args(["build", "3.11-bookworm"])
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .status(10)
+        .stderr_contains("Docker engine")
+        .one_line_error()
+        .run();
+}
+
+#[test]
+fn ctrl_c_cancels_the_build_and_leaves_nothing() {
+    if !common::engine("build::ctrl-c") {
+        return;
+    }
+    let source = common::debian_source();
+    common::require_image(&source);
+    let repository = common::unique_repository("ctrlc");
+    let before = common::containers();
+    let mut child = std::process::Command::new(common::BIN)
+        .args(build_args(&repository, &source))
+        .args(["--no-cache", "--metadata-file", "/dev/null"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until BuildKit runs a step, then interrupt as a terminal would.
+    let stderr = child.stderr.take().unwrap();
+    let mut reader = std::io::BufReader::new(stderr);
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        if std::io::BufRead::read_line(&mut reader, &mut line).unwrap() == 0 {
+            break;
+        }
+        seen.push_str(&line);
+        if line.contains("=> [gather") {
+            break;
+        }
+    }
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{seen}{rest}");
+    assert!(rest.contains("interrupted"), "{rest}");
+    assert_nothing_left(&repository, &before);
+}

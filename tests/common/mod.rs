@@ -1,0 +1,245 @@
+//! The test harness: `Test::new().args([..]).status(2).stderr_contains("..").run()`.
+//!
+//! Engine tests call `engine()` first. Without an engine they are skipped with a line on
+//! stderr, unless DPY_REQUIRE_ENGINE=1 (CI sets it): then a missing engine fails them.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_dpy");
+
+/// The Debian-package source image the test bed builds (scripts/testbed).
+pub fn debian_source() -> String {
+    std::env::var("DPY_TEST_DEBIAN_SOURCE")
+        .unwrap_or_else(|_| "dpy-testbed/python:3.11-bookworm-amd64".into())
+}
+
+/// The musl stand-in with the official Alpine layout (scripts/testbed-musl).
+pub fn alpine_source(python: &str) -> String {
+    format!("dpy-testbed/python:{python}-alpine3.20-amd64")
+}
+
+pub struct Test {
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    env_remove: Vec<String>,
+    dir: Option<PathBuf>,
+    status: Option<i32>,
+    stdout: Vec<String>,
+    stderr: Vec<String>,
+    stdout_exact: Option<String>,
+    one_line_error: bool,
+}
+
+impl Test {
+    pub fn new() -> Self {
+        Test {
+            args: Vec::new(),
+            env: Vec::new(),
+            env_remove: Vec::new(),
+            dir: None,
+            status: Some(0),
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+            stdout_exact: None,
+            one_line_error: false,
+        }
+    }
+
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.args
+            .extend(args.into_iter().map(|a| a.as_ref().to_string()));
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    pub fn env_remove(mut self, key: &str) -> Self {
+        self.env_remove.push(key.into());
+        self
+    }
+
+    pub fn current_dir(mut self, dir: &Path) -> Self {
+        self.dir = Some(dir.to_path_buf());
+        self
+    }
+
+    /// Expected exit code (default 0).
+    pub fn status(mut self, code: i32) -> Self {
+        self.status = Some(code);
+        self
+    }
+
+    pub fn any_status(mut self) -> Self {
+        self.status = None;
+        self
+    }
+
+    pub fn stdout_contains(mut self, text: &str) -> Self {
+        self.stdout.push(text.into());
+        self
+    }
+
+    pub fn stdout(mut self, text: &str) -> Self {
+        self.stdout_exact = Some(text.into());
+        self
+    }
+
+    pub fn stderr_contains(mut self, text: &str) -> Self {
+        self.stderr.push(text.into());
+        self
+    }
+
+    /// The error is a single `dpy: error: ...` line.
+    pub fn one_line_error(mut self) -> Self {
+        self.one_line_error = true;
+        self
+    }
+
+    pub fn run(self) -> Output {
+        let mut command = std::process::Command::new(BIN);
+        command.args(&self.args);
+        for (k, v) in &self.env {
+            command.env(k, v);
+        }
+        for k in &self.env_remove {
+            command.env_remove(k);
+        }
+        if let Some(dir) = &self.dir {
+            command.current_dir(dir);
+        }
+        let output = command.output().expect("dpy runs");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let show = || {
+            format!(
+                "dpy {:?}\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+                self.args
+            )
+        };
+        if let Some(code) = self.status {
+            assert_eq!(output.status.code(), Some(code), "exit code\n{}", show());
+        }
+        for text in &self.stdout {
+            assert!(
+                stdout.contains(text.as_str()),
+                "stdout lacks {text:?}\n{}",
+                show()
+            );
+        }
+        if let Some(exact) = &self.stdout_exact {
+            assert_eq!(&stdout, exact, "{}", show());
+        }
+        for text in &self.stderr {
+            assert!(
+                stderr.contains(text.as_str()),
+                "stderr lacks {text:?}\n{}",
+                show()
+            );
+        }
+        if self.one_line_error {
+            let errors: Vec<&str> = stderr
+                .lines()
+                .filter(|l| l.starts_with("dpy: error:"))
+                .collect();
+            assert_eq!(errors.len(), 1, "one error line\n{}", show());
+            assert!(
+                stderr.trim_end().ends_with(errors[0]) && !errors[0].is_empty(),
+                "the error is the last line\n{}",
+                show()
+            );
+        }
+        output
+    }
+}
+
+/// Whether the tests must find an engine (CI) rather than skip.
+pub fn engine_required() -> bool {
+    std::env::var("DPY_REQUIRE_ENGINE").is_ok_and(|v| v == "1")
+}
+
+/// `true` when a Docker engine answers. Without one: fails when required, else skips.
+pub fn engine(test: &str) -> bool {
+    let answered = std::process::Command::new(BIN)
+        .args(["doctor"])
+        .output()
+        .map(|o| {
+            o.status.code() != Some(10)
+                && !String::from_utf8_lossy(&o.stdout).contains("MISSING engine")
+        })
+        .unwrap_or(false);
+    if !answered {
+        assert!(
+            !engine_required(),
+            "{test}: DPY_REQUIRE_ENGINE=1 but no Docker engine answers; run scripts/testbed"
+        );
+        eprintln!("SKIPPED {test}: no Docker engine (set DPY_REQUIRE_ENGINE=1 to fail instead)");
+    }
+    answered
+}
+
+/// Asserts the test-bed image exists when an engine is present.
+pub fn require_image(image: &str) {
+    let ok = docker(&["image", "inspect", image]).status.success();
+    assert!(
+        ok,
+        "the test-bed image {image} is missing; run scripts/testbed"
+    );
+}
+
+/// Runs Debian's docker CLI (the tests use it only to inspect what dpy made).
+pub fn docker(args: &[&str]) -> Output {
+    let cli = if Path::new("/usr/bin/docker").exists() {
+        "/usr/bin/docker"
+    } else {
+        "docker"
+    };
+    std::process::Command::new(cli)
+        .args(args)
+        .output()
+        .expect("the docker CLI runs")
+}
+
+pub fn docker_ok(args: &[&str]) -> String {
+    let out = docker(args);
+    assert!(
+        out.status.success(),
+        "docker {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Image ids with this repository, for "nothing left behind" assertions.
+pub fn images_of(repository: &str) -> Vec<String> {
+    docker_ok(&[
+        "image",
+        "ls",
+        "-q",
+        "--filter",
+        &format!("reference={repository}"),
+    ])
+    .lines()
+    .map(str::to_string)
+    .collect()
+}
+
+pub fn containers() -> Vec<String> {
+    docker_ok(&["ps", "-aq"])
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// A repository name unique to one test, so tests never see each other's tags.
+pub fn unique_repository(test: &str) -> String {
+    format!("dpy-test/{test}-{}", std::process::id())
+}

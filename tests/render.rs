@@ -1,0 +1,174 @@
+//! `dpy render`: the build context, as files and as snapshots.
+
+mod common;
+use common::Test;
+use dpy::catalog::Catalog;
+use dpy::layout::Layout;
+use dpy::recipe::Recipe;
+
+/// The files a context holds, with their modes (sizes change with every script edit).
+fn listing_without_sizes(stdout: &str) -> String {
+    stdout
+        .lines()
+        .map(|l| {
+            let parts: Vec<&str> = l.split_whitespace().collect();
+            format!("{} {}", parts[0], parts[2])
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn rendered(target: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ctx");
+    Test::new()
+        .args(["render", target, "-o", out.to_str().unwrap()])
+        .stderr_contains("wrote the build context")
+        .run();
+    dir
+}
+
+fn read(dir: &tempfile::TempDir, path: &str) -> String {
+    std::fs::read_to_string(dir.path().join("ctx").join(path)).unwrap()
+}
+
+#[test]
+fn snapshot_3_12_alpine3_20() {
+    let dir = rendered("3.12-alpine3.20");
+    insta::assert_snapshot!("alpine-dockerfile", read(&dir, "Dockerfile.buildroot"));
+    insta::assert_snapshot!("alpine-config", read(&dir, "dpy/config.json"));
+    insta::assert_snapshot!("alpine-chroot-apk", read(&dir, "dpy/bin/chroot-apk"));
+    let out = Test::new().args(["render", "3.12-alpine3.20"]).run();
+    insta::assert_snapshot!(
+        "alpine-listing",
+        listing_without_sizes(&String::from_utf8_lossy(&out.stdout))
+    );
+}
+
+#[test]
+fn snapshot_3_12_slim_bookworm() {
+    let dir = rendered("3.12-slim-bookworm");
+    insta::assert_snapshot!(
+        "slim-bookworm-dockerfile",
+        read(&dir, "Dockerfile.buildroot")
+    );
+    insta::assert_snapshot!("slim-bookworm-config", read(&dir, "dpy/config.json"));
+    insta::assert_snapshot!("debian-chroot-apt", read(&dir, "dpy/bin/chroot-apt"));
+    insta::assert_snapshot!("chroot-pip", read(&dir, "dpy/bin/chroot-pip"));
+    insta::assert_snapshot!("chroot-exec", read(&dir, "dpy/bin/chroot-exec"));
+}
+
+#[test]
+fn snapshot_3_13_trixie() {
+    let dir = rendered("3.13-trixie");
+    insta::assert_snapshot!("trixie-dockerfile", read(&dir, "Dockerfile.buildroot"));
+    let out = Test::new().args(["render", "3.13-trixie"]).run();
+    insta::assert_snapshot!(
+        "trixie-listing",
+        listing_without_sizes(&String::from_utf8_lossy(&out.stdout))
+    );
+}
+
+#[test]
+fn the_runtime_dockerfile_follows_the_discovered_layout() {
+    let catalog = Catalog::embedded().unwrap();
+    let recipe = Recipe::new(
+        &catalog,
+        &"3.12-alpine3.20".parse().unwrap(),
+        None,
+        "standard",
+    )
+    .unwrap();
+    let layout = Layout::parse(include_str!("fixtures/layout-official-alpine.json")).unwrap();
+    let dockerfile = dpy::render::render_runtime(&recipe, &layout).unwrap();
+    insta::assert_snapshot!("alpine-runtime-dockerfile", dockerfile);
+    assert!(dockerfile.contains("ENTRYPOINT [\"/usr/local/bin/python3\"]"));
+    assert!(dockerfile.contains("USER 65532:65532"));
+}
+
+#[test]
+fn source_image_and_helpers_modes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ctx");
+    Test::new()
+        .args([
+            "render",
+            "3.13-alpine3.20",
+            "--source-image",
+            "registry.local/py:3.13",
+            "-o",
+        ])
+        .args([out.to_str().unwrap()])
+        .run();
+    let dockerfile = std::fs::read_to_string(out.join("Dockerfile.buildroot")).unwrap();
+    assert!(dockerfile.contains("FROM registry.local/py:3.13 AS gather"));
+    use std::os::unix::fs::PermissionsExt;
+    for helper in ["chroot-pip", "chroot-exec", "chroot-apk"] {
+        let mode = std::fs::metadata(out.join("dpy/bin").join(helper))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o755, "{helper}");
+    }
+    assert!(
+        !out.join("dpy/bin/chroot-apt").exists(),
+        "Alpine builders get chroot-apk only"
+    );
+}
+
+#[test]
+fn no_rendered_dockerfile_uses_what_the_builtin_frontend_lacks() {
+    let catalog = Catalog::embedded().unwrap();
+    let layout = Layout::parse(include_str!("fixtures/layout-official-alpine.json")).unwrap();
+    let mut count = 0;
+    for python in ["3.9", "3.12", "3.14"] {
+        for os in [
+            "alpine3.21",
+            "alpine",
+            "bookworm",
+            "slim-bookworm",
+            "trixie",
+            "slim-trixie",
+        ] {
+            let target = format!("{python}-{os}").parse().unwrap();
+            let Ok(recipe) = Recipe::new(&catalog, &target, None, "standard") else {
+                continue;
+            };
+            let context = dpy::render::render_context(&recipe).unwrap();
+            let runtime = dpy::render::render_runtime(&recipe, &layout).unwrap();
+            let buildroot = context.get("Dockerfile.buildroot").unwrap();
+            for text in [
+                String::from_utf8_lossy(&buildroot.data).into_owned(),
+                runtime,
+            ] {
+                assert!(!text.contains("# syntax"), "{target}: syntax line");
+                assert!(
+                    !text.to_lowercase().contains("#syntax"),
+                    "{target}: syntax line"
+                );
+                assert!(!text.contains("<<"), "{target}: heredoc");
+                assert!(!text.contains("--security"), "{target}: --security");
+                count += 1;
+            }
+        }
+    }
+    assert!(count >= 30, "rendered {count}");
+}
+
+#[test]
+fn render_refuses_a_non_empty_directory_unless_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("mine.txt"), "keep").unwrap();
+    let out = dir.path().to_str().unwrap();
+    Test::new()
+        .args(["render", "3.12-slim-bookworm", "-o", out])
+        .status(2)
+        .stderr_contains("--force")
+        .one_line_error()
+        .run();
+    assert!(!dir.path().join("Dockerfile.buildroot").exists());
+    Test::new()
+        .args(["render", "3.12-slim-bookworm", "-o", out, "--force"])
+        .run();
+    assert!(dir.path().join("Dockerfile.buildroot").exists());
+}
