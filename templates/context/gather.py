@@ -1,0 +1,725 @@
+"""gather: the source image's own interpreter describes itself and collects the raw
+runtime root.
+
+Runs inside the `gather` build stage as `python3 gather.py CONFIG OUT`, with whatever
+interpreter the source image has (CPython 3.9 to 3.14, glibc or musl, /usr/local or
+/usr). Nothing here assumes a layout: every path comes from the interpreter (sys,
+sysconfig, ssl) or from the ELF headers of the files it runs.
+
+OUT receives:
+  layout.json  what the interpreter said, for dpy (src/layout.rs) to follow;
+  root/        the runtime root before the distill: interpreter, byte-compiled stdlib,
+               lib-dynload, the shared-library closure, dash, CA certificates, time
+               zones, identity files and the OS package records of what is carried;
+  stubs/       byte-compiled replacements for stdlib packages (ensurepip).
+
+Failures print one `DPY-ERROR <kind>: <message>` line on stderr and exit 3; dpy turns
+that line into its own error. Warnings are `DPY-WARN <message>` lines.
+
+Pure standard library, Python 3.9 syntax.
+"""
+
+import fnmatch
+import glob
+import json
+import os
+import platform
+import py_compile
+import shutil
+import ssl
+import stat
+import struct
+import subprocess
+import sys
+import sysconfig
+
+
+def fail(kind, message):
+    sys.stderr.write("DPY-ERROR %s: %s\n" % (kind, message))
+    sys.exit(3)
+
+
+def warn(message, warnings):
+    sys.stderr.write("DPY-WARN %s\n" % message)
+    warnings.append(message)
+
+
+# --- ELF: just enough of the format to follow a loader -------------------------------
+
+PT_LOAD, PT_DYNAMIC, PT_INTERP = 1, 2, 3
+DT_NULL, DT_NEEDED, DT_STRTAB, DT_RPATH, DT_RUNPATH = 0, 1, 5, 15, 29
+
+
+class Elf(object):
+    """The parts of an ELF file a dynamic loader reads: class, machine, PT_INTERP,
+    DT_NEEDED, DT_RPATH and DT_RUNPATH."""
+
+    def __init__(self, elf_class, machine, interp, needed, rpath, runpath):
+        self.elf_class = elf_class
+        self.machine = machine
+        self.interp = interp
+        self.needed = needed
+        self.rpath = rpath
+        self.runpath = runpath
+
+    @staticmethod
+    def read(path):
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError:
+            return None
+        if len(data) < 64 or data[:4] != b"\x7fELF":
+            return None
+        elf_class, order = data[4], data[5]
+        end = "<" if order == 1 else ">"
+        if elf_class == 2:
+            head = struct.unpack_from(end + "HHIQQQIHHHHHH", data, 16)
+            ph_format, dyn_format = end + "IIQQQQQQ", end + "qQ"
+        elif elf_class == 1:
+            head = struct.unpack_from(end + "HHIIIIIHHHHHH", data, 16)
+            ph_format, dyn_format = end + "IIIIIIII", end + "iI"
+        else:
+            return None
+        machine, phoff, phentsize, phnum = head[1], head[4], head[8], head[9]
+        loads, dynamic, interp = [], None, None
+        for i in range(phnum):
+            fields = struct.unpack_from(ph_format, data, phoff + i * phentsize)
+            if elf_class == 2:
+                p_type, _, p_offset, p_vaddr, _, p_filesz = fields[:6]
+            else:
+                p_type, p_offset, p_vaddr, _, p_filesz = fields[:5]
+            if p_type == PT_LOAD:
+                loads.append((p_vaddr, p_offset, p_filesz))
+            elif p_type == PT_DYNAMIC:
+                dynamic = (p_offset, p_filesz)
+            elif p_type == PT_INTERP:
+                interp = data[p_offset:p_offset + p_filesz].split(b"\0")[0].decode()
+        needed, rpath, runpath = [], [], []
+        if dynamic:
+            entries, strtab = [], None
+            size = struct.calcsize(dyn_format)
+            offset, length = dynamic
+            for pos in range(offset, offset + length, size):
+                tag, value = struct.unpack_from(dyn_format, data, pos)
+                if tag == DT_NULL:
+                    break
+                if tag == DT_STRTAB:
+                    strtab = value
+                entries.append((tag, value))
+            # DT_STRTAB is an address: map it to a file offset through the loadable segments.
+            base = None
+            for vaddr, off, filesz in loads:
+                if strtab is not None and vaddr <= strtab < vaddr + filesz:
+                    base = strtab - vaddr + off
+            if base is not None:
+                def string(at):
+                    start = base + at
+                    return data[start:data.index(b"\0", start)].decode()
+                for tag, value in entries:
+                    if tag == DT_NEEDED:
+                        needed.append(string(value))
+                    elif tag == DT_RPATH:
+                        rpath.extend(string(value).split(":"))
+                    elif tag == DT_RUNPATH:
+                        runpath.extend(string(value).split(":"))
+        return Elf(elf_class, machine, interp, needed, rpath, runpath)
+
+
+# --- Copying into the root, symlinks and all ----------------------------------------
+
+class Root(object):
+    """The output root. Every path is copied with each symlink along it recreated, so a
+    merged-/usr source (`/lib64 -> usr/lib64`) gives a root where the same absolute paths
+    resolve, and the interpreter's PT_INTERP is found."""
+
+    def __init__(self, path):
+        self.path = path
+        self.copied = set()  # source paths (as given) already handled
+        self.carried = set()  # real source paths of every file and link carried
+
+    def host(self, path):
+        return self.path + path
+
+    def ensure_dir(self, path):
+        """Creates directory `path` in the root, recreating symlinks on the way."""
+        self._walk(os.path.normpath(path), contents=False)
+
+    def copy(self, path):
+        """Copies file, link or whole directory `path` (absolute, in the source)."""
+        self._walk(os.path.normpath(path), contents=True)
+
+    def _walk(self, path, contents):
+        key = (path, contents)
+        if key in self.copied:
+            return
+        self.copied.add(key)
+        parts = [p for p in path.split("/") if p]
+        current = ""
+        for i, part in enumerate(parts):
+            current += "/" + part
+            last = i == len(parts) - 1
+            target = self.host(current)
+            if os.path.islink(current):
+                link = os.readlink(current)
+                if not os.path.lexists(target):
+                    os.symlink(link, target)
+                self.carried.add(current)
+                resolved = link if link.startswith("/") else os.path.join(os.path.dirname(current), link)
+                resolved = os.path.normpath(resolved)
+                rest = parts[i + 1:]
+                self._walk(os.path.join(resolved, *rest) if rest else resolved, contents)
+                return
+            if not os.path.exists(current):
+                if contents:
+                    return
+                os.makedirs(target, exist_ok=True)
+                continue
+            if os.path.isdir(current):
+                if not os.path.isdir(target) and not os.path.lexists(target):
+                    os.mkdir(target)
+                    shutil.copymode(current, target)
+                if last and contents:
+                    for name in sorted(os.listdir(current)):
+                        self._walk(current + "/" + name, True)
+            elif last:
+                if not os.path.lexists(target):
+                    shutil.copy2(current, target)
+                self.carried.add(current)
+
+    def resolve(self, path):
+        """The host path of `path` inside the root, following the root's own symlinks."""
+        parts = [p for p in path.split("/") if p]
+        current = ""
+        hops = 0
+        while parts:
+            part = parts.pop(0)
+            candidate = current + "/" + part
+            host = self.host(candidate)
+            if os.path.islink(host):
+                hops += 1
+                if hops > 40:
+                    return self.host(candidate)
+                link = os.readlink(host)
+                base = "" if link.startswith("/") else current
+                parts = [p for p in (base + "/" + link).split("/") if p] + parts
+                current = ""
+                continue
+            current = os.path.normpath(candidate) if part != ".." else os.path.dirname(current)
+        return self.host(current or "/")
+
+
+# --- The interpreter's own answers ---------------------------------------------------
+
+def read_os_release():
+    for path in ("/etc/os-release", "/usr/lib/os-release"):
+        try:
+            with open(path) as f:
+                lines = f.read().splitlines()
+        except OSError:
+            continue
+        values = {}
+        for line in lines:
+            if "=" in line and not line.startswith("#"):
+                key, _, value = line.partition("=")
+                values[key.strip()] = value.strip().strip('"').strip("'")
+        return values
+    return {}
+
+
+def find_lib_dynload(platstdlib):
+    for name in ("_json", "_struct", "math", "select", "_ssl", "_socket", "array"):
+        try:
+            module = __import__(name)
+        except ImportError:
+            continue
+        path = getattr(module, "__file__", None)
+        if path and path.endswith(".so"):
+            return os.path.dirname(os.path.realpath(path))
+    destshared = sysconfig.get_config_var("DESTSHARED")
+    if destshared and os.path.isdir(destshared):
+        return destshared
+    return os.path.join(platstdlib, "lib-dynload")
+
+
+def describe_python():
+    major, minor = sys.version_info[:2]
+    executable = os.path.realpath(sys.executable)
+    bin_dir = os.path.dirname(executable)
+    links = {}
+    for name in sorted(os.listdir(bin_dir)):
+        path = os.path.join(bin_dir, name)
+        if name.startswith("python") and os.path.islink(path) and os.path.realpath(path) == executable:
+            links[path] = os.readlink(path)
+    entrypoint = os.path.join(bin_dir, "python3")
+    if os.path.realpath(entrypoint) != executable:
+        entrypoint = executable
+    paths = sysconfig.get_paths()
+    prefix_lib = os.path.dirname(paths["stdlib"])
+    zips = [p for p in sys.path if p.endswith("%d%d.zip" % (major, minor))]
+    var = sysconfig.get_config_var
+    return {
+        "version": platform.python_version(),
+        "major": major,
+        "minor": minor,
+        "executable": executable,
+        "entrypoint": entrypoint,
+        "links": links,
+        "prefix": sys.prefix,
+        "exec_prefix": sys.exec_prefix,
+        "stdlib": paths["stdlib"],
+        "platstdlib": paths["platstdlib"],
+        "purelib": paths["purelib"],
+        "lib_dynload": find_lib_dynload(paths["platstdlib"]),
+        "zip_path": zips[0] if zips else os.path.join(prefix_lib, "python%d%d.zip" % (major, minor)),
+        "landmark": os.path.join(paths["stdlib"], "os.pyc"),
+        "ldlibrary": var("LDLIBRARY"),
+        "libdir": var("LIBDIR"),
+        "instsoname": var("INSTSONAME"),
+        "ext_suffix": var("EXT_SUFFIX"),
+        "soabi": var("SOABI"),
+        "multiarch": var("MULTIARCH"),
+        "platlibdir": getattr(sys, "platlibdir", "lib"),
+    }
+
+
+def describe_ssl():
+    paths = ssl.get_default_verify_paths()
+    return {
+        "cafile": paths.cafile,
+        "capath": paths.capath,
+        "openssl_cafile": paths.openssl_cafile,
+        "openssl_capath": paths.openssl_capath,
+        "openssl_version": ssl.OPENSSL_VERSION,
+    }
+
+
+def describe_os(loader):
+    release = read_os_release()
+    ids = [release.get("ID", "")] + release.get("ID_LIKE", "").split()
+    if os.path.exists("/etc/alpine-release") or "alpine" in ids:
+        family = "alpine"
+    elif "debian" in ids:
+        family = "debian"
+    else:
+        family = "other"
+    if loader and "musl" in os.path.basename(loader):
+        libc = "musl"
+    elif platform.libc_ver()[0] == "glibc" or (loader and "ld-linux" in loader):
+        libc = "glibc"
+    else:
+        libc = "unknown"
+    return {
+        "id": release.get("ID"),
+        "version_id": release.get("VERSION_ID"),
+        "pretty_name": release.get("PRETTY_NAME"),
+        "family": family,
+        "libc": libc,
+        "machine": platform.machine(),
+    }
+
+
+# --- Where the loader looks -----------------------------------------------------------
+
+def ld_so_conf(path, depth=0):
+    dirs = []
+    if depth > 8:
+        return dirs
+    try:
+        with open(path) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return dirs
+    for line in lines:
+        line = line.split("#", 1)[0].strip()
+        if line.startswith("include"):
+            for included in sorted(glob.glob(line[len("include"):].strip())):
+                dirs.extend(ld_so_conf(included, depth + 1))
+        elif line.startswith("/"):
+            dirs.append(line)
+    return dirs
+
+
+def search_dirs(libc, multiarch):
+    if libc == "musl":
+        for path in sorted(glob.glob("/etc/ld-musl-*.path")):
+            with open(path) as f:
+                return [d for d in f.read().replace("\n", ":").split(":") if d]
+        return ["/lib", "/usr/local/lib", "/usr/lib"]
+    dirs = ld_so_conf("/etc/ld.so.conf")
+    if multiarch:
+        dirs += ["/lib/" + multiarch, "/usr/lib/" + multiarch]
+    dirs += ["/lib64", "/usr/lib64", "/lib", "/usr/lib"]
+    seen, out = set(), []
+    for d in dirs:
+        if d not in seen:
+            seen.add(d)
+            out.append(d)
+    return out
+
+
+def resolve_library(name, elf, origin, defaults):
+    if "/" in name:
+        return name if os.path.exists(name) else None
+    expand = lambda dirs: [d.replace("${ORIGIN}", origin).replace("$ORIGIN", origin) for d in dirs if d]
+    dirs = [] if elf.runpath else expand(elf.rpath)
+    dirs += expand(elf.runpath) + defaults
+    for d in dirs:
+        candidate = os.path.join(d, name)
+        if os.path.exists(candidate):
+            found = Elf.read(candidate)
+            if found and found.elf_class == elf.elf_class and found.machine == elf.machine:
+                return candidate
+    return None
+
+
+# --- The gatherer ---------------------------------------------------------------------
+
+class Gatherer(object):
+    def __init__(self, config, out):
+        self.config = config
+        self.out = out
+        self.root = Root(os.path.join(out, "root"))
+        self.warnings = []
+        self.stripped = []
+        self.libraries = []
+
+    def stripped_name(self, name):
+        base = name.split(".", 1)[0] if not name.startswith("config-") else name
+        for pattern in self.config.get("strip", []):
+            if fnmatch.fnmatch(base, pattern) or fnmatch.fnmatch(name, pattern):
+                return True
+        return False
+
+    def run(self):
+        python = describe_python()
+        executable_elf = Elf.read(python["executable"])
+        loader = executable_elf.interp if executable_elf else None
+        os_info = describe_os(loader)
+        wanted = self.config.get("family")
+        if wanted and os_info["family"] != wanted:
+            libc_of = {"alpine": "musl", "debian": "glibc"}
+            fail(
+                "family-mismatch",
+                "the target is %s (%s) but the source image is %s (%s); give a %s source with "
+                "--source-image or pick a %s target"
+                % (wanted, libc_of.get(wanted, "?"), os_info["pretty_name"] or os_info["family"],
+                   os_info["libc"], wanted, os_info["family"]),
+            )
+        if loader and not os.path.exists(loader):
+            fail("no-loader", "the interpreter %s names the loader %s, which the source image lacks"
+                 % (python["executable"], loader))
+        os.makedirs(self.root.path, exist_ok=True)
+
+        self.gather_interpreter(python)
+        self.gather_stdlib(python)
+        self.gather_stubs(python)
+        dash = self.gather_shell()
+        ldconfig = self.gather_ldconfig(os_info)
+        self.gather_closure(python, os_info, dash, ldconfig)
+        ssl_info = describe_ssl()
+        self.gather_certificates(ssl_info)
+        self.gather_time_zones()
+        self.gather_identity()
+        if ldconfig:
+            self.make_ld_so_cache(ldconfig)
+        package_db, packages = self.gather_packages()
+
+        layout = {
+            "python": python,
+            "ssl": ssl_info,
+            "os": os_info,
+            "loader": loader,
+            "dash": dash,
+            "ldconfig": ldconfig,
+            "package_db": package_db,
+            "packages": packages,
+            "libraries": self.libraries,
+            "stripped": sorted(set(self.stripped)),
+            "warnings": self.warnings,
+        }
+        with open(os.path.join(self.out, "layout.json"), "w") as f:
+            json.dump(layout, f, indent=2, sort_keys=True)
+        print("gather: Python %s on %s (%s), %d libraries, %d packages recorded"
+              % (python["version"], os_info["pretty_name"], os_info["libc"], len(self.libraries), len(packages)))
+
+    def gather_interpreter(self, python):
+        self.root.copy(python["executable"])
+        for link in python["links"]:
+            self.root.copy(link)
+        self.root.copy(python["entrypoint"])
+
+    def gather_stdlib(self, python):
+        """The stdlib compiled by this interpreter into sourceless .pyc files whose code
+        objects name `<zip>/<module>.py`, the path the module will have in the zip."""
+        stdlib = python["stdlib"]
+        keep_out = set(os.path.realpath(p) for p in (python["lib_dynload"], python["purelib"]))
+        zip_path = python["zip_path"]
+        self.root.ensure_dir(stdlib)
+        compiled = failed = 0
+        for current, dirs, files in os.walk(stdlib):
+            relative_dir = os.path.relpath(current, stdlib)
+            top = relative_dir == "."
+            kept_dirs = []
+            for d in sorted(dirs):
+                path = os.path.join(current, d)
+                if d == "__pycache__" or os.path.realpath(path) in keep_out:
+                    continue
+                if d in ("site-packages", "dist-packages") and top:
+                    continue
+                if top and self.stripped_name(d):
+                    self.stripped.append(d)
+                    continue
+                kept_dirs.append(d)
+                self.root.ensure_dir(path)
+            dirs[:] = kept_dirs
+            for name in sorted(files):
+                if top and self.stripped_name(name):
+                    self.stripped.append(name)
+                    continue
+                source = os.path.join(current, name)
+                target = self.root.host(source)
+                if name.endswith(".py"):
+                    relative = os.path.normpath(os.path.join(relative_dir, name))
+                    try:
+                        py_compile.compile(
+                            source,
+                            cfile=target[:-3] + ".pyc",
+                            dfile=zip_path + "/" + relative,
+                            doraise=True,
+                            invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+                        )
+                        compiled += 1
+                    except (py_compile.PyCompileError, SyntaxError, UnicodeDecodeError) as e:
+                        failed += 1
+                        warn("%s does not compile and is left out: %s" % (source, str(e).splitlines()[-1]),
+                             self.warnings)
+                elif not name.endswith((".pyc", ".pyo")):
+                    if not os.path.lexists(target):
+                        shutil.copy2(source, target)
+        for d in (python["purelib"], python["lib_dynload"]):
+            self.root.ensure_dir(d)
+        dynload = python["lib_dynload"]
+        if os.path.isdir(dynload):
+            for name in sorted(os.listdir(dynload)):
+                if self.stripped_name(name):
+                    self.stripped.append(name)
+                    continue
+                self.root.copy(os.path.join(dynload, name))
+        if not os.path.exists(self.root.host(python["landmark"])):
+            fail("no-stdlib", "the stdlib at %s has no os module to serve as the prefix landmark" % stdlib)
+        print("gather: compiled %d stdlib modules (%d left out)" % (compiled, failed))
+
+    def gather_stubs(self, python):
+        for package, directory in sorted(self.config.get("stubs", {}).items()):
+            out_dir = os.path.join(self.out, "stubs", package)
+            os.makedirs(out_dir, exist_ok=True)
+            for name in sorted(os.listdir(directory)):
+                if name.endswith(".py"):
+                    py_compile.compile(
+                        os.path.join(directory, name),
+                        cfile=os.path.join(out_dir, name[:-3] + ".pyc"),
+                        dfile="%s/%s/%s" % (python["zip_path"], package, name),
+                        doraise=True,
+                        invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+                    )
+
+    def gather_shell(self):
+        candidates = [shutil.which("dash"), "/bin/dash", "/usr/bin/dash"]
+        dash = next((c for c in candidates if c and os.path.exists(c)), None)
+        if not dash:
+            fail("no-dash", "the source image has no dash and no package repository added it; "
+                 "dash is the runtime image's /bin/sh: use a source with dash, or a builder that reaches a repository")
+        self.root.copy(dash)
+        real_dash = os.path.realpath(dash)
+        self.root.ensure_dir("/bin")
+        bin_dir = self.root.resolve("/bin")
+        sh = os.path.join(bin_dir, "sh")
+        if not os.path.lexists(sh):
+            dash_dir = self.root.resolve(os.path.dirname(real_dash))
+            link = os.path.basename(real_dash) if dash_dir == bin_dir else real_dash
+            os.symlink(link, sh)
+        return dash
+
+    def gather_ldconfig(self, os_info):
+        """glibc's ctypes.util.find_library runs the hard-coded /sbin/ldconfig -p."""
+        if os_info["libc"] != "glibc":
+            return None
+        for path in ("/sbin/ldconfig", "/usr/sbin/ldconfig"):
+            if os.path.exists(path):
+                self.root.copy("/sbin/ldconfig" if os.path.exists("/sbin/ldconfig") else path)
+                real = os.path.realpath(path)
+                if os.path.exists(real + ".real"):  # a wrapper script around the binary
+                    self.root.copy(real + ".real")
+                self.root.copy("/etc/ld.so.conf")
+                if os.path.isdir("/etc/ld.so.conf.d"):
+                    self.root.copy("/etc/ld.so.conf.d")
+                return path
+        warn("the source image has no ldconfig: ctypes.util.find_library will find nothing", self.warnings)
+        return None
+
+    def gather_closure(self, python, os_info, dash, ldconfig):
+        defaults = search_dirs(os_info["libc"], python["multiarch"])
+        queue = [python["executable"], dash]
+        if ldconfig:
+            queue.append(ldconfig)
+        dynload = python["lib_dynload"]
+        if os.path.isdir(dynload):
+            queue += [os.path.join(dynload, n) for n in sorted(os.listdir(dynload)) if not self.stripped_name(n)]
+        reference = Elf.read(python["executable"])
+        for soname in self.config.get("extra_libraries", []):
+            found = resolve_library(soname, reference, "/", defaults) if reference else None
+            if found:
+                self.root.copy(found)
+                queue.append(found)
+        seen = set()
+        while queue:
+            path = queue.pop(0)
+            real = os.path.realpath(path)
+            if real in seen:
+                continue
+            seen.add(real)
+            elf = Elf.read(real)
+            if not elf:
+                continue
+            if elf.interp:
+                if not os.path.exists(elf.interp):
+                    fail("no-loader", "%s names the loader %s, which the source image lacks" % (path, elf.interp))
+                self.root.copy(elf.interp)
+            origin = os.path.dirname(path)
+            for name in elf.needed:
+                found = resolve_library(name, elf, origin, defaults)
+                if not found:
+                    fail("missing-library", "%s needed by %s not found in the source image" % (name, path))
+                if found not in [l["path"] for l in self.libraries]:
+                    self.libraries.append({"soname": name, "path": found})
+                self.root.copy(found)
+                queue.append(found)
+
+    def gather_certificates(self, info):
+        cafile, capath = info["openssl_cafile"], info["openssl_capath"]
+        have_file = bool(cafile) and os.path.isfile(cafile)
+        have_dir = bool(capath) and os.path.isdir(capath) and bool(os.listdir(capath))
+        if have_file:
+            self.root.copy(cafile)
+        if have_dir:
+            self.root.copy(capath)
+        if not have_file and cafile:
+            bundles = ["/etc/ssl/certs/ca-certificates.crt", "/etc/ssl/cert.pem", "/etc/pki/tls/certs/ca-bundle.crt"]
+            bundle = next((b for b in bundles if os.path.isfile(b)), None)
+            if bundle:
+                # The interpreter's OpenSSL looks for this file first: pointing it at the
+                # bundle makes create_default_context() load every CA at once.
+                self.root.copy(bundle)
+                self.root.ensure_dir(os.path.dirname(cafile))
+                link = os.path.join(self.root.resolve(os.path.dirname(cafile)), os.path.basename(cafile))
+                if not os.path.lexists(link):
+                    os.symlink(bundle, link)
+                have_file = True
+        if not have_file and not have_dir:
+            fail("no-ca-certificates", "the source image has no CA certificates at %s or %s; "
+                 "install ca-certificates in the source image" % (cafile, capath))
+
+    def gather_time_zones(self):
+        try:
+            import zoneinfo
+            tzpath = list(zoneinfo.TZPATH)
+        except ImportError:
+            tzpath = []
+        tzpath += ["/usr/share/zoneinfo"]
+        found = next((p for p in tzpath if os.path.isdir(p)), None)
+        if found:
+            self.root.copy(found)
+        else:
+            warn("the source image has no time zone database: zoneinfo will know only UTC", self.warnings)
+
+    def gather_identity(self):
+        for path in ("/etc/os-release", "/etc/alpine-release", "/etc/debian_version"):
+            if os.path.lexists(path):
+                self.root.copy(path)
+
+    def make_ld_so_cache(self, ldconfig):
+        # -X: leave the root's links as they are; only write etc/ld.so.cache.
+        result = subprocess.run([ldconfig, "-X", "-r", self.root.path],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+        if result.returncode != 0 or not os.path.exists(self.root.host("/etc/ld.so.cache")):
+            warn("ldconfig could not write ld.so.cache: %s" % result.stdout.strip(), self.warnings)
+
+    def gather_packages(self):
+        carried = set(os.path.realpath(p) for p in self.root.carried)
+        carried |= self.root.carried
+        if os.path.isfile("/var/lib/dpkg/status"):
+            return "dpkg", self.dpkg_records(carried)
+        if os.path.isfile("/lib/apk/db/installed"):
+            return "apk", self.apk_records(carried)
+        kind = "apk" if os.path.exists("/etc/alpine-release") else "dpkg"
+        warn("the source image has no %s package database: scanners will not see OS packages" % kind,
+             self.warnings)
+        return None, []
+
+    def dpkg_records(self, carried):
+        owners = {}
+        for listing in sorted(glob.glob("/var/lib/dpkg/info/*.list")):
+            name = os.path.basename(listing)[:-5]
+            with open(listing) as f:
+                paths = [line.rstrip("\n") for line in f if line.strip()]
+            mine = [p for p in paths if p in carried or os.path.realpath(p) in carried]
+            mine = [p for p in mine if not os.path.isdir(p) or os.path.islink(p)]
+            if mine:
+                owners[name] = mine
+        packages = sorted(set(n.split(":")[0] for n in owners))
+        with open("/var/lib/dpkg/status") as f:
+            stanzas = f.read().split("\n\n")
+        kept = []
+        for stanza in stanzas:
+            for line in stanza.splitlines():
+                if line.startswith("Package:"):
+                    if line.split(":", 1)[1].strip() in packages:
+                        kept.append(stanza.strip("\n"))
+                    break
+        info = self.root.host("/var/lib/dpkg/info")
+        os.makedirs(info, exist_ok=True)
+        with open(self.root.host("/var/lib/dpkg/status"), "w") as f:
+            f.write("\n\n".join(kept) + "\n")
+        for name, paths in sorted(owners.items()):
+            with open(os.path.join(info, name + ".list"), "w") as f:
+                f.write("\n".join(paths) + "\n")
+        return packages
+
+    def apk_records(self, carried):
+        with open("/lib/apk/db/installed") as f:
+            stanzas = [s for s in f.read().split("\n\n") if s.strip()]
+        kept, packages = [], []
+        for stanza in stanzas:
+            name, directory, owns = None, "", False
+            for line in stanza.splitlines():
+                if line.startswith("P:"):
+                    name = line[2:]
+                elif line.startswith("F:"):
+                    directory = line[2:]
+                elif line.startswith("R:"):
+                    path = "/" + directory + "/" + line[2:]
+                    if path in carried or os.path.realpath(path) in carried:
+                        owns = True
+            if owns and name:
+                kept.append(stanza.strip("\n"))
+                packages.append(name)
+        db = self.root.host("/lib/apk/db")
+        os.makedirs(db, exist_ok=True)
+        with open(os.path.join(db, "installed"), "w") as f:
+            f.write("\n\n".join(kept) + "\n\n")
+        return sorted(packages)
+
+
+def main(argv):
+    if len(argv) != 3:
+        sys.stderr.write("usage: gather.py CONFIG OUT\n")
+        return 2
+    with open(argv[1]) as f:
+        config = json.load(f)
+    Gatherer(config, argv[2]).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
