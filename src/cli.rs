@@ -90,10 +90,10 @@ pub struct BuildArgs {
     /// platform's architecture (amd64, arm64), for local stores that hold one per tag.
     #[arg(long, value_name = "IMG")]
     pub source_image: Option<String>,
-    #[arg(long, value_enum, default_value = "auto")]
+    #[arg(long, value_enum, default_value = "auto", overrides_with = "progress")]
     pub progress: ProgressMode,
-    /// JSON file that receives one record per image built.
-    #[arg(long, value_name = "FILE", default_value = metadata::DEFAULT_FILE)]
+    /// JSON file that receives one record per image built (/dev/null: none).
+    #[arg(long, value_name = "FILE", default_value = metadata::DEFAULT_FILE, overrides_with = "metadata_file")]
     pub metadata_file: PathBuf,
     /// Build every step again, ignoring BuildKit's cache.
     #[arg(long)]
