@@ -1,0 +1,157 @@
+//! The Alpine (musl) family end to end, on the musl stand-ins of scripts/testbed-musl
+//! (the official python:*-alpine layout, built from Debian sources: no Alpine image can
+//! be pulled on the test bed).
+
+mod common;
+use common::{docker_ok, Test};
+
+fn build(target: &str, source: &str, repository: &str) -> std::process::Output {
+    Test::new()
+        .args(["build", target, "--platform", "linux/amd64", "--progress", "plain"])
+        .args(["--repository", repository, "--source-image", source, "--metadata-file", "/dev/null"])
+        .any_status()
+        .run()
+}
+
+fn end_to_end(python: &str) {
+    let source = common::alpine_source(python);
+    common::require_image(&source);
+    let repository = common::unique_repository(&format!("alpine{}", python.replace('.', "")));
+    let target = format!("{python}-alpine3.20");
+    let out = build(&target, &source, &repository);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    // The stand-in has no apk database: said once, as a warning, and the build goes on.
+    let warnings = stderr
+        .lines()
+        .filter(|l| l.starts_with("warning:") && l.contains("no apk package database"))
+        .count();
+    assert_eq!(warnings, 1, "{stderr}");
+
+    let image = format!("{repository}:{target}");
+    // Parity checks included; musl's differences are expectations of the survey, not skips:
+    // find_library("c") is None on musl in the source, so it must be None here too.
+    let out = Test::new()
+        .args(["test", &image, "--source-image", &source])
+        .stdout_contains(" 0 failed")
+        .stdout_contains("ok   find-library")
+        .stdout_contains("ok   zoneinfo")
+        .stdout_contains("ok   shell")
+        .stdout_contains("ok   utf8")
+        .run();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(report.contains("ok   tls-trust"), "{report}");
+
+    // The loader comes from the interpreter's PT_INTERP, not from a guess.
+    let files = docker_ok(&[
+        "run", "--rm", "--entrypoint", "/bin/sh", &image, "-c",
+        "for f in /lib/ld-musl-x86_64.so.1 /usr/local/lib/libpython3.*.so.1.0 /etc/ssl/cert.pem; do [ -e $f ] && echo found $f; done",
+    ]);
+    assert_eq!(files.matches("found").count(), 3, "{files}");
+    for tag in [image.clone(), format!("{image}-buildroot")] {
+        docker_ok(&["image", "rm", &tag]);
+    }
+}
+
+#[test]
+fn python_3_13_alpine_builds_and_passes_conformance() {
+    if !common::engine("alpine::3.13") {
+        return;
+    }
+    end_to_end("3.13");
+}
+
+#[test]
+fn python_3_11_alpine_builds_and_passes_conformance() {
+    if !common::engine("alpine::3.11") {
+        return;
+    }
+    end_to_end("3.11");
+}
+
+#[test]
+fn an_alpine_target_refuses_a_glibc_source_and_the_reverse() {
+    if !common::engine("alpine::mismatch") {
+        return;
+    }
+    let musl = common::alpine_source("3.13");
+    let glibc = common::debian_source();
+    common::require_image(&musl);
+    let repository = common::unique_repository("mismatch");
+    for (target, source, wanted, found) in [
+        ("3.13-alpine3.20", glibc.as_str(), "alpine (musl)", "glibc"),
+        ("3.11-bookworm", musl.as_str(), "debian (glibc)", "musl"),
+    ] {
+        let before = common::containers();
+        Test::new()
+            .args(["build", target, "--progress", "quiet", "--metadata-file", "/dev/null"])
+            .args(["--repository", &repository, "--source-image", source])
+            .status(12)
+            .stderr_contains(wanted)
+            .stderr_contains(found)
+            .one_line_error()
+            .run();
+        assert!(common::images_of(&repository).is_empty());
+        assert_eq!(common::containers(), before);
+    }
+}
+
+#[test]
+fn a_source_whose_loader_is_missing_is_named() {
+    if !common::engine("alpine::no-loader") {
+        return;
+    }
+    let base = common::alpine_source("3.13");
+    common::require_image(&base);
+    let dir = tempfile::tempdir().unwrap();
+    // busybox is static, so the shell still runs; only the interpreter cannot start.
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        format!("FROM {base}\nRUN rm /lib/ld-musl-x86_64.so.1 /lib/libc.musl-x86_64.so.1\n"),
+    )
+    .unwrap();
+    let source = "dpy-test/noloader:1";
+    let built = std::process::Command::new("/usr/bin/docker")
+        .args(["build", "-q", "-t", source, dir.path().to_str().unwrap()])
+        .env("DOCKER_BUILDKIT", "1")
+        .output()
+        .unwrap();
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    let repository = common::unique_repository("noloader");
+    Test::new()
+        .args(["build", "3.13-alpine3.20", "--progress", "quiet", "--metadata-file", "/dev/null"])
+        .args(["--repository", &repository, "--source-image", source])
+        .status(12)
+        .stderr_contains("does not start")
+        .one_line_error()
+        .run();
+    assert!(common::images_of(&repository).is_empty());
+}
+
+#[test]
+fn chroot_apk_without_a_repository_fails_in_one_line_and_changes_nothing() {
+    if !common::engine("alpine::chroot-apk") {
+        return;
+    }
+    let source = common::alpine_source("3.13");
+    common::require_image(&source);
+    let repository = common::unique_repository("chrootapk");
+    let out = build("3.13-alpine3.20", &source, &repository);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let buildroot = format!("{repository}:3.13-alpine3.20-buildroot");
+    let script = "before=$(find \"$BUILD_ROOT\" | wc -l); \
+                  chroot-apk add dash; echo \"exit=$?\"; \
+                  after=$(find \"$BUILD_ROOT\" | wc -l); [ \"$before\" = \"$after\" ] && echo unchanged";
+    let out = common::docker(&["run", "--rm", "--entrypoint", "/bin/sh", &buildroot, "-c", script]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stdout.contains("exit=3") && stdout.contains("unchanged"), "{stdout}{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains("chroot-apk:"), "{stderr}");
+    let help = common::docker(&["run", "--rm", "--entrypoint", "/bin/sh", &buildroot, "-c", "chroot-apk -h; env -u BUILD_ROOT chroot-apk add x; echo exit=$?"]);
+    let help_out = String::from_utf8_lossy(&help.stdout);
+    assert!(help_out.contains("usage: chroot-apk") && help_out.contains("exit=2"), "{help_out}");
+    for tag in [format!("{repository}:3.13-alpine3.20"), buildroot] {
+        docker_ok(&["image", "rm", &tag]);
+    }
+}
