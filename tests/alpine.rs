@@ -7,8 +7,22 @@ use common::{docker_ok, Test};
 
 fn build(target: &str, source: &str, repository: &str) -> std::process::Output {
     Test::new()
-        .args(["build", target, "--platform", "linux/amd64", "--progress", "plain"])
-        .args(["--repository", repository, "--source-image", source, "--metadata-file", "/dev/null"])
+        .args([
+            "build",
+            target,
+            "--platform",
+            "linux/amd64",
+            "--progress",
+            "plain",
+        ])
+        .args([
+            "--repository",
+            repository,
+            "--source-image",
+            source,
+            "--metadata-file",
+            "/dev/null",
+        ])
         .any_status()
         .run()
 }
@@ -84,7 +98,14 @@ fn an_alpine_target_refuses_a_glibc_source_and_the_reverse() {
     ] {
         let before = common::containers();
         Test::new()
-            .args(["build", target, "--progress", "quiet", "--metadata-file", "/dev/null"])
+            .args([
+                "build",
+                target,
+                "--progress",
+                "quiet",
+                "--metadata-file",
+                "/dev/null",
+            ])
             .args(["--repository", &repository, "--source-image", source])
             .status(12)
             .stderr_contains(wanted)
@@ -116,10 +137,21 @@ fn a_source_whose_loader_is_missing_is_named() {
         .env("DOCKER_BUILDKIT", "1")
         .output()
         .unwrap();
-    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
     let repository = common::unique_repository("noloader");
     Test::new()
-        .args(["build", "3.13-alpine3.20", "--progress", "quiet", "--metadata-file", "/dev/null"])
+        .args([
+            "build",
+            "3.13-alpine3.20",
+            "--progress",
+            "quiet",
+            "--metadata-file",
+            "/dev/null",
+        ])
         .args(["--repository", &repository, "--source-image", source])
         .status(12)
         .stderr_contains("does not start")
@@ -137,20 +169,46 @@ fn chroot_apk_without_a_repository_fails_in_one_line_and_changes_nothing() {
     common::require_image(&source);
     let repository = common::unique_repository("chrootapk");
     let out = build("3.13-alpine3.20", &source, &repository);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let buildroot = format!("{repository}:3.13-alpine3.20-buildroot");
     let script = "before=$(find \"$BUILD_ROOT\" | wc -l); \
                   chroot-apk add dash; echo \"exit=$?\"; \
                   after=$(find \"$BUILD_ROOT\" | wc -l); [ \"$before\" = \"$after\" ] && echo unchanged";
-    let out = common::docker(&["run", "--rm", "--entrypoint", "/bin/sh", &buildroot, "-c", script]);
+    let out = common::docker(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "/bin/sh",
+        &buildroot,
+        "-c",
+        script,
+    ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stdout.contains("exit=3") && stdout.contains("unchanged"), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("exit=3") && stdout.contains("unchanged"),
+        "{stdout}{stderr}"
+    );
     assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
     assert!(stderr.contains("chroot-apk:"), "{stderr}");
-    let help = common::docker(&["run", "--rm", "--entrypoint", "/bin/sh", &buildroot, "-c", "chroot-apk -h; env -u BUILD_ROOT chroot-apk add x; echo exit=$?"]);
+    let help = common::docker(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "/bin/sh",
+        &buildroot,
+        "-c",
+        "chroot-apk -h; env -u BUILD_ROOT chroot-apk add x; echo exit=$?",
+    ]);
     let help_out = String::from_utf8_lossy(&help.stdout);
-    assert!(help_out.contains("usage: chroot-apk") && help_out.contains("exit=2"), "{help_out}");
+    assert!(
+        help_out.contains("usage: chroot-apk") && help_out.contains("exit=2"),
+        "{help_out}"
+    );
     for tag in [format!("{repository}:3.13-alpine3.20"), buildroot] {
         docker_ok(&["image", "rm", &tag]);
     }
