@@ -97,6 +97,19 @@ fn expand_glob(root: &Path, pattern: &str) -> Vec<String> {
     found
 }
 
+/// Names musl's loader answers for itself (`libc.so`, `libm.so`, ...): all of them are
+/// the one libc that is the loader, so they never need a file of their own.
+pub fn musl_reserved(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix("lib") else {
+        return false;
+    };
+    let Some((stem, tail)) = rest.split_once(".so") else {
+        return false;
+    };
+    ["c", "pthread", "rt", "m", "dl", "util", "xnet"].contains(&stem)
+        && (tail.is_empty() || tail.starts_with('.'))
+}
+
 /// One unresolved dependency.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Missing {
@@ -149,6 +162,9 @@ pub fn unresolved(root: &Path, libc: Libc) -> Result<Vec<Missing>> {
         dirs.extend(expand(&elf.runpaths));
         dirs.extend(defaults.iter().cloned());
         for needed in &elf.libraries {
+            if libc == Libc::Musl && musl_reserved(needed) {
+                continue;
+            }
             let found = if needed.contains('/') {
                 rootfs::exists(root, needed)
             } else {
@@ -237,6 +253,21 @@ mod tests {
         )
         .unwrap();
         assert_eq!(search_dirs(root.path(), Libc::Musl), ["/opt/lib", "/lib"]);
+    }
+
+    #[test]
+    fn musl_answers_for_its_reserved_names() {
+        for name in ["libc.so", "libm.so", "libpthread.so", "libc.so.6"] {
+            assert!(musl_reserved(name), "{name}");
+        }
+        for name in [
+            "libcrypto.so.3",
+            "libc.musl-x86_64.so.1",
+            "libmagic.so",
+            "c.so",
+        ] {
+            assert!(!musl_reserved(name), "{name}");
+        }
     }
 
     #[test]

@@ -358,6 +358,17 @@ def search_dirs(libc, multiarch):
     return out
 
 
+# Names musl's loader answers for itself: they are all one libc, the loader.
+MUSL_RESERVED = ("c", "pthread", "rt", "m", "dl", "util", "xnet")
+
+
+def musl_reserved(name):
+    if not name.startswith("lib"):
+        return False
+    stem, dot, rest = name[3:].partition(".so")
+    return bool(dot) and stem in MUSL_RESERVED and (rest == "" or rest.startswith("."))
+
+
 def resolve_library(name, elf, origin, defaults):
     if "/" in name:
         return name if os.path.exists(name) else None
@@ -588,6 +599,8 @@ class Gatherer(object):
                 self.root.copy(elf.interp)
             origin = os.path.dirname(path)
             for name in elf.needed:
+                if os_info["libc"] == "musl" and musl_reserved(name):
+                    continue
                 found = resolve_library(name, elf, origin, defaults)
                 if not found:
                     fail("missing-library", "%s needed by %s not found in the source image" % (name, path))
