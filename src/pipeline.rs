@@ -105,6 +105,12 @@ pub async fn run(engine: &Engine, job: Job<'_>) -> Result<Outcome> {
         t.elapsed().as_secs_f64()
     ));
     drop(work);
+    // A cached gather step prints nothing: its warnings come from layout.json instead.
+    for warning in &distilled.layout.warnings {
+        if !gathered.warnings.contains(warning) {
+            progress.warn(warning);
+        }
+    }
 
     let runtime_dockerfile = render::render_runtime(recipe, &distilled.layout)?;
     context.add(render::RUNTIME_DOCKERFILE, 0o644, runtime_dockerfile);
