@@ -100,6 +100,10 @@ pub struct BuildArgs {
     pub no_cache: bool,
     #[arg(long, default_value = "standard")]
     pub profile: String,
+    /// A PEM bundle that builder steps (apk, apt, pip) trust, e.g. behind a
+    /// TLS-intercepting proxy. Bind-mounted, never written into an image.
+    #[arg(long, value_name = "FILE")]
+    pub ca_bundle: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -198,6 +202,11 @@ async fn build_command(args: BuildArgs) -> Result<()> {
         .as_deref()
         .map(platform::parse_list)
         .transpose()?;
+    let ca_bundle = args
+        .ca_bundle
+        .as_deref()
+        .map(crate::recipe::CaBundle::load)
+        .transpose()?;
     let engine = Engine::connect()?;
     let native = Platform::from_engine_arch(&engine.version().await?.arch);
     let platforms = requested.unwrap_or_else(|| vec![native.clone()]);
@@ -213,7 +222,8 @@ async fn build_command(args: BuildArgs) -> Result<()> {
                     .source_image
                     .as_deref()
                     .map(|s| s.replace("{arch}", &p.tag_suffix()));
-                let recipe = Recipe::new(&catalog, target, source.as_deref(), &args.profile)?;
+                let mut recipe = Recipe::new(&catalog, target, source.as_deref(), &args.profile)?;
+                recipe.ca_bundle = ca_bundle.clone();
                 let outcome = pipeline::run(
                     &engine,
                     pipeline::Job {

@@ -22,6 +22,36 @@ pub struct Recipe {
     pub profile: String,
     /// Stdlib entries left out (fnmatch patterns on top-level names).
     pub strip: Vec<String>,
+    /// Certificates builder steps trust (`--ca-bundle`); never part of an image.
+    pub ca_bundle: Option<CaBundle>,
+}
+
+/// A PEM bundle for builder steps behind a TLS-intercepting proxy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaBundle {
+    pub pem: Vec<u8>,
+}
+
+impl CaBundle {
+    /// Reads and checks `path` before anything is built.
+    pub fn load(path: &std::path::Path) -> Result<Self> {
+        let pem = std::fs::read(path).map_err(|e| {
+            crate::error::Error::Usage(format!(
+                "--ca-bundle {}: cannot read it ({e}); give a PEM file of CA certificates",
+                path.display()
+            ))
+        })?;
+        let text = String::from_utf8_lossy(&pem);
+        let begins = text.matches("-----BEGIN CERTIFICATE-----").count();
+        let ends = text.matches("-----END CERTIFICATE-----").count();
+        if begins == 0 || begins != ends {
+            return Err(crate::error::Error::Usage(format!(
+                "--ca-bundle {}: not a PEM bundle of certificates (no complete BEGIN/END CERTIFICATE block); give a PEM file such as /etc/ssl/certs/ca-certificates.crt",
+                path.display()
+            )));
+        }
+        Ok(CaBundle { pem })
+    }
 }
 
 impl Recipe {
@@ -41,6 +71,31 @@ impl Recipe {
             flavor,
             profile: profile.to_string(),
             strip,
+            ca_bundle: None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ca_bundle_must_be_pem_certificates() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("good.pem");
+        std::fs::write(
+            &good,
+            "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        assert!(CaBundle::load(&good).is_ok());
+        let bad = dir.path().join("bad.pem");
+        std::fs::write(&bad, "not a certificate").unwrap();
+        for path in [bad, dir.path().join("missing.pem")] {
+            let e = CaBundle::load(&path).unwrap_err();
+            assert_eq!(e.exit_code(), crate::error::exit::USAGE);
+            assert!(e.to_string().starts_with("--ca-bundle"), "{e}");
+        }
     }
 }

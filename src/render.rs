@@ -70,6 +70,9 @@ pub const BUILDROOT_DOCKERFILE: &str = "Dockerfile.buildroot";
 pub const RUNTIME_DOCKERFILE: &str = "Dockerfile.runtime";
 /// The distilled root, added to the context by the image stage.
 pub const ROOT_TAR: &str = "root.tar";
+/// The `--ca-bundle`, bind-mounted into builder steps; empty when none was given. It sits
+/// outside dpy/ because dpy/ is copied into the -buildroot image and this must never be.
+pub const CA_BUNDLE: &str = "ca/bundle.pem";
 
 /// Whether templates/helpers/<name>.tera exists (used to check image definitions).
 pub fn has_helper(name: &str) -> bool {
@@ -149,6 +152,13 @@ pub fn render_context(recipe: &Recipe) -> Result<BuildContext> {
     for (path, body) in VERBATIM {
         out.add(*path, 0o644, *body);
     }
+
+    let ca = recipe
+        .ca_bundle
+        .as_ref()
+        .map(|c| c.pem.clone())
+        .unwrap_or_default();
+    out.add(CA_BUNDLE, 0o644, ca);
 
     let config = GatherConfig {
         family: recipe.flavor.family.name(),

@@ -1,0 +1,327 @@
+//! The -buildroot workflow users adopt dpy through: chroot-pip (with the shared-library
+//! graft), chroot-apt/apk, the examples served end to end, and a CA bundle for builder
+//! steps that never lands in any image.
+
+mod common;
+use common::{docker, docker_ok, Test};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The host's trust store plus a CA made for this run: the package index is reached
+/// through a TLS-intercepting proxy whose CA is in the host store, and the extra CA's
+/// bytes are unique, so finding them in an image is proof of a leak.
+fn ca_bundle(dir: &Path) -> (PathBuf, String) {
+    let key = dir.join("ca.key");
+    let cert = dir.join("ca.pem");
+    let made = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+        ])
+        .arg(format!("/CN=dpy test CA {}", std::process::id()))
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let pem = std::fs::read_to_string(&cert).unwrap();
+    // A line from the middle of the base64 body: in no other certificate anywhere.
+    let marker = pem.lines().nth(5).unwrap().to_string();
+    let system = std::fs::read_to_string("/etc/ssl/certs/ca-certificates.crt").unwrap();
+    let bundle = dir.join("bundle.pem");
+    std::fs::write(&bundle, format!("{system}\n{pem}")).unwrap();
+    (bundle, marker)
+}
+
+/// Every layer, the config (labels, history) of `image`: none may hold `marker`.
+fn assert_absent(image: &str, marker: &str) {
+    let saved = docker(&["save", image]);
+    assert!(saved.status.success());
+    let mut archive = tar::Archive::new(saved.stdout.as_slice());
+    let mut blobs = 0;
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut data).unwrap();
+        blobs += 1;
+        let path = entry.path().unwrap().display().to_string();
+        let mut haystacks = vec![data.clone()];
+        if path.ends_with(".tar") {
+            // A layer: look inside every file, not just at the tar's bytes.
+            let mut layer = tar::Archive::new(data.as_slice());
+            for file in layer.entries().unwrap() {
+                let mut file = file.unwrap();
+                let mut body = Vec::new();
+                std::io::Read::read_to_end(&mut file, &mut body).unwrap();
+                haystacks.push(body);
+            }
+        }
+        for hay in haystacks {
+            assert!(
+                !String::from_utf8_lossy(&hay).contains(marker),
+                "{image}: the CA bundle leaked into {path}"
+            );
+        }
+    }
+    assert!(blobs > 2, "{image}: saved {blobs} blobs");
+    let history = docker_ok(&["history", "--no-trunc", image]);
+    let inspect = docker_ok(&["image", "inspect", image]);
+    assert!(!history.contains(marker) && !inspect.contains(marker));
+}
+
+fn docker_build(dir: &Path, tag: &str, base: &str, ca: &Path) -> std::process::Output {
+    Command::new("/usr/bin/docker")
+        .args(["build", "--progress", "plain", "-t", tag, "--build-arg"])
+        .arg(format!("BASE={base}"))
+        .arg("--secret")
+        .arg(format!("id=ca,src={}", ca.display()))
+        .arg(dir)
+        .env("DOCKER_BUILDKIT", "1")
+        .output()
+        .unwrap()
+}
+
+fn dpy_build(target: &str, source: &str, repository: &str, ca: &Path) {
+    Test::new()
+        .args([
+            "build",
+            target,
+            "--platform",
+            "linux/amd64",
+            "--progress",
+            "quiet",
+        ])
+        .args(["--repository", repository, "--source-image", source])
+        .args(["--metadata-file", "/dev/null", "--ca-bundle"])
+        .args([ca.to_str().unwrap()])
+        .run();
+}
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples")
+}
+
+/// Serves the flask example and checks its three routes over HTTP.
+fn serve_and_check(image: &str, machine: &str) {
+    let name = format!("dpy-flask-{}", std::process::id());
+    docker_ok(&["run", "-d", "--name", &name, "-p", "127.0.0.1::8080", image]);
+    let port = docker_ok(&["port", &name, "8080/tcp"]);
+    let port = port.trim().rsplit(':').next().unwrap().to_string();
+    let get = |path: &str| -> Option<String> {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(format!("127.0.0.1:{port}")).ok()?;
+        write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).ok()?;
+        response
+            .split_once("\r\n\r\n")
+            .map(|(_, body)| body.to_string())
+    };
+    let mut health = None;
+    for _ in 0..60 {
+        health = get("/_health");
+        if health.as_deref() == Some("ok") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    let root = get("/");
+    let arch = get("/_arch");
+    let logs = docker(&["logs", &name]);
+    docker(&["rm", "-f", &name]);
+    assert_eq!(
+        health.as_deref(),
+        Some("ok"),
+        "{}",
+        String::from_utf8_lossy(&logs.stderr)
+    );
+    assert_eq!(root.as_deref(), Some("<p>Hello, World!</p>"));
+    assert_eq!(arch.as_deref(), Some(machine));
+}
+
+#[test]
+fn a_ca_bundle_is_checked_before_anything_is_built() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_pem = dir.path().join("notes.txt");
+    std::fs::write(&not_pem, "hello").unwrap();
+    for (path, why) in [
+        (dir.path().join("missing.pem"), "cannot read it"),
+        (not_pem, "not a PEM bundle"),
+    ] {
+        Test::new()
+            .args([
+                "build",
+                "3.11-bookworm",
+                "--ca-bundle",
+                path.to_str().unwrap(),
+            ])
+            .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+            .status(2)
+            .stderr_contains(why)
+            .one_line_error()
+            .run();
+    }
+}
+
+#[test]
+fn flask_on_debian_with_a_private_ca_and_a_grafted_library() {
+    if !common::engine("buildroot::debian") {
+        return;
+    }
+    let source = common::debian_source();
+    common::require_image(&source);
+    let dir = tempfile::tempdir().unwrap();
+    let (bundle, marker) = ca_bundle(dir.path());
+    let repository = common::unique_repository("flaskdeb");
+    dpy_build("3.11-bookworm", &source, &repository, &bundle);
+    let base = format!("{repository}:3.11-bookworm");
+
+    let app = format!("{repository}-flask:1");
+    let out = docker_build(&examples().join("simple-flask"), &app, &base, &bundle);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serve_and_check(&app, "x86_64");
+
+    // A C extension linking a library the runtime root lacks: greenlet is C++, and its
+    // manylinux wheel needs the system's libstdc++, which Python itself never loads.
+    let graft = dir.path().join("graft");
+    std::fs::create_dir_all(&graft).unwrap();
+    std::fs::write(
+        graft.join("Dockerfile"),
+        "ARG BASE\nFROM ${BASE}-buildroot AS build\n\
+         RUN --mount=type=secret,id=ca chroot-pip install --no-cache-dir greenlet 2>&1 | tee /tmp/pip.log; grep grafted /tmp/pip.log\n\
+         FROM ${BASE}\nCOPY --from=build /opt/buildroot-diff/ /\n",
+    )
+    .unwrap();
+    let graft_image = format!("{repository}-graft:1");
+    let out = docker_build(&graft, &graft_image, &base, &bundle);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("grafted libstdc++.so.6"), "{log}");
+    let imported = docker_ok(&[
+        "run",
+        "--rm",
+        &graft_image,
+        "-c",
+        "import greenlet; print(greenlet.getcurrent() is not None)",
+    ]);
+    assert_eq!(imported.trim(), "True");
+
+    for image in [
+        base.clone(),
+        format!("{base}-buildroot"),
+        app.clone(),
+        graft_image.clone(),
+    ] {
+        assert_absent(&image, &marker);
+    }
+    for image in [app, graft_image, format!("{base}-buildroot"), base] {
+        docker(&["image", "rm", &image]);
+    }
+}
+
+#[test]
+fn flask_and_a_console_script_on_alpine() {
+    if !common::engine("buildroot::alpine") {
+        return;
+    }
+    let source = common::alpine_source("3.13");
+    common::require_image(&source);
+    let dir = tempfile::tempdir().unwrap();
+    let (bundle, marker) = ca_bundle(dir.path());
+    let repository = common::unique_repository("flaskalp");
+    dpy_build("3.13-alpine3.20", &source, &repository, &bundle);
+    let base = format!("{repository}:3.13-alpine3.20");
+
+    let app = format!("{repository}-flask:1");
+    let out = docker_build(&examples().join("simple-flask"), &app, &base, &bundle);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains("musllinux"),
+        "pip picks musllinux wheels (MarkupSafe): {log}"
+    );
+    serve_and_check(&app, "x86_64");
+
+    let cli = format!("{repository}-cli:1");
+    let out = docker_build(&examples().join("cli"), &cli, &base, &bundle);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let request = docker_ok(&[
+        "run",
+        "--rm",
+        &cli,
+        "--offline",
+        "--print=H",
+        "GET",
+        "example.org/dpy",
+    ]);
+    assert!(
+        request.contains("GET /dpy HTTP/1.1") && request.contains("Host: example.org"),
+        "{request}"
+    );
+
+    for image in [app.clone(), cli.clone()] {
+        assert_absent(&image, &marker);
+    }
+    for image in [app, cli, format!("{base}-buildroot"), base] {
+        docker(&["image", "rm", &image]);
+    }
+}
+
+#[test]
+fn helpers_fail_clearly_and_leave_build_root_unchanged() {
+    if !common::engine("buildroot::helpers") {
+        return;
+    }
+    let source = common::debian_source();
+    common::require_image(&source);
+    let dir = tempfile::tempdir().unwrap();
+    let (bundle, _) = ca_bundle(dir.path());
+    let repository = common::unique_repository("helpers");
+    dpy_build("3.11-bookworm", &source, &repository, &bundle);
+    let buildroot = format!("{repository}:3.11-bookworm-buildroot");
+    let script = "snapshot() { find \"$BUILD_ROOT\" -printf '%p %s\\n' | sort | md5sum; }; \
+        before=$(snapshot); \
+        DPY_CA_FILE=/ca.pem chroot-pip install --no-cache-dir dpy-no-such-package-0xdead; echo \"pip=$?\"; \
+        chroot-apt install dpy-no-such-package; echo \"apt=$?\"; \
+        env -u BUILD_ROOT chroot-pip install x; echo \"unset=$?\"; \
+        chroot-exec -h >/dev/null; echo \"exec-help=$?\"; \
+        [ \"$before\" = \"$(snapshot)\" ] && echo unchanged";
+    let out = Command::new("/usr/bin/docker")
+        .args(["run", "--rm", "-v"])
+        .arg(format!("{}:/ca.pem:ro", bundle.display()))
+        .args(["--entrypoint", "/bin/sh", &buildroot, "-c", script])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for expected in ["pip=1", "apt=3", "unset=2", "exec-help=0", "unchanged"] {
+        assert!(stdout.contains(expected), "{expected}\n{stdout}\n{stderr}");
+    }
+    assert!(
+        stderr.contains("dpy-no-such-package-0xdead"),
+        "pip's own error: {stderr}"
+    );
+    assert!(
+        stderr.contains("chroot-apt: ") && stderr.contains("BUILD_ROOT is not set"),
+        "{stderr}"
+    );
+    docker(&[
+        "image",
+        "rm",
+        &buildroot,
+        &format!("{repository}:3.11-bookworm"),
+    ]);
+}
