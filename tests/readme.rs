@@ -169,3 +169,17 @@ fn a_custom_template_gets_every_image() {
         .run();
     assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 8);
 }
+
+#[test]
+fn the_project_readme_is_valid_rst() {
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.rst")).unwrap();
+    assert_valid_rst(&text);
+    for example in ["simple-flask", "cli"] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("examples")
+            .join(example)
+            .join("README.rst");
+        assert_valid_rst(&std::fs::read_to_string(path).unwrap());
+    }
+}
