@@ -154,7 +154,7 @@ fn a_source_whose_loader_is_missing_is_named() {
         ])
         .args(["--repository", &repository, "--source-image", source])
         .status(12)
-        .stderr_contains("does not start")
+        .stderr_contains("does not run")
         .one_line_error()
         .run();
     assert!(common::images_of(&repository).is_empty());

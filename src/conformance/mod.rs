@@ -117,7 +117,9 @@ async fn survey(engine: &Engine, source: &str, strip: &[String]) -> Result<Value
         engine,
         RunSpec {
             image: source.to_string(),
-            entrypoint: Some(vec!["python3".into()]),
+            // -S: third-party .pth hooks (setuptools' distutils shim) must not change
+            // what counts as importable stdlib.
+            entrypoint: Some(vec!["python3".into(), "-S".into()]),
             cmd: vec!["-c".into(), SURVEY.into()],
             env: HashMap::from([(
                 "DPY_STRIP".to_string(),
