@@ -50,6 +50,10 @@ const TEMPLATES: &[(&str, &str)] = &[
 /// Files copied into the context as they are: (path in the context, contents).
 const VERBATIM: &[(&str, &str)] = &[
     (
+        "dpy/gather.sh",
+        include_str!("../templates/context/gather.sh"),
+    ),
+    (
         "dpy/gather.py",
         include_str!("../templates/context/gather.py"),
     ),

@@ -233,7 +233,11 @@ fn a_failing_step_is_named_with_its_log_tail() {
         .stderr_contains("RuntimeError: stdlib broken on purpose")
         .run();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("gather.py"), "names the step: {stderr}");
+    assert!(
+        stderr.contains("[gather 4/4] RUN /bin/sh /opt/dpy/gather.sh"),
+        "names the step: {stderr}"
+    );
+    assert!(stderr.contains("exit code: 1"), "{stderr}");
     assert_nothing_left(&repository, &before);
 }
 

@@ -154,8 +154,8 @@ fn step_error(progress: &Progress, platform: &str, message: &str) -> Error {
         Some(step) => {
             let mut text = format!(
                 "build step failed on {platform}: {}: {}",
-                step.name.trim(),
-                step.error.split_whitespace().collect::<Vec<_>>().join(" ")
+                shorten(step.name.trim(), 100),
+                readable_error(&step.error)
             );
             if !step.tail.is_empty() {
                 text.push_str("\n  last lines of its log:");
@@ -168,6 +168,27 @@ fn step_error(progress: &Progress, platform: &str, message: &str) -> Error {
         }
         None => Error::BuildStep(format!("build failed on {platform}: {message}")),
     }
+}
+
+/// BuildKit repeats the whole command in "executor failed running [...]: exit code: N";
+/// the step's name already says which command, so keep the outcome.
+fn readable_error(error: &str) -> String {
+    let error = error.split_whitespace().collect::<Vec<_>>().join(" ");
+    match (
+        error.starts_with("executor failed running"),
+        error.rfind("exit code:"),
+    ) {
+        (true, Some(at)) => format!("the command failed ({})", &error[at..]),
+        _ => shorten(&error, 300),
+    }
+}
+
+fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let cut: String = text.chars().take(max).collect();
+    format!("{cut}…")
 }
 
 fn is_connection_error(message: &str) -> bool {
@@ -193,6 +214,16 @@ mod tests {
             "the source image has no python3 on PATH; pass --source-image"
         );
         assert!(marked_error("ordinary output").is_none());
+    }
+
+    #[test]
+    fn step_errors_keep_the_outcome_not_the_command() {
+        assert_eq!(
+            readable_error("executor failed running [/bin/sh -c long command]: exit code: 3"),
+            "the command failed (exit code: 3)"
+        );
+        assert_eq!(readable_error("no space left"), "no space left");
+        assert_eq!(shorten("abcdef", 3), "abc…");
     }
 
     #[test]
