@@ -124,23 +124,11 @@ fn a_source_whose_loader_is_missing_is_named() {
     }
     let base = common::alpine_source("3.13");
     common::require_image(&base);
-    let dir = tempfile::tempdir().unwrap();
     // busybox is static, so the shell still runs; only the interpreter cannot start.
-    std::fs::write(
-        dir.path().join("Dockerfile"),
-        format!("FROM {base}\nRUN rm /lib/ld-musl-x86_64.so.1 /lib/libc.musl-x86_64.so.1\n"),
-    )
-    .unwrap();
-    let source = "dpy-test/noloader:1";
-    let built = std::process::Command::new("/usr/bin/docker")
-        .args(["build", "-q", "-t", source, dir.path().to_str().unwrap()])
-        .env("DOCKER_BUILDKIT", "1")
-        .output()
-        .unwrap();
-    assert!(
-        built.status.success(),
-        "{}",
-        String::from_utf8_lossy(&built.stderr)
+    let source = &common::derived_image(
+        "noloader",
+        &base,
+        "rm /lib/ld-musl-x86_64.so.1 /lib/libc.musl-x86_64.so.1",
     );
     let repository = common::unique_repository("noloader");
     Test::new()

@@ -21,27 +21,8 @@ fn build_args(repository: &str, source: &str) -> Vec<String> {
     .to_vec()
 }
 
-/// The source image with a change, built with the docker CLI (`FROM` + one `RUN`).
 fn derived_source(name: &str, run: &str) -> String {
-    let base = common::debian_source();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("Dockerfile"),
-        format!("FROM {base}\nRUN {run}\n"),
-    )
-    .unwrap();
-    let tag = format!("dpy-test/{name}:1");
-    let out = std::process::Command::new("/usr/bin/docker")
-        .args(["build", "-q", "-t", &tag, dir.path().to_str().unwrap()])
-        .env("DOCKER_BUILDKIT", "1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    tag
+    common::derived_image(name, &common::debian_source(), run)
 }
 
 /// Every path in an image's filesystem, as `docker export` gives it, minus what the

@@ -243,3 +243,26 @@ pub fn containers() -> Vec<String> {
 pub fn unique_repository(test: &str) -> String {
     format!("dpy-test/{test}-{}", std::process::id())
 }
+
+/// `base` plus one `RUN`, built with Debian's docker CLI and tagged `dpy-test/<name>:1`:
+/// source images with a defect made on purpose.
+pub fn derived_image(name: &str, base: &str, run: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        format!("FROM {base}\nRUN {run}\n"),
+    )
+    .unwrap();
+    let tag = format!("dpy-test/{name}:1");
+    let out = std::process::Command::new("/usr/bin/docker")
+        .args(["build", "-q", "-t", &tag, dir.path().to_str().unwrap()])
+        .env("DOCKER_BUILDKIT", "1")
+        .output()
+        .expect("the docker CLI runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    tag
+}
