@@ -217,27 +217,54 @@ async fn build_command(args: BuildArgs) -> Result<()> {
 
     let work = async {
         for target in &targets {
-            for p in &platforms {
-                let source = args
-                    .source_image
-                    .as_deref()
-                    .map(|s| s.replace("{arch}", &p.tag_suffix()));
-                let mut recipe = Recipe::new(&catalog, target, source.as_deref(), &args.profile)?;
-                recipe.ca_bundle = ca_bundle.clone();
-                let outcome = pipeline::run(
-                    &engine,
-                    pipeline::Job {
-                        recipe: &recipe,
-                        platform: p,
-                        repository: &args.repository,
-                        tag_suffix: (platforms.len() > 1).then(|| p.tag_suffix()),
-                        no_cache: args.no_cache,
-                        progress: args.progress,
-                        distill: options,
-                    },
-                )
-                .await?;
-                record(&engine, &args.metadata_file, &outcome, p).await?;
+            let recipes = platforms
+                .iter()
+                .map(|p| {
+                    let source = args
+                        .source_image
+                        .as_deref()
+                        .map(|s| s.replace("{arch}", &p.tag_suffix()));
+                    let mut recipe =
+                        Recipe::new(&catalog, target, source.as_deref(), &args.profile)?;
+                    recipe.ca_bundle = ca_bundle.clone();
+                    Ok(recipe)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            // Every platform of a target builds at once (BuildKit runs them side by side);
+            // tags move only when all of them have succeeded.
+            let many = platforms.len() > 1;
+            let (repository, progress, no_cache) = (&args.repository, args.progress, args.no_cache);
+            let jobs = platforms.iter().zip(&recipes).map(|(p, recipe)| {
+                let engine = &engine;
+                async move {
+                    pipeline::run(
+                        engine,
+                        pipeline::Job {
+                            recipe,
+                            platform: p,
+                            repository,
+                            tag_suffix: many.then(|| p.tag_suffix()),
+                            no_cache,
+                            progress,
+                            distill: options,
+                        },
+                    )
+                    .await
+                    .map_err(|e| if many { e.prefixed(&p.to_string()) } else { e })
+                }
+            });
+            let results = futures_util::future::join_all(jobs).await;
+            if results.iter().any(Result::is_err) {
+                for outcome in results.iter().flatten() {
+                    pipeline::discard(&engine, outcome).await;
+                }
+                let first = results.into_iter().find_map(Result::err);
+                return Err(first.expect("one failed"));
+            }
+            let outcomes: Vec<pipeline::Outcome> = results.into_iter().flatten().collect();
+            for (outcome, p) in outcomes.iter().zip(&platforms) {
+                pipeline::tag(&engine, outcome).await?;
+                record(&engine, &args.metadata_file, outcome, p).await?;
                 println!(
                     "{} {} ({:.1}s)",
                     outcome.runtime.reference(),

@@ -99,6 +99,20 @@ impl Error {
         }
     }
 
+    /// The same error, its message prefixed (e.g. with the platform it happened on).
+    pub fn prefixed(self, prefix: &str) -> Self {
+        let with = |m: String| format!("{prefix}: {m}");
+        match self {
+            Error::Usage(m) => Error::Usage(with(m)),
+            Error::Engine(m) => Error::Engine(with(m)),
+            Error::SourceMissing(m) => Error::SourceMissing(with(m)),
+            Error::SourceUnfit(m) => Error::SourceUnfit(with(m)),
+            Error::BuildStep(m) => Error::BuildStep(with(m)),
+            Error::Distill(m) => Error::Distill(with(m)),
+            other => other,
+        }
+    }
+
     /// An engine error with the advice that fits every engine failure.
     pub fn engine(context: &str, err: impl std::fmt::Display) -> Self {
         Error::Engine(format!(

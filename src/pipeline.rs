@@ -28,7 +28,7 @@ pub struct Job<'a> {
     pub distill: distill::Options,
 }
 
-/// A built and tagged pair of images.
+/// A built pair of images, not yet tagged: `tag` names them.
 #[derive(Debug, Clone)]
 pub struct Outcome {
     pub runtime: TaggedImage,
@@ -134,13 +134,6 @@ pub async fn run(engine: &Engine, job: Job<'_>) -> Result<Outcome> {
         tag: format!("{}{suffix}", recipe.target.buildroot_tag()),
         id: images.1,
     };
-    // Both images exist: only now do tags move, so a failure above tags nothing.
-    engine
-        .tag(&buildroot.id, &buildroot.repository, &buildroot.tag)
-        .await?;
-    engine
-        .tag(&runtime.id, &runtime.repository, &runtime.tag)
-        .await?;
     let mut warnings = gathered.warnings;
     warnings.extend(distilled.layout.warnings.iter().cloned());
     warnings.dedup();
@@ -155,6 +148,22 @@ pub async fn run(engine: &Engine, job: Job<'_>) -> Result<Outcome> {
         seconds: started.elapsed().as_secs_f64(),
         warnings,
     })
+}
+
+/// Tags both images of an outcome. Callers tag only once every platform of a target has
+/// built, so a failure anywhere leaves no tag behind.
+pub async fn tag(engine: &Engine, outcome: &Outcome) -> Result<()> {
+    for image in [&outcome.buildroot, &outcome.runtime] {
+        engine.tag(&image.id, &image.repository, &image.tag).await?;
+    }
+    Ok(())
+}
+
+/// Removes the untagged images of an outcome that will not be tagged.
+pub async fn discard(engine: &Engine, outcome: &Outcome) {
+    for image in [&outcome.runtime, &outcome.buildroot] {
+        engine.remove_quietly(&image.id).await;
+    }
 }
 
 /// Builds the runtime and the -buildroot image, untagged; returns (runtime, buildroot) ids.

@@ -204,7 +204,14 @@ async fn structure(args: &TestArgs, family: &str, platform: &str) -> Result<Vec<
     let path = dir.path().join(format!("{family}.yaml"));
     std::fs::write(&path, config).map_err(|e| Error::io(&path, e))?;
     let output = tokio::process::Command::new("container-structure-test")
-        .args(["test", "--no-color", "--platform", platform, "--image", &args.image])
+        .args([
+            "test",
+            "--no-color",
+            "--platform",
+            platform,
+            "--image",
+            &args.image,
+        ])
         .arg("--config")
         .arg(&path)
         .output()
