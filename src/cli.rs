@@ -100,6 +100,13 @@ pub struct BuildArgs {
     pub no_cache: bool,
     #[arg(long, default_value = "standard")]
     pub profile: String,
+    /// Push each platform's images and one index per tag to the repository's registry.
+    #[arg(long)]
+    pub push: bool,
+    /// Registry credentials as USER:PASSWORD (default: DPY_REGISTRY_AUTH, then the docker
+    /// config's entry for the registry). Never printed or recorded.
+    #[arg(long, value_name = "USER:PASSWORD")]
+    pub registry_auth: Option<String>,
     /// A PEM bundle that builder steps (apk, apt, pip) trust, e.g. behind a
     /// TLS-intercepting proxy. Bind-mounted, never written into an image.
     #[arg(long, value_name = "FILE")]
@@ -207,11 +214,21 @@ async fn build_command(args: BuildArgs) -> Result<()> {
         .as_deref()
         .map(crate::recipe::CaBundle::load)
         .transpose()?;
+    let destination = if args.push {
+        let destination = crate::publish::Destination::parse(&args.repository)?;
+        let credentials = crate::publish::credentials(&destination, args.registry_auth.as_deref())?;
+        Some((destination, credentials))
+    } else {
+        None
+    };
     let engine = Engine::connect()?;
     let native = Platform::from_engine_arch(&engine.version().await?.arch);
     let platforms = requested.unwrap_or_else(|| vec![native.clone()]);
     for p in &platforms {
         p.ensure_runnable(&native)?;
+    }
+    if let Some((destination, credentials)) = &destination {
+        crate::publish::preflight(destination, credentials).await?;
     }
     let options = distill::Options::default();
 
@@ -233,6 +250,8 @@ async fn build_command(args: BuildArgs) -> Result<()> {
             // Every platform of a target builds at once (BuildKit runs them side by side);
             // tags move only when all of them have succeeded.
             let many = platforms.len() > 1;
+            // Pushed images always carry the platform in their tag: the plain tag is the index.
+            let suffixed = many || destination.is_some();
             let (repository, progress, no_cache) = (&args.repository, args.progress, args.no_cache);
             let jobs = platforms.iter().zip(&recipes).map(|(p, recipe)| {
                 let engine = &engine;
@@ -243,7 +262,7 @@ async fn build_command(args: BuildArgs) -> Result<()> {
                             recipe,
                             platform: p,
                             repository,
-                            tag_suffix: many.then(|| p.tag_suffix()),
+                            tag_suffix: suffixed.then(|| p.tag_suffix()),
                             no_cache,
                             progress,
                             distill: options,
@@ -262,15 +281,33 @@ async fn build_command(args: BuildArgs) -> Result<()> {
                 return Err(first.expect("one failed"));
             }
             let outcomes: Vec<pipeline::Outcome> = results.into_iter().flatten().collect();
-            for (outcome, p) in outcomes.iter().zip(&platforms) {
+            for outcome in &outcomes {
                 pipeline::tag(&engine, outcome).await?;
-                record(&engine, &args.metadata_file, outcome, p).await?;
                 println!(
                     "{} {} ({:.1}s)",
                     outcome.runtime.reference(),
                     outcome.buildroot.reference(),
                     outcome.seconds
                 );
+            }
+            match &destination {
+                None => {
+                    for (outcome, p) in outcomes.iter().zip(&platforms) {
+                        record(&engine, &args.metadata_file, outcome, p).await?;
+                    }
+                }
+                Some((destination, credentials)) => {
+                    let records = publish(
+                        &engine,
+                        destination,
+                        credentials,
+                        target,
+                        &outcomes,
+                        &platforms,
+                    )
+                    .await?;
+                    metadata::append(&args.metadata_file, &records)?;
+                }
             }
         }
         Ok::<(), Error>(())
@@ -281,15 +318,82 @@ async fn build_command(args: BuildArgs) -> Result<()> {
     }
 }
 
+/// Pushes every platform's images, then an index per tag; returns their metadata.
+async fn publish(
+    engine: &Engine,
+    destination: &crate::publish::Destination,
+    credentials: &Option<crate::publish::Credentials>,
+    target: &Target,
+    outcomes: &[pipeline::Outcome],
+    platforms: &[Platform],
+) -> Result<Vec<metadata::Record>> {
+    use crate::publish;
+    let mut records = Vec::new();
+    let first = &outcomes[0];
+    for (kind, tag) in [
+        (metadata::Kind::Runtime, target.tag()),
+        (metadata::Kind::Buildroot, target.buildroot_tag()),
+    ] {
+        let mut entries = Vec::new();
+        for (outcome, p) in outcomes.iter().zip(platforms) {
+            let image = match kind {
+                metadata::Kind::Runtime => &outcome.runtime,
+                metadata::Kind::Buildroot => &outcome.buildroot,
+            };
+            publish::push_image(engine, destination, image, credentials).await?;
+            let manifest = publish::manifest(destination, &image.tag, credentials).await?;
+            eprintln!("pushed {} ({})", image.reference(), manifest.digest);
+            entries.push((p.clone(), manifest));
+        }
+        let digest = publish::push_index(destination, &tag, &entries, credentials).await?;
+        let reference = format!("{}:{tag}", destination.repository);
+        println!("{reference}@{digest}");
+        let (registry, repository) = metadata::split_repository(&destination.repository);
+        records.push(metadata::Record {
+            kind,
+            name: repository
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+            registry,
+            repository,
+            tag,
+            reference,
+            digest,
+            size: entries[0].1.compressed_size,
+            platforms: platforms.iter().map(Platform::to_string).collect(),
+            source_image: first.source.name.clone(),
+            source_digest: first.source.digest.clone(),
+            python_version: first.python_version.clone(),
+            os_release: first.os_name.clone(),
+            built_at: now(),
+            site_packages: Some(first.site_packages.clone()),
+            manifests: entries
+                .iter()
+                .map(|(p, m)| metadata::PlatformManifest {
+                    platform: p.to_string(),
+                    digest: m.digest.clone(),
+                })
+                .collect(),
+        });
+    }
+    Ok(records)
+}
+
+fn now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
 async fn record(
     engine: &Engine,
     file: &std::path::Path,
     outcome: &pipeline::Outcome,
     platform: &Platform,
 ) -> Result<()> {
-    let built_at = time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default();
+    let built_at = now();
     let mut records = Vec::new();
     for (kind, image) in [
         (metadata::Kind::Runtime, &outcome.runtime),
@@ -323,6 +427,7 @@ async fn record(
             os_release: outcome.os_name.clone(),
             built_at: built_at.clone(),
             site_packages: Some(outcome.site_packages.clone()),
+            manifests: Vec::new(),
         });
     }
     metadata::append(file, &records)

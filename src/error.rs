@@ -25,6 +25,8 @@ pub mod exit {
     pub const CONFORMANCE: i32 = 15;
     /// `dpy doctor` found a missing part.
     pub const DOCTOR: i32 = 16;
+    /// A registry refused the credentials or did not answer (`--push`).
+    pub const REGISTRY: i32 = 17;
     /// Files on the host: an output directory, the metadata file.
     pub const IO: i32 = 20;
     /// Interrupted by Ctrl-C (128 + SIGINT).
@@ -67,6 +69,9 @@ pub enum Error {
     #[error("{0}")]
     Doctor(String),
 
+    #[error("{0}")]
+    Registry(String),
+
     #[error("{}: {message}", path.display())]
     Io { path: PathBuf, message: String },
 
@@ -86,6 +91,7 @@ impl Error {
             Error::Distill(_) => exit::DISTILL,
             Error::Conformance(_) => exit::CONFORMANCE,
             Error::Doctor(_) => exit::DOCTOR,
+            Error::Registry(_) => exit::REGISTRY,
             Error::Io { .. } => exit::IO,
             Error::Interrupted => exit::INTERRUPTED,
         }

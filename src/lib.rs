@@ -2,7 +2,8 @@
 //!
 //! The pipeline, one module per stage:
 //! [`target`] → [`catalog`] / [`recipe`] (the flavor) → [`render`] → [`engine`]
-//! (BuildKit through bollard) → [`distill`] → images ([`pipeline`]) → [`metadata`].
+//! (BuildKit through bollard) → [`distill`] → images ([`pipeline`]) → [`publish`]
+//! → [`metadata`] → [`readme`].
 //! Around it: [`doctor`] checks the engine, [`conformance`] checks images.
 
 pub mod catalog;
@@ -17,6 +18,7 @@ pub mod layout;
 pub mod metadata;
 pub mod pipeline;
 pub mod platform;
+pub mod publish;
 pub mod readme;
 pub mod recipe;
 pub mod render;

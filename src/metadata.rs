@@ -44,6 +44,15 @@ pub struct Record {
     pub built_at: String,
     #[serde(default)]
     pub site_packages: Option<String>,
+    /// When pushed: each platform's manifest digest under the index.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub manifests: Vec<PlatformManifest>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlatformManifest {
+    pub platform: String,
+    pub digest: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -140,6 +149,7 @@ mod tests {
             os_release: "alpine 3.20".into(),
             built_at: "1970-01-01T00:00:00Z".into(),
             site_packages: None,
+            manifests: Vec::new(),
         }
     }
 

@@ -1,0 +1,416 @@
+//! Publish: each platform's images pushed to a registry, then one index per tag.
+//!
+//! The engine pushes the per-platform tags (`…:3.12-alpine3.20-amd64`); the index that
+//! makes `docker pull …:3.12-alpine3.20` pick the right platform is written last, with
+//! oci-client, because the Engine API cannot create one. An interrupted push therefore
+//! never leaves the plain tag pointing at a partial index.
+//!
+//! Credentials come from `--registry-auth`, DPY_REGISTRY_AUTH or the user's docker config
+//! (credential helpers included). They are never printed, logged or recorded.
+
+use std::fmt;
+use std::time::Duration;
+
+use bollard::auth::DockerCredentials;
+use bollard::query_parameters::PushImageOptionsBuilder;
+use futures_util::StreamExt;
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::manifest::{ImageIndexEntry, OciImageIndex, Platform as OciPlatform};
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::pipeline::TaggedImage;
+
+/// How often a transient failure (connection refused or reset, 5xx) is tried again.
+pub const ATTEMPTS: u32 = 3;
+const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+
+#[derive(Clone)]
+pub struct Credentials {
+    pub username: String,
+    password: String,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Credentials({}, <redacted>)", self.username)
+    }
+}
+
+/// Where `--push` sends images: a repository with an explicit registry host.
+#[derive(Debug, Clone)]
+pub struct Destination {
+    /// `127.0.0.1:5000`, `ghcr.io`, ...
+    pub registry: String,
+    /// The whole repository as given, host included.
+    pub repository: String,
+}
+
+impl Destination {
+    pub fn parse(repository: &str) -> Result<Self> {
+        let host = repository
+            .split_once('/')
+            .map(|(h, _)| h)
+            .filter(|h| h.contains('.') || h.contains(':') || *h == "localhost");
+        match host {
+            Some(host) => Ok(Destination {
+                registry: host.to_string(),
+                repository: repository.to_string(),
+            }),
+            None => Err(Error::Usage(format!(
+                "--push needs a repository with a registry host, e.g. 127.0.0.1:5000/dpy/python or ghcr.io/me/python, not {repository:?}"
+            ))),
+        }
+    }
+
+    /// Plain HTTP for loopback registries (as the docker daemon allows), HTTPS elsewhere.
+    fn insecure(&self) -> bool {
+        let host = self.registry.split(':').next().unwrap_or_default();
+        host == "localhost" || host.starts_with("127.")
+    }
+
+    fn scheme(&self) -> &'static str {
+        if self.insecure() {
+            "http"
+        } else {
+            "https"
+        }
+    }
+}
+
+/// `USER:PASSWORD` from the option or DPY_REGISTRY_AUTH, else the docker config's entry.
+pub fn credentials(destination: &Destination, option: Option<&str>) -> Result<Option<Credentials>> {
+    let given = option
+        .map(str::to_string)
+        .or_else(|| std::env::var("DPY_REGISTRY_AUTH").ok());
+    if let Some(text) = given {
+        let (username, password) = text.split_once(':').ok_or_else(|| {
+            Error::Usage("--registry-auth takes USER:PASSWORD (or set DPY_REGISTRY_AUTH)".into())
+        })?;
+        return Ok(Some(Credentials {
+            username: username.to_string(),
+            password: password.to_string(),
+        }));
+    }
+    // Reads $DOCKER_CONFIG or ~/.docker/config.json, running credential helpers.
+    match docker_credential::get_credential(&destination.registry) {
+        Ok(docker_credential::DockerCredential::UsernamePassword(username, password)) => {
+            Ok(Some(Credentials { username, password }))
+        }
+        _ => Ok(None),
+    }
+}
+
+fn registry_error(destination: &Destination, message: impl fmt::Display) -> Error {
+    Error::Registry(format!("registry {}: {message}", destination.registry))
+}
+
+fn refused(destination: &Destination, credentials: &Option<Credentials>) -> Error {
+    let who = credentials
+        .as_ref()
+        .map(|c| format!("the credentials of {}", c.username))
+        .unwrap_or_else(|| "anonymous access".into());
+    Error::Registry(format!(
+        "registry {} refused {who}; check --registry-auth or `docker login {}`",
+        destination.registry, destination.registry
+    ))
+}
+
+fn is_auth_failure(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("unauthorized")
+        || m.contains("authentication required")
+        || m.contains("denied")
+        || m.contains("401")
+        || m.contains("403")
+}
+
+/// Checks, before anything is built, that the registry answers and takes the credentials.
+/// Transient failures are tried again with backoff; a refusal is final at once.
+pub async fn preflight(destination: &Destination, credentials: &Option<Credentials>) -> Result<()> {
+    let url = format!("{}://{}/v2/", destination.scheme(), destination.registry);
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| registry_error(destination, e))?;
+    let mut last = String::new();
+    for attempt in 0..ATTEMPTS {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(500 << attempt)).await;
+        }
+        let mut request = client.get(&url);
+        if let Some(c) = credentials {
+            request = request.basic_auth(&c.username, Some(&c.password));
+        }
+        match request.send().await {
+            Ok(response) if response.status().is_success() => return Ok(()),
+            Ok(response) if matches!(response.status().as_u16(), 401 | 403) => {
+                return Err(refused(destination, credentials))
+            }
+            Ok(response) if response.status().is_server_error() => {
+                last = format!("HTTP {}", response.status());
+            }
+            Ok(response) => {
+                return Err(registry_error(
+                    destination,
+                    format!("unexpected answer HTTP {} from {url}", response.status()),
+                ))
+            }
+            Err(e) => last = error_chain(&e),
+        }
+    }
+    Err(registry_error(
+        destination,
+        format!("no answer after {ATTEMPTS} attempts ({last}); is it running and reachable?"),
+    ))
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
+}
+
+/// Pushes one image (repository:tag) through the engine.
+pub async fn push_image(
+    engine: &Engine,
+    destination: &Destination,
+    image: &TaggedImage,
+    credentials: &Option<Credentials>,
+) -> Result<()> {
+    let docker_credentials = credentials.as_ref().map(|c| DockerCredentials {
+        username: Some(c.username.clone()),
+        password: Some(c.password.clone()),
+        serveraddress: Some(destination.registry.clone()),
+        ..Default::default()
+    });
+    let mut last = String::new();
+    for attempt in 0..ATTEMPTS {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(500 << attempt)).await;
+        }
+        let options = PushImageOptionsBuilder::new().tag(&image.tag).build();
+        let mut stream = engine.docker().push_image(
+            &image.repository,
+            Some(options),
+            docker_credentials.clone(),
+        );
+        let mut failure = None;
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(info) => {
+                    if let Some(message) = info.error_detail.and_then(|d| d.message) {
+                        failure = Some(message);
+                    }
+                }
+                Err(e) => failure = Some(e.to_string()),
+            }
+        }
+        match failure {
+            None => return Ok(()),
+            Some(message) if is_auth_failure(&message) => {
+                return Err(refused(destination, credentials))
+            }
+            Some(message) => last = message,
+        }
+    }
+    Err(registry_error(
+        destination,
+        format!(
+            "pushing {} failed after {ATTEMPTS} attempts: {last}",
+            image.reference()
+        ),
+    ))
+}
+
+/// A manifest as the registry holds it: what an index entry needs, and its size.
+#[derive(Debug, Clone)]
+pub struct PushedManifest {
+    pub digest: String,
+    pub media_type: String,
+    pub manifest_size: i64,
+    /// Config plus compressed layers: what a pull downloads.
+    pub compressed_size: u64,
+}
+
+fn client(destination: &Destination) -> Client {
+    let protocol = if destination.insecure() {
+        ClientProtocol::HttpsExcept(vec![destination.registry.clone()])
+    } else {
+        ClientProtocol::Https
+    };
+    Client::new(ClientConfig {
+        protocol,
+        ..Default::default()
+    })
+}
+
+fn auth(credentials: &Option<Credentials>) -> RegistryAuth {
+    match credentials {
+        Some(c) => RegistryAuth::Basic(c.username.clone(), c.password.clone()),
+        None => RegistryAuth::Anonymous,
+    }
+}
+
+fn reference(destination: &Destination, tag: &str) -> Result<Reference> {
+    format!("{}:{tag}", destination.repository)
+        .parse()
+        .map_err(|e| registry_error(destination, format!("bad reference: {e}")))
+}
+
+/// Reads back the manifest the engine pushed for `tag`.
+pub async fn manifest(
+    destination: &Destination,
+    tag: &str,
+    credentials: &Option<Credentials>,
+) -> Result<PushedManifest> {
+    let (bytes, digest) = client(destination)
+        .pull_manifest_raw(
+            &reference(destination, tag)?,
+            &auth(credentials),
+            &[DOCKER_MANIFEST, OCI_MANIFEST],
+        )
+        .await
+        .map_err(|e| registry_error(destination, format!("reading the manifest of {tag}: {e}")))?;
+    let json: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+        registry_error(
+            destination,
+            format!("the manifest of {tag} is not JSON: {e}"),
+        )
+    })?;
+    let size = |v: &serde_json::Value| {
+        v.get("size")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0)
+    };
+    let compressed_size = size(&json["config"])
+        + json["layers"]
+            .as_array()
+            .map(|layers| layers.iter().map(size).sum())
+            .unwrap_or(0);
+    Ok(PushedManifest {
+        digest,
+        media_type: json["mediaType"]
+            .as_str()
+            .unwrap_or(DOCKER_MANIFEST)
+            .to_string(),
+        manifest_size: bytes.len() as i64,
+        compressed_size,
+    })
+}
+
+/// Writes the index for `tag` listing each platform's manifest; returns its digest.
+pub async fn push_index(
+    destination: &Destination,
+    tag: &str,
+    entries: &[(crate::platform::Platform, PushedManifest)],
+    credentials: &Option<Credentials>,
+) -> Result<String> {
+    let manifests = entries
+        .iter()
+        .map(|(platform, manifest)| {
+            let (architecture, variant) = match platform.arch.split_once('/') {
+                Some((a, v)) => (a.to_string(), Some(v.to_string())),
+                None => (platform.arch.clone(), None),
+            };
+            ImageIndexEntry {
+                media_type: manifest.media_type.clone(),
+                digest: manifest.digest.clone(),
+                size: manifest.manifest_size,
+                platform: Some(OciPlatform {
+                    architecture: architecture.as_str().into(),
+                    os: "linux".into(),
+                    os_version: None,
+                    os_features: None,
+                    variant,
+                    features: None,
+                }),
+                annotations: None,
+                artifact_type: None,
+            }
+        })
+        .collect();
+    let index = OciImageIndex {
+        schema_version: 2,
+        media_type: Some(DOCKER_MANIFEST_LIST.to_string()),
+        manifests,
+        artifact_type: None,
+        annotations: None,
+    };
+    let reference = reference(destination, tag)?;
+    let client = client(destination);
+    let mut last = String::new();
+    for attempt in 0..ATTEMPTS {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(500 << attempt)).await;
+        }
+        match client
+            .push_manifest_list(&reference, &auth(credentials), index.clone())
+            .await
+        {
+            Ok(_) => {
+                return client
+                    .fetch_manifest_digest(&reference, &auth(credentials))
+                    .await
+                    .map_err(|e| registry_error(destination, format!("reading back {tag}: {e}")))
+            }
+            Err(e) if is_auth_failure(&e.to_string()) => {
+                return Err(refused(destination, credentials))
+            }
+            Err(e) => last = e.to_string(),
+        }
+    }
+    Err(registry_error(
+        destination,
+        format!("writing the index of {tag} failed after {ATTEMPTS} attempts: {last}"),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn push_needs_a_registry_host() {
+        assert_eq!(
+            Destination::parse("127.0.0.1:5000/dpy/python")
+                .unwrap()
+                .registry,
+            "127.0.0.1:5000"
+        );
+        assert_eq!(
+            Destination::parse("ghcr.io/me/py").unwrap().registry,
+            "ghcr.io"
+        );
+        for bad in ["dpy/python", "python"] {
+            let e = Destination::parse(bad).unwrap_err();
+            assert_eq!(e.exit_code(), crate::error::exit::USAGE);
+        }
+    }
+
+    #[test]
+    fn credentials_never_show_in_debug_output() {
+        let c = Credentials {
+            username: "me".into(),
+            password: "s3cret".into(),
+        };
+        assert!(!format!("{c:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn given_credentials_need_a_colon() {
+        let d = Destination::parse("127.0.0.1:5000/x").unwrap();
+        assert!(credentials(&d, Some("nocolon")).is_err());
+        let c = credentials(&d, Some("u:p:q")).unwrap().unwrap();
+        assert_eq!((c.username.as_str(), c.password.as_str()), ("u", "p:q"));
+    }
+}

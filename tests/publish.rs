@@ -1,0 +1,204 @@
+//! `dpy build --push`: per-platform images and one index per tag in a real registry
+//! (Debian's docker-registry with htpasswd auth on 127.0.0.1:5000, from scripts/testbed),
+//! then `dpy readme` over the metadata the push recorded.
+
+mod common;
+use common::{docker_ok, Test};
+use std::process::Command;
+
+const REGISTRY: &str = "127.0.0.1:5000";
+const AUTH: &str = "dpy:dpy-test-password";
+
+/// The test bed's registry answers (401 without credentials) or the test fails/skips.
+fn registry(test: &str) -> bool {
+    if !common::engine(test) {
+        return false;
+    }
+    let answer = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            &format!("http://{REGISTRY}/v2/"),
+        ])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    assert_eq!(
+        answer, "401",
+        "{test}: no registry with auth on {REGISTRY}; run scripts/testbed"
+    );
+    true
+}
+
+#[test]
+fn two_platforms_pushed_under_one_index_pull_and_pass() {
+    if !registry("publish::e2e") {
+        return;
+    }
+    let repository = format!("{REGISTRY}/dpy-test/e2e{}", std::process::id());
+    let dir = tempfile::tempdir().unwrap();
+    let metadata = dir.path().join("meta.json");
+    Test::new()
+        .args([
+            "build",
+            "3.11-bookworm",
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "--push",
+        ])
+        .args(["--source-image", "dpy-testbed/python:3.11-bookworm-{arch}"])
+        .args([
+            "--repository",
+            &repository,
+            "--registry-auth",
+            AUTH,
+            "--progress",
+            "quiet",
+        ])
+        .args(["--metadata-file", metadata.to_str().unwrap()])
+        .stdout_contains(&format!("{repository}:3.11-bookworm@sha256:"))
+        .run();
+
+    // The index, through the registry API.
+    let raw = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false", "--creds", AUTH])
+        .arg(format!("docker://{repository}:3.11-bookworm"))
+        .output()
+        .unwrap();
+    assert!(
+        raw.status.success(),
+        "{}",
+        String::from_utf8_lossy(&raw.stderr)
+    );
+    let index: serde_json::Value = serde_json::from_slice(&raw.stdout).unwrap();
+    let arches: Vec<&str> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["platform"]["architecture"].as_str().unwrap())
+        .collect();
+    assert_eq!(arches, ["amd64", "arm64"], "{index}");
+
+    // Pull each platform by the plain tag and run the conformance suite on it.
+    let config = tempfile::tempdir().unwrap();
+    let cli = |args: &[&str]| {
+        let out = Command::new("/usr/bin/docker")
+            .env("DOCKER_CONFIG", config.path())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "docker {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    cli(&["login", REGISTRY, "-u", "dpy", "-p", "dpy-test-password"]);
+    let image = format!("{repository}:3.11-bookworm");
+    for arch in ["arm64", "amd64"] {
+        cli(&["pull", "--platform", &format!("linux/{arch}"), &image]);
+        let found = docker_ok(&["image", "inspect", "-f", "{{.Architecture}}", &image]);
+        assert_eq!(found.trim(), arch);
+        Test::new()
+            .args([
+                "test",
+                &image,
+                "--source-image",
+                &format!("dpy-testbed/python:3.11-bookworm-{arch}"),
+            ])
+            .stdout_contains(" 0 failed")
+            .run();
+    }
+
+    // The metadata has the index digest; the README lists it with its registry size.
+    let meta = std::fs::read_to_string(&metadata).unwrap();
+    let records: serde_json::Value = serde_json::from_str(&meta).unwrap();
+    let runtime = records["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["reference"] == image.as_str())
+        .expect("a record of the pushed index");
+    let digest = runtime["digest"].as_str().unwrap();
+    assert_eq!(runtime["manifests"].as_array().unwrap().len(), 2);
+    assert!(
+        !meta.contains("dpy-test-password"),
+        "credentials never reach metadata"
+    );
+    let readme = Test::new()
+        .args(["readme", "--metadata", metadata.to_str().unwrap()])
+        .run();
+    let text = String::from_utf8(readme.stdout).unwrap();
+    let size = dpy::readme::mib(runtime["size"].as_u64().unwrap());
+    assert!(
+        text.contains(&format!("``{image}@{digest}`` ({size})")),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_wrong_password_is_named_and_not_retried() {
+    if !registry("publish::wrong-password") {
+        return;
+    }
+    let started = std::time::Instant::now();
+    let out = Test::new()
+        .args([
+            "build",
+            "3.11-bookworm",
+            "--push",
+            "--registry-auth",
+            "dpy:wrong",
+        ])
+        .args(["--repository", &format!("{REGISTRY}/dpy-test/wrong")])
+        .args(["--source-image", &common::debian_source()])
+        .status(17)
+        .stderr_contains(&format!(
+            "registry {REGISTRY} refused the credentials of dpy"
+        ))
+        .one_line_error()
+        .run();
+    assert!(started.elapsed().as_secs() < 5, "no retry loop");
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("wrong"),
+        "the password is never printed"
+    );
+}
+
+#[test]
+fn a_registry_that_does_not_answer_is_tried_a_bounded_number_of_times() {
+    if !common::engine("publish::not-listening") {
+        return;
+    }
+    Test::new()
+        .args(["build", "3.11-bookworm", "--push", "--registry-auth", AUTH])
+        .args(["--repository", "127.0.0.1:5999/dpy-test/none"])
+        .args(["--source-image", &common::debian_source()])
+        .status(17)
+        .stderr_contains("registry 127.0.0.1:5999: no answer after 3 attempts")
+        .one_line_error()
+        .run();
+    assert!(
+        common::images_of("127.0.0.1:5999/dpy-test/none").is_empty(),
+        "refused before building"
+    );
+}
+
+#[test]
+fn push_needs_a_repository_with_a_registry_host() {
+    for repository in [None, Some("dpy/python")] {
+        let mut test = Test::new()
+            .args(["build", "3.11-bookworm", "--push"])
+            .env("DOCKER_HOST", "unix:///nonexistent/docker.sock");
+        if let Some(r) = repository {
+            test = test.args(["--repository", r]);
+        }
+        test.status(2)
+            .stderr_contains("--push needs a repository with a registry host")
+            .one_line_error()
+            .run();
+    }
+}
