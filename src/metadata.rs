@@ -57,8 +57,14 @@ pub struct PlatformManifest {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MetadataFile {
+    /// Absent in files older than the field: those are schema 1 too.
+    #[serde(default = "first_schema")]
     pub schema: u32,
     pub images: Vec<Record>,
+}
+
+fn first_schema() -> u32 {
+    1
 }
 
 /// Splits `localhost:5000/me/py` into (`localhost:5000`, `me/py`), defaulting to Docker Hub
@@ -191,6 +197,29 @@ mod tests {
         assert_eq!(file.images.len(), 2);
         let digests: Vec<&str> = file.images.iter().map(|r| r.digest.as_str()).collect();
         assert!(digests.contains(&"sha256:3") && !digests.contains(&"sha256:1"));
+    }
+
+    #[test]
+    fn older_files_still_load() {
+        // No schema field, no site_packages, no manifests: as the first builds wrote them.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.json");
+        let mut old = serde_json::to_value(MetadataFile {
+            schema: SCHEMA,
+            images: vec![record("me/py:3.12", "sha256:1")],
+        })
+        .unwrap();
+        old.as_object_mut().unwrap().remove("schema");
+        for image in old["images"].as_array_mut().unwrap() {
+            image.as_object_mut().unwrap().remove("site_packages");
+            image.as_object_mut().unwrap().remove("manifests");
+        }
+        std::fs::write(&path, old.to_string()).unwrap();
+        let file = load(&path).unwrap();
+        assert_eq!(file.schema, 1);
+        assert_eq!(file.images[0].site_packages, None);
+        append(&path, &[record("me/py:3.13", "sha256:2")]).unwrap();
+        assert_eq!(load(&path).unwrap().images.len(), 2);
     }
 
     #[test]
