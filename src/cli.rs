@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::bytecode;
 use crate::catalog::Catalog;
 use crate::distill;
 use crate::engine::{Engine, ProgressMode};
@@ -100,6 +101,9 @@ pub struct BuildArgs {
     pub no_cache: bool,
     #[arg(long, default_value = "standard")]
     pub profile: String,
+    /// Compile the stdlib on every platform instead of once on the native one.
+    #[arg(long)]
+    pub no_compile_once: bool,
     /// Push each platform's images and one index per tag to the repository's registry.
     #[arg(long)]
     pub push: bool,
@@ -232,6 +236,8 @@ async fn build_command(args: BuildArgs) -> Result<()> {
     }
     let options = distill::Options::default();
 
+    let native_position = platforms.iter().position(|p| *p == native);
+    let compile_once = !args.no_compile_once && native_position.is_some() && platforms.len() > 1;
     let work = async {
         for target in &targets {
             let recipes = platforms
@@ -244,34 +250,96 @@ async fn build_command(args: BuildArgs) -> Result<()> {
                     let mut recipe =
                         Recipe::new(&catalog, target, source.as_deref(), &args.profile)?;
                     recipe.ca_bundle = ca_bundle.clone();
+                    recipe.compile_stdlib = !compile_once || *p == native;
                     Ok(recipe)
                 })
                 .collect::<Result<Vec<_>>>()?;
+            // The same recipes compiling their own stdlib: the fallback when the bytecode
+            // cannot be shared.
+            let compiling: Vec<Recipe> = recipes
+                .iter()
+                .map(|r| Recipe {
+                    compile_stdlib: true,
+                    ..r.clone()
+                })
+                .collect();
             // Every platform of a target builds at once (BuildKit runs them side by side);
             // tags move only when all of them have succeeded.
             let many = platforms.len() > 1;
             // Pushed images always carry the platform in their tag: the plain tag is the index.
             let suffixed = many || destination.is_some();
             let (repository, progress, no_cache) = (&args.repository, args.progress, args.no_cache);
-            let jobs = platforms.iter().zip(&recipes).map(|(p, recipe)| {
-                let engine = &engine;
-                async move {
-                    pipeline::run(
-                        engine,
-                        pipeline::Job {
-                            recipe,
-                            platform: p,
-                            repository,
-                            tag_suffix: suffixed.then(|| p.tag_suffix()),
-                            no_cache,
-                            progress,
-                            distill: options,
-                        },
-                    )
-                    .await
-                    .map_err(|e| if many { e.prefixed(&p.to_string()) } else { e })
-                }
+            let job = |p, recipe| pipeline::Job {
+                recipe,
+                platform: p,
+                repository,
+                tag_suffix: suffixed.then(|| p.tag_suffix()),
+                no_cache,
+                progress,
+                distill: options,
+            };
+            let name = |e: Error, p: &Platform| if many { e.prefixed(&p.to_string()) } else { e };
+
+            // 1. Gather every platform at once.
+            let gathers = platforms.iter().zip(&recipes).map(|(p, recipe)| {
+                let (engine, job) = (&engine, job(p, recipe));
+                async move { pipeline::gather(engine, &job).await.map_err(|e| name(e, p)) }
             });
+            let mut gathered = Vec::new();
+            for result in futures_util::future::join_all(gathers).await {
+                gathered.push(result?);
+            }
+
+            // 2. Compile once: emulated platforms take the native bytecode.
+            if let Some(n) = native_position.filter(|_| compile_once) {
+                for i in (0..platforms.len()).filter(|&i| i != n) {
+                    let started = std::time::Instant::now();
+                    if bytecode::compatible(&gathered[n], &gathered[i])? {
+                        let shared = bytecode::share(
+                            &engine,
+                            &gathered[n],
+                            &platforms[n].to_string(),
+                            &native_python(&gathered[n])?,
+                            &gathered[i],
+                            no_cache,
+                        )
+                        .await
+                        .map_err(|e| name(e, &platforms[i]))?;
+                        gathered[i].progress.note(&format!(
+                            "compile once: {} stdlib modules reused from {}, {} compiled there ({:.1}s); {} compiled the whole stdlib in {:.1}s, which this platform skipped",
+                            shared.reused,
+                            platforms[n],
+                            shared.compiled_natively,
+                            bytecode::elapsed(started),
+                            platforms[n],
+                            shared.native_compile_seconds,
+                        ));
+                    } else {
+                        // Another interpreter (another magic number): compile on this platform.
+                        gathered[i].progress.note(
+                            "compile once: the stdlib differs from the native one; compiling here",
+                        );
+                        let own = pipeline::gather(&engine, &job(&platforms[i], &compiling[i]))
+                            .await
+                            .map_err(|e| name(e, &platforms[i]))?;
+                        gathered[i] = own;
+                    }
+                }
+            }
+
+            // 3. Distill and build the images of every platform at once.
+            let jobs = platforms
+                .iter()
+                .zip(&recipes)
+                .zip(gathered)
+                .map(|((p, recipe), g)| {
+                    let (engine, job) = (&engine, job(p, recipe));
+                    async move {
+                        pipeline::finish(engine, job, g)
+                            .await
+                            .map_err(|e| name(e, p))
+                    }
+                });
             let results = futures_util::future::join_all(jobs).await;
             if results.iter().any(Result::is_err) {
                 for outcome in results.iter().flatten() {
@@ -316,6 +384,12 @@ async fn build_command(args: BuildArgs) -> Result<()> {
         result = work => result,
         _ = tokio::signal::ctrl_c() => Err(Error::Interrupted),
     }
+}
+
+/// The native source's interpreter, as its layout names it.
+fn native_python(gathered: &pipeline::Gathered) -> Result<String> {
+    let layout = crate::layout::Layout::load(&gathered.export_dir().join("layout.json"))?;
+    Ok(layout.python.executable)
 }
 
 /// Pushes every platform's images, then an index per tag; returns their metadata.

@@ -6,6 +6,7 @@
 //! → [`metadata`] → [`readme`].
 //! Around it: [`doctor`] checks the engine, [`conformance`] checks images.
 
+pub mod bytecode;
 pub mod catalog;
 pub mod cli;
 pub mod conformance;

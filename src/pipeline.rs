@@ -55,7 +55,31 @@ impl TaggedImage {
     }
 }
 
+/// What the gather stage handed over for one platform: the exported tree, unpacked.
+pub struct Gathered {
+    pub source: SourceImage,
+    pub context: BuildContext,
+    /// Holds `export/` (layout.json, stdlib.json, root/, stubs/) until the distill is done.
+    pub work: tempfile::TempDir,
+    pub warnings: Vec<String>,
+    pub progress: Progress,
+    pub started: Instant,
+}
+
+impl Gathered {
+    pub fn export_dir(&self) -> std::path::PathBuf {
+        self.work.path().join("export")
+    }
+}
+
+/// Gather, distill and build: the whole pipeline for one platform.
 pub async fn run(engine: &Engine, job: Job<'_>) -> Result<Outcome> {
+    let gathered = gather(engine, &job).await?;
+    finish(engine, job, gathered).await
+}
+
+/// Resolves the source and runs the gather stage, whose files are exported to dpy.
+pub async fn gather(engine: &Engine, job: &Job<'_>) -> Result<Gathered> {
     let started = Instant::now();
     let recipe = job.recipe;
     let platform = job.platform.to_string();
@@ -64,13 +88,13 @@ pub async fn run(engine: &Engine, job: Job<'_>) -> Result<Outcome> {
     let source = source::resolve(engine, &recipe.source_image, &platform).await?;
     progress.note(&format!("source {} ({})", source.name, source.digest));
 
-    let mut context = render::render_context(recipe)?;
+    let context = render::render_context(recipe)?;
     let work = tempfile::Builder::new()
         .prefix("dpy-build-")
         .tempdir()
         .map_err(|e| Error::io(std::env::temp_dir(), e))?;
     let export_tar = work.path().join("export.tar");
-    let gathered = engine::build(
+    let built = engine::build(
         engine,
         BuildSpec {
             context: &context,
@@ -85,9 +109,30 @@ pub async fn run(engine: &Engine, job: Job<'_>) -> Result<Outcome> {
         &progress,
     )
     .await?;
+    unpack(&export_tar, &work.path().join("export"))?;
+    let _ = std::fs::remove_file(&export_tar);
+    Ok(Gathered {
+        source,
+        context,
+        work,
+        warnings: built.warnings,
+        progress,
+        started,
+    })
+}
 
+/// Distills a gathered tree and builds both images (untagged).
+pub async fn finish(engine: &Engine, job: Job<'_>, gathered: Gathered) -> Result<Outcome> {
+    let Gathered {
+        source,
+        mut context,
+        work,
+        warnings: gathered_warnings,
+        progress,
+        started,
+    } = gathered;
+    let recipe = job.recipe;
     let export_dir = work.path().join("export");
-    unpack(&export_tar, &export_dir)?;
     let t = Instant::now();
     let distilled = distill::distill(&export_dir, recipe, job.distill)?;
     progress.note(&format!(
@@ -107,7 +152,7 @@ pub async fn run(engine: &Engine, job: Job<'_>) -> Result<Outcome> {
     drop(work);
     // A cached gather step prints nothing: its warnings come from layout.json instead.
     for warning in &distilled.layout.warnings {
-        if !gathered.warnings.contains(warning) {
+        if !gathered_warnings.contains(warning) {
             progress.warn(warning);
         }
     }
@@ -134,7 +179,7 @@ pub async fn run(engine: &Engine, job: Job<'_>) -> Result<Outcome> {
         tag: format!("{}{suffix}", recipe.target.buildroot_tag()),
         id: images.1,
     };
-    let mut warnings = gathered.warnings;
+    let mut warnings = gathered_warnings;
     warnings.extend(distilled.layout.warnings.iter().cloned());
     warnings.dedup();
     Ok(Outcome {

@@ -24,6 +24,9 @@ pub struct Recipe {
     pub strip: Vec<String>,
     /// Certificates builder steps trust (`--ca-bundle`); never part of an image.
     pub ca_bundle: Option<CaBundle>,
+    /// Whether the gather stage byte-compiles the stdlib itself. Off for an emulated
+    /// platform whose bytecode is compiled once on the native one (src/bytecode.rs).
+    pub compile_stdlib: bool,
 }
 
 /// A PEM bundle for builder steps behind a TLS-intercepting proxy.
@@ -72,6 +75,7 @@ impl Recipe {
             profile: profile.to_string(),
             strip,
             ca_bundle: None,
+            compile_stdlib: true,
         })
     }
 }

@@ -115,6 +115,7 @@ fn render(tera: &Tera, name: &str, context: &Context) -> Result<String> {
 #[derive(Debug, Serialize)]
 struct GatherConfig<'a> {
     family: &'a str,
+    compile: bool,
     strip: &'a [String],
     extra_libraries: &'a [String],
     stubs: std::collections::BTreeMap<&'a str, &'a str>,
@@ -166,6 +167,7 @@ pub fn render_context(recipe: &Recipe) -> Result<BuildContext> {
 
     let config = GatherConfig {
         family: recipe.flavor.family.name(),
+        compile: recipe.compile_stdlib,
         strip: &recipe.strip,
         extra_libraries: &recipe.flavor.extra_libraries,
         stubs: [("ensurepip", "/opt/dpy/ensurepip")].into_iter().collect(),

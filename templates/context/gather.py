@@ -21,6 +21,8 @@ Pure standard library, Python 3.9 syntax.
 
 import fnmatch
 import glob
+import hashlib
+import importlib.util
 import json
 import os
 import platform
@@ -32,6 +34,7 @@ import struct
 import subprocess
 import sys
 import sysconfig
+import time
 
 
 def fail(kind, message):
@@ -462,12 +465,21 @@ class Gatherer(object):
 
     def gather_stdlib(self, python):
         """The stdlib compiled by this interpreter into sourceless .pyc files whose code
-        objects name `<zip>/<module>.py`, the path the module will have in the zip."""
+        objects name `<zip>/<module>.py`, the path the module will have in the zip.
+
+        With `"compile": false` in the config the sources are copied instead: dpy then
+        brings bytecode compiled once on the native platform (bytecode does not depend on
+        the CPU), which spares an emulated platform the slowest part of this stage.
+        stdlib.json lists every source's digest either way, so dpy can check that two
+        platforms' stdlibs really are the same before it shares anything."""
         stdlib = python["stdlib"]
         keep_out = set(os.path.realpath(p) for p in (python["lib_dynload"], python["purelib"]))
         zip_path = python["zip_path"]
+        compile_here = self.config.get("compile", True)
         self.root.ensure_dir(stdlib)
         compiled = failed = 0
+        digests = {}
+        started = time.time()
         for current, dirs, files in os.walk(stdlib):
             relative_dir = os.path.relpath(current, stdlib)
             top = relative_dir == "."
@@ -492,6 +504,11 @@ class Gatherer(object):
                 target = self.root.host(source)
                 if name.endswith(".py"):
                     relative = os.path.normpath(os.path.join(relative_dir, name))
+                    with open(source, "rb") as f:
+                        digests[relative] = hashlib.sha256(f.read()).hexdigest()
+                    if not compile_here:
+                        shutil.copy2(source, target)
+                        continue
                     try:
                         py_compile.compile(
                             source,
@@ -503,6 +520,7 @@ class Gatherer(object):
                         compiled += 1
                     except (py_compile.PyCompileError, SyntaxError, UnicodeDecodeError) as e:
                         failed += 1
+                        del digests[relative]
                         warn("%s does not compile and is left out: %s" % (source, str(e).splitlines()[-1]),
                              self.warnings)
                 elif not name.endswith((".pyc", ".pyo")):
@@ -517,9 +535,17 @@ class Gatherer(object):
                     self.stripped.append(name)
                     continue
                 self.root.copy(os.path.join(dynload, name))
-        if not os.path.exists(self.root.host(python["landmark"])):
+        landmark = python["landmark"]
+        if not os.path.exists(self.root.host(landmark if compile_here else landmark[:-1])):
             fail("no-stdlib", "the stdlib at %s has no os module to serve as the prefix landmark" % stdlib)
-        print("gather: compiled %d stdlib modules (%d left out)" % (compiled, failed))
+        with open(os.path.join(self.out, "stdlib.json"), "w") as f:
+            json.dump({"magic": importlib.util.MAGIC_NUMBER.hex(), "stdlib": stdlib, "zip_path": zip_path,
+                       "compiled": compile_here, "seconds": round(time.time() - started, 3),
+                       "files": digests}, f, indent=1, sort_keys=True)
+        if compile_here:
+            print("gather: compiled %d stdlib modules (%d left out) in %.1fs" % (compiled, failed, time.time() - started))
+        else:
+            print("gather: copied %d stdlib sources for bytecode compiled on another platform" % len(digests))
 
     def gather_stubs(self, python):
         for package, directory in sorted(self.config.get("stubs", {}).items()):

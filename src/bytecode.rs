@@ -1,0 +1,194 @@
+//! Compile once: stdlib bytecode made on the native platform, shared with emulated ones.
+//!
+//! A `.pyc` depends on the interpreter's magic number, the source bytes and the file
+//! name recorded in it, never on the CPU. Byte-compiling the stdlib is the slowest part
+//! of the gather stage, and under qemu it is several times slower still. So an emulated
+//! platform's gather copies its sources (with a digest of each, stdlib.json); every
+//! source identical to the native one takes the native `.pyc`, and the few that differ
+//! (e.g. `_sysconfigdata__aarch64-linux-gnu.py`) are compiled natively in one small
+//! build, by the native source's interpreter of the same magic number.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::Deserialize;
+
+use crate::context::BuildContext;
+use crate::distill::rootfs;
+use crate::engine::{self, BuildSpec, Engine, Output};
+use crate::error::{Error, Result};
+use crate::pipeline::Gathered;
+
+/// stdlib.json, written by the gather stage.
+#[derive(Debug, Deserialize)]
+struct Manifest {
+    magic: String,
+    stdlib: String,
+    zip_path: String,
+    compiled: bool,
+    seconds: f64,
+    files: BTreeMap<String, String>,
+}
+
+fn manifest(gathered: &Gathered) -> Result<Manifest> {
+    let path = gathered.export_dir().join("stdlib.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    serde_json::from_str(&text)
+        .map_err(|e| Error::Distill(format!("{}: unreadable: {e}", path.display())))
+}
+
+/// What sharing did for one platform.
+#[derive(Debug, Clone)]
+pub struct Shared {
+    pub reused: usize,
+    pub compiled_natively: usize,
+    /// How long the native platform took to compile the whole stdlib.
+    pub native_compile_seconds: f64,
+}
+
+/// Whether `native`'s bytecode can stand for `other`'s: same magic number, and the same
+/// file names recorded in the code objects.
+pub fn compatible(native: &Gathered, other: &Gathered) -> Result<bool> {
+    let (a, b) = (manifest(native)?, manifest(other)?);
+    Ok(a.compiled && a.magic == b.magic && a.zip_path == b.zip_path && a.stdlib == b.stdlib)
+}
+
+/// Fills `other`'s stdlib (copied as sources) with bytecode: the native `.pyc` where the
+/// source is identical (by SHA-256), a natively compiled one where it is not.
+pub async fn share(
+    engine: &Engine,
+    native: &Gathered,
+    native_platform: &str,
+    native_python: &str,
+    other: &Gathered,
+    no_cache: bool,
+) -> Result<Shared> {
+    let (mine, theirs) = (manifest(native)?, manifest(other)?);
+    let native_root = native.export_dir().join("root");
+    let other_root = other.export_dir().join("root");
+    let stdlib = rootfs::join(&other_root, &theirs.stdlib);
+    let native_stdlib = rootfs::join(&native_root, &mine.stdlib);
+
+    let mut reused = 0;
+    let mut differing: Vec<String> = Vec::new();
+    for (relative, digest) in &theirs.files {
+        let pyc = native_stdlib.join(pyc_name(relative));
+        if mine.files.get(relative) == Some(digest) && pyc.exists() {
+            let target = stdlib.join(pyc_name(relative));
+            std::fs::copy(&pyc, &target).map_err(|e| Error::io(&target, e))?;
+            remove(&stdlib.join(relative))?;
+            reused += 1;
+        } else {
+            differing.push(relative.clone());
+        }
+    }
+    if !differing.is_empty() {
+        compile_natively(
+            engine,
+            native,
+            native_platform,
+            native_python,
+            &theirs,
+            &stdlib,
+            &differing,
+            no_cache,
+        )
+        .await?;
+    }
+    Ok(Shared {
+        reused,
+        compiled_natively: differing.len(),
+        native_compile_seconds: mine.seconds,
+    })
+}
+
+fn pyc_name(relative: &str) -> PathBuf {
+    PathBuf::from(format!("{}.pyc", relative.trim_end_matches(".py")))
+}
+
+fn remove(path: &Path) -> Result<()> {
+    std::fs::remove_file(path).map_err(|e| Error::io(path, e))
+}
+
+/// Compiles `relatives` (sources in `stdlib`) with the native source image's interpreter,
+/// through a small BuildKit build whose result comes back as a tar.
+#[allow(clippy::too_many_arguments)]
+async fn compile_natively(
+    engine: &Engine,
+    native: &Gathered,
+    native_platform: &str,
+    native_python: &str,
+    theirs: &Manifest,
+    stdlib: &Path,
+    relatives: &[String],
+    no_cache: bool,
+) -> Result<()> {
+    let mut context = BuildContext::new();
+    for relative in relatives {
+        let source = stdlib.join(relative);
+        let data = std::fs::read(&source).map_err(|e| Error::io(&source, e))?;
+        context.add(format!("src/{relative}"), 0o644, data);
+    }
+    context.add("compile.py", 0o644, COMPILE);
+    context.add(
+        "Dockerfile",
+        0o644,
+        format!(
+            "FROM {source} AS compile\nCOPY src/ /dpy-src/\nCOPY compile.py /dpy-compile.py\n\
+             RUN [\"{python}\", \"/dpy-compile.py\", \"/dpy-src\", \"/dpy-pyc\", \"{zip}\"]\n\
+             FROM scratch\nCOPY --from=compile /dpy-pyc/ /\n",
+            source = native.source.name,
+            python = native_python,
+            zip = theirs.zip_path,
+        ),
+    );
+    let out = native.work.path().join("shared-bytecode.tar");
+    engine::build(
+        engine,
+        BuildSpec {
+            context: &context,
+            dockerfile: "Dockerfile",
+            target: "",
+            platform: native_platform,
+            output: Output::Tar(out.clone()),
+            no_cache,
+            build_args: Default::default(),
+            labels: Default::default(),
+        },
+        &native.progress,
+    )
+    .await?;
+    let data = std::fs::read(&out).map_err(|e| Error::io(&out, e))?;
+    let mut archive = tar::Archive::new(data.as_slice());
+    archive
+        .unpack(stdlib)
+        .map_err(|e| Error::Distill(format!("unpacking natively compiled bytecode: {e}")))?;
+    for relative in relatives {
+        if !stdlib.join(pyc_name(relative)).exists() {
+            return Err(Error::Distill(format!(
+                "{relative} was not compiled on the native platform"
+            )));
+        }
+        remove(&stdlib.join(relative))?;
+    }
+    Ok(())
+}
+
+/// Run by the native interpreter: the same compile call as the gather stage's.
+const COMPILE: &str = r#"import os, py_compile, sys
+src, out, zip_path = sys.argv[1:4]
+for current, _, files in os.walk(src):
+    for name in files:
+        source = os.path.join(current, name)
+        relative = os.path.relpath(source, src)
+        target = os.path.join(out, relative[:-3] + ".pyc")
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        py_compile.compile(source, cfile=target, dfile=zip_path + "/" + relative, doraise=True,
+                           invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+"#;
+
+/// Seconds since `started`, for the figures printed after sharing.
+pub fn elapsed(started: Instant) -> f64 {
+    started.elapsed().as_secs_f64()
+}
