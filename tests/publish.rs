@@ -202,3 +202,64 @@ fn push_needs_a_repository_with_a_registry_host() {
             .run();
     }
 }
+
+#[test]
+fn an_interrupted_push_leaves_no_tag_and_a_rerun_succeeds() {
+    if !registry("publish::interrupted") {
+        return;
+    }
+    let repository = format!("{REGISTRY}/dpy-test/interrupted{}", std::process::id());
+    let args = |extra: &[&str]| {
+        let mut args: Vec<String> = [
+            "build",
+            "3.11-bookworm",
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "--push",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect();
+        args.extend(
+            ["--source-image", "dpy-testbed/python:3.11-bookworm-{arch}"].map(String::from),
+        );
+        args.extend(["--repository", &repository, "--registry-auth", AUTH].map(String::from));
+        args.extend(["--progress", "quiet", "--metadata-file", "/dev/null"].map(String::from));
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    };
+    let mut child = Command::new(common::BIN)
+        .args(args(&[]))
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed as a crash would kill it, once the first platform's image is in the registry.
+    let mut reader = std::io::BufReader::new(child.stderr.take().unwrap());
+    loop {
+        let mut line = String::new();
+        if std::io::BufRead::read_line(&mut reader, &mut line).unwrap() == 0 {
+            panic!("dpy ended before pushing anything");
+        }
+        if line.starts_with("pushed ") {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let index = |tag: &str| {
+        Command::new("skopeo")
+            .args(["inspect", "--raw", "--tls-verify=false", "--creds", AUTH])
+            .arg(format!("docker://{repository}:{tag}"))
+            .output()
+            .unwrap()
+    };
+    assert!(
+        !index("3.11-bookworm").status.success(),
+        "no index was written for the plain tag"
+    );
+    Test::new().args(args(&[])).run();
+    let raw = index("3.11-bookworm");
+    assert!(raw.status.success());
+    assert!(String::from_utf8_lossy(&raw.stdout).contains("arm64"));
+}
