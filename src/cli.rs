@@ -422,37 +422,57 @@ async fn publish(
         let digest = publish::push_index(destination, &tag, &entries, credentials).await?;
         let reference = format!("{}:{tag}", destination.repository);
         println!("{reference}@{digest}");
-        let (registry, repository) = metadata::split_repository(&destination.repository);
-        records.push(metadata::Record {
+        let mut record = record_of(
             kind,
-            name: repository
-                .rsplit('/')
-                .next()
-                .unwrap_or_default()
-                .to_string(),
-            registry,
-            repository,
-            tag,
-            reference,
-            digest,
-            size: entries[0].1.compressed_size,
-            platforms: platforms.iter().map(Platform::to_string).collect(),
-            source_image: first.source.name.clone(),
-            source_digest: first.source.digest.clone(),
-            python_version: first.python_version.clone(),
-            os_release: first.os_name.clone(),
-            built_at: now(),
-            site_packages: Some(first.site_packages.clone()),
-            manifests: entries
-                .iter()
-                .map(|(p, m)| metadata::PlatformManifest {
-                    platform: p.to_string(),
-                    digest: m.digest.clone(),
-                })
-                .collect(),
-        });
+            first,
+            (&destination.repository, &tag),
+            (digest, entries[0].1.compressed_size),
+            platforms.iter().map(Platform::to_string).collect(),
+        );
+        record.manifests = entries
+            .iter()
+            .map(|(p, m)| metadata::PlatformManifest {
+                platform: p.to_string(),
+                digest: m.digest.clone(),
+            })
+            .collect();
+        records.push(record);
     }
     Ok(records)
+}
+
+/// One metadata record: what the outcome says of its source and Python, plus where the
+/// image went (`repository`, `tag`) and what it is there (`digest`, `size`).
+fn record_of(
+    kind: metadata::Kind,
+    outcome: &pipeline::Outcome,
+    (full_repository, tag): (&str, &str),
+    (digest, size): (String, u64),
+    platforms: Vec<String>,
+) -> metadata::Record {
+    let (registry, repository) = metadata::split_repository(full_repository);
+    metadata::Record {
+        kind,
+        name: repository
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+        registry,
+        repository,
+        tag: tag.to_string(),
+        reference: format!("{full_repository}:{tag}"),
+        digest,
+        size,
+        platforms,
+        source_image: outcome.source.name.clone(),
+        source_digest: outcome.source.digest.clone(),
+        python_version: outcome.python_version.clone(),
+        os_release: outcome.os_name.clone(),
+        built_at: now(),
+        site_packages: Some(outcome.site_packages.clone()),
+        manifests: Vec::new(),
+    }
 }
 
 fn now() -> String {
@@ -467,13 +487,11 @@ async fn record(
     outcome: &pipeline::Outcome,
     platform: &Platform,
 ) -> Result<()> {
-    let built_at = now();
     let mut records = Vec::new();
     for (kind, image) in [
         (metadata::Kind::Runtime, &outcome.runtime),
         (metadata::Kind::Buildroot, &outcome.buildroot),
     ] {
-        let (registry, repository) = metadata::split_repository(&image.repository);
         let size = engine
             .docker()
             .inspect_image(&image.id)
@@ -481,28 +499,13 @@ async fn record(
             .ok()
             .and_then(|i| i.size)
             .unwrap_or(0);
-        records.push(metadata::Record {
+        records.push(record_of(
             kind,
-            name: repository
-                .rsplit('/')
-                .next()
-                .unwrap_or_default()
-                .to_string(),
-            registry,
-            repository,
-            tag: image.tag.clone(),
-            reference: image.reference(),
-            digest: image.id.clone(),
-            size: size.max(0) as u64,
-            platforms: vec![platform.to_string()],
-            source_image: outcome.source.name.clone(),
-            source_digest: outcome.source.digest.clone(),
-            python_version: outcome.python_version.clone(),
-            os_release: outcome.os_name.clone(),
-            built_at: built_at.clone(),
-            site_packages: Some(outcome.site_packages.clone()),
-            manifests: Vec::new(),
-        });
+            outcome,
+            (&image.repository, &image.tag),
+            (image.id.clone(), size.max(0) as u64),
+            vec![platform.to_string()],
+        ));
     }
     metadata::append(file, &records)
 }

@@ -1,28 +1,138 @@
-"""survey: what the SOURCE image can do, for `dpy test` to demand of the runtime image.
+"""survey: what the SOURCE image can do, so `dpy test` can demand the same of the runtime image.
 
-Runs in the source image as `python3 -c <this file>` with DPY_STRIP (a JSON list of
-fnmatch patterns on top-level stdlib names). Prints one JSON object on stdout.
+Runs inside the source image, fed to its interpreter on stdin (`python3 -`) or as
+`python3 -S -c <this file>`; env DPY_STRIP is a JSON list of fnmatch patterns on top-level
+stdlib names. Prints exactly ONE JSON object on stdout; diagnostics go to stderr.
 
-Every stdlib module is imported in this one process, output silenced: importing is
-what tools that walk the stdlib do, so a module that cannot bear it is worth knowing
-about. `__main__` submodules are skipped: importing them runs their program.
+Pure stdlib, Python 3.9-3.14, glibc and musl. src/conformance/README.md says what each
+key is for. IMPORT_LOOP below is repeated in checks.py: the two must stay identical, so
+that "imports in the source" and "imports in the runtime image" mean the same thing.
 """
 
-import contextlib
 import fnmatch
-import io
 import json
 import os
-import pkgutil
 import platform
+import subprocess
 import sys
 import sysconfig
 
-# Importing these has effects beyond the process (a browser opens) or hangs.
-NEVER_IMPORT = {"antigravity", "this", "idlelib.idle", "turtledemo.__main__"}
-
+# Libraries applications look up with ctypes.util.find_library (gunicorn: "c", ...).
 LIBRARIES = ["c", "m", "ssl", "crypto", "z", "bz2", "lzma", "ffi", "sqlite3", "uuid",
              "ncursesw", "readline", "gdbm", "expat", "mpdec"]
+
+# Never imported, whatever the strip list says: their import has effects outside this
+# process (antigravity opens a web browser) or starts a program (idlelib.idle runs IDLE's
+# main() at import time). Every `*.__main__` is skipped too (see stdlib_names).
+NEVER_IMPORT = {"antigravity", "idlelib.idle"}
+
+# The import loop shared with checks.py (kept textually identical there). It runs as
+# plain code with `names` (the modules to import, in order) defined, and leaves
+# `failed` = {name: "ExceptionType: message"}.
+# - One process, sorted order: the same order on both sides, so a module that only
+#   imports after (or fails because of) another one behaves alike in source and runtime.
+# - Output is silenced at the file-descriptor level, not only sys.stdout: some modules
+#   print on import (this, __hello__) and C code may write to fd 1 directly; the JSON
+#   on stdout must stay the only thing there.
+# - BaseException: a SystemExit or KeyboardInterrupt raised by an import is that
+#   module's failure. SIGALRM bounds a module that blocks (30 s each).
+# - Warnings are ignored: deprecated modules (crypt, nis, ...) warn on import.
+# - Only the stdlib may answer: sys.path keeps the zip, the stdlib dir and lib-dynload
+#   (no cwd, no site-packages), and third-party meta path finders (setuptools'
+#   _distutils_hack turns `import distutils` into setuptools' copy) are removed.
+IMPORT_LOOP = r'''
+import os, signal, sys, sysconfig, warnings
+
+def _stdlib_only():
+    paths = sysconfig.get_paths()
+    dirs = set(os.path.realpath(paths[k]) for k in ("stdlib", "platstdlib"))
+    zip_name = "python%d%d.zip" % sys.version_info[:2]
+    def keep(entry):
+        if not entry:
+            return False
+        real = os.path.realpath(entry)
+        return (real in dirs or os.path.basename(entry) in (zip_name, "lib-dynload"))
+    sys.path[:] = [p for p in sys.path if keep(p)]
+    def standard(finder):
+        owner = finder if isinstance(finder, type) else type(finder)
+        return owner.__module__.split(".")[0] in ("_frozen_importlib", "_frozen_importlib_external",
+                                                  "importlib", "zipimport")
+    sys.meta_path[:] = [f for f in sys.meta_path if standard(f)]
+
+class _Hung(Exception):
+    pass
+
+def _alarm(signum, frame):
+    raise _Hung("the import took longer than 30 s")
+
+_stdlib_only()
+warnings.simplefilter("ignore")
+failed = {}
+sys.stdout.flush(); sys.stderr.flush()
+_saved = (os.dup(1), os.dup(2))
+_null = os.open(os.devnull, os.O_WRONLY)
+_streams = (sys.stdout, sys.stderr)
+try:
+    os.dup2(_null, 1); os.dup2(_null, 2)
+    _sink = open(os.devnull, "w")
+    sys.stdout = sys.stderr = _sink
+    _previous = signal.signal(signal.SIGALRM, _alarm)
+    for name in names:
+        signal.alarm(30)
+        try:
+            __import__(name)
+        except BaseException as e:
+            failed[name] = ("%s: %s" % (type(e).__name__, e))[:300]
+        finally:
+            signal.alarm(0)
+    signal.signal(signal.SIGALRM, _previous)
+finally:
+    sys.stdout, sys.stderr = _streams
+    os.dup2(_saved[0], 1); os.dup2(_saved[1], 2)
+    for _fd in _saved + (_null,):
+        os.close(_fd)
+'''
+
+# Thread-stack probe shared with checks.py: recursion inside a thread, in a child
+# process so that a stack overflow (SIGSEGV) is a measured result, not a crash.
+# "python": a plain Python function with a few locals; since 3.11 such calls use no C
+# stack, before that every level does. "through_c": every level goes through a C
+# function (sorted's key callback), as real code does via callbacks, json, copy, re.
+# Prints each depth reached, so the last line is the deepest that worked.
+STACK_PROBE = r'''
+import sys, threading
+mode, depths = sys.argv[1], [int(d) for d in sys.argv[2].split(",")]
+sys.setrecursionlimit(max(depths) * 3 + 200)
+def python(n):
+    a, b, c = n, n * 2, str(n)
+    return 0 if n == 0 else 1 + python(n - 1)
+def through_c(n):
+    a, b, c = n, n * 2, str(n)
+    return 0 if n == 0 else 1 + sorted([n - 1], key=through_c)[0]
+function = python if mode == "python" else through_c
+for depth in depths:
+    result = []
+    worker = threading.Thread(target=lambda: result.append(function(depth)))
+    worker.start()
+    worker.join()
+    if result != [depth]:
+        break
+    print(depth, flush=True)
+'''
+# Measured: 900 levels through C run in a glibc thread (8 MiB stack); a musl thread with
+# musl's 128 KiB default stack (a CPython built without -DTHREAD_STACK_SIZE, unlike the
+# official Alpine images) dies at ~30 on 3.11 and 3.13. Hence the low first rungs.
+STACK_DEPTHS = {"python": [900, 5000], "through_c": [10, 25, 50, 100, 200, 400, 900]}
+
+
+def deepest(mode):
+    """The deepest recursion (of STACK_DEPTHS[mode]) that ran in a thread; 0 if none."""
+    out = subprocess.run([sys.executable, "-c", STACK_PROBE, mode,
+                          ",".join(str(d) for d in STACK_DEPTHS[mode])],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, universal_newlines=True, timeout=300)
+    reached = [int(line) for line in out.stdout.split() if line.isdigit()]
+    return max(reached or [0])
 
 
 def stripped(name, patterns):
@@ -31,38 +141,49 @@ def stripped(name, patterns):
 
 
 def stdlib_names(patterns):
-    stdlib = sysconfig.get_paths()["stdlib"]
-    dynload = [p for p in sys.path if p.endswith("lib-dynload")]
-    names = set(sys.builtin_module_names)
-    for info in pkgutil.iter_modules([stdlib] + dynload):
-        if stripped(info.name, patterns) or info.name in ("site-packages", "dist-packages"):
-            continue
-        names.add(info.name)
-        if info.ispkg:
-            path = [os.path.join(info.module_finder.path, info.name)]
-            for sub in pkgutil.walk_packages(path, info.name + ".", onerror=lambda _: None):
-                names.add(sub.name)
-    return sorted(n for n in names if not n.endswith(".__main__") and ".tests" not in n
-                  and ".test." not in n and not n.endswith(".test") and n not in NEVER_IMPORT)
+    """Every stdlib module and submodule on disk, plus the built-in ones.
 
+    Not pkgutil.walk_packages itself: it imports each package to find its submodules,
+    which would run stripped or unsafe packages before the guarded loop. This is the
+    same walk (pkgutil.iter_modules, recursively) without importing: stdlib packages
+    do not rewrite their __path__. Stripped top-level names are not even walked.
+    """
+    import pkgutil
+    paths = sysconfig.get_paths()
+    roots = [paths["stdlib"]]
+    if os.path.realpath(paths["platstdlib"]) != os.path.realpath(paths["stdlib"]):
+        roots.append(paths["platstdlib"])
+    roots += [p for p in sys.path if os.path.basename(p) == "lib-dynload" and os.path.isdir(p)]
+    names = set(n for n in sys.builtin_module_names if not stripped(n, patterns))
 
-def importable(names):
-    ok = []
-    sink = io.StringIO()
-    for name in names:
-        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-            try:
-                __import__(name)
-            except BaseException:  # SystemExit and friends count as "does not import"
+    def walk(directory, prefix):
+        for info in pkgutil.iter_modules([directory]):
+            name = prefix + info.name
+            if name.endswith("__main__") or name in NEVER_IMPORT:
+                # Importing pkg.__main__ runs the package's program (ensurepip installs
+                # pip, venv makes a venv, asyncio starts a REPL).
                 continue
-        ok.append(name)
-    return ok
+            if not prefix and stripped(name, patterns):
+                continue
+            names.add(name)
+            if info.ispkg:
+                walk(os.path.join(directory, info.name), name + ".")
+
+    for root in roots:
+        walk(root, "")
+    return sorted(names)
 
 
-def main():
-    patterns = json.loads(os.environ.get("DPY_STRIP", "[]"))
-    names = stdlib_names(patterns)
-    modules = importable(names)
+def section(errors, key, function, default=None):
+    """Each part of the survey is isolated: a failure is recorded, the rest still runs."""
+    try:
+        return function()
+    except Exception as e:
+        errors[key] = "%s: %s" % (type(e).__name__, e)
+        return default
+
+
+def find_libraries():
     import ctypes.util
     found = {}
     for lib in LIBRARIES:
@@ -70,24 +191,55 @@ def main():
             found[lib] = ctypes.util.find_library(lib)
         except Exception:
             found[lib] = None
-    try:
-        import zoneinfo
-        zoneinfo.ZoneInfo("Europe/Paris")
-        paris = True
-    except Exception:
-        paris = False
+    return found
+
+
+def paris():
+    import datetime
+    import zoneinfo
+    zone = zoneinfo.ZoneInfo("Europe/Paris")
+    # The summer offset proves real data was read, not merely that the name resolved.
+    return datetime.datetime(2024, 7, 1, tzinfo=zone).utcoffset() == datetime.timedelta(hours=2)
+
+
+def encodings():
+    import locale
+    return {"filesystem": sys.getfilesystemencoding(),
+            "preferred": locale.getpreferredencoding(False),
+            "utf8_mode": bool(sys.flags.utf8_mode)}
+
+
+def main():
+    errors = {}
+    patterns = json.loads(os.environ.get("DPY_STRIP") or "[]")
+    # Facts first, before hundreds of imports change the process.
     result = {
         "python_version": platform.python_version(),
-        "stdlib_modules": modules,
-        "not_importable": sorted(set(names) - set(modules)),
-        "find_library": found,
-        "zoneinfo_paris": paris,
-        "encoding": {"filesystem": sys.getfilesystemencoding(),
-                     "preferred": __import__("locale").getpreferredencoding(False)},
+        "executable": sys.executable,
+        "prefix": sys.prefix,
+        "stdlib_dir": sysconfig.get_paths()["stdlib"],
         "machine": platform.machine(),
         "libc": list(platform.libc_ver()),
+        "encoding": section(errors, "encoding", encodings),
+        "find_library": section(errors, "find_library", find_libraries, {}),
+        "zoneinfo_paris": bool(section(errors, "zoneinfo_paris", paris, False)),
+        "thread_recursion": {mode: section(errors, "thread_recursion", lambda: deepest(mode), 0)
+                             for mode in STACK_DEPTHS},
     }
-    sys.__stdout__.write(json.dumps(result) + "\n")
+    names = section(errors, "stdlib_modules", lambda: stdlib_names(patterns), [])
+    scope = {"names": names}
+    section(errors, "import_loop", lambda: exec(IMPORT_LOOP, scope))
+    failed = scope.get("failed")
+    if failed is None:  # the loop itself broke: claim nothing
+        failed = dict((n, "not tried: the import loop failed") for n in names)
+    result["stdlib_modules"] = [n for n in names if n not in failed]
+    # Present on disk but not importable in the source: not demanded of the runtime
+    # image; listed so a reader sees what the source itself cannot do.
+    result["not_importable"] = failed
+    result["strip"] = patterns
+    result["errors"] = errors
+    sys.stdout.write(json.dumps(result, sort_keys=True) + "\n")
+    sys.stdout.flush()
 
 
 main()
