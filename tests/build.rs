@@ -69,12 +69,7 @@ fn assert_nothing_left(repository: &str, containers_before: &[String]) {
         common::images_of(repository).is_empty(),
         "no image tagged in {repository}"
     );
-    let after = common::containers();
-    let new: Vec<&String> = after
-        .iter()
-        .filter(|c| !containers_before.contains(c))
-        .collect();
-    assert!(new.is_empty(), "stray containers: {new:?}");
+    common::assert_no_new_containers(containers_before);
 }
 
 #[test]

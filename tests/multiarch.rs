@@ -106,5 +106,5 @@ fn a_failing_platform_is_named_and_no_platform_is_tagged() {
         .one_line_error()
         .run();
     assert!(common::images_of(&repository).is_empty());
-    assert_eq!(common::containers(), before);
+    common::assert_no_new_containers(&before);
 }

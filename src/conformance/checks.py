@@ -206,14 +206,16 @@ def stdlib_imports():
 @check("stdlib-zipped")
 def stdlib_zipped():
     import importlib.machinery
+    problems = []
     entry = zip_entry()
     if entry is None:
-        return False, "%s is not on sys.path: %s" % (ZIP_NAME, sys.path)
-    if not os.path.isfile(entry):
-        return False, "%s is on sys.path but is not a file" % entry
-    import json as probe
-    if not (probe.__file__ or "").startswith(entry + os.sep):
-        return False, "json is imported from %s, not from %s" % (probe.__file__, entry)
+        problems.append("%s is not on sys.path %s" % (ZIP_NAME, sys.path))
+    elif not os.path.isfile(entry):
+        problems.append("%s is on sys.path but is no file" % entry)
+    else:
+        import json as probe
+        if not (probe.__file__ or "").startswith(entry + os.sep):
+            problems.append("json is imported from %s, not from the zip" % probe.__file__)
     paths = sysconfig.get_paths()
     stdlib = paths["stdlib"]
     # site-packages may sit inside the stdlib dir (official layout): its .py files are
@@ -226,22 +228,27 @@ def stdlib_zipped():
                    and os.path.realpath(os.path.join(current, d)) not in keep_out]
         sources += [os.path.join(current, f) for f in files if f.endswith(".py")]
     if sources:
-        return False, "%d stdlib sources on disk, e.g. %s" % (len(sources), sources[:3])
+        problems.append("%d stdlib sources on disk, e.g. %s" % (len(sources), ", ".join(sorted(sources)[:3])))
+    # getpath finds the prefix by this landmark (os.py, or os.pyc since there is no .py).
     landmark = os.path.join(stdlib, "os.pyc")
     if not os.path.isfile(landmark):
-        return False, "the prefix landmark %s is missing" % landmark
+        problems.append("the prefix landmark %s is missing" % landmark)
     dynload = [p for p in sys.path if os.path.basename(p) == "lib-dynload" and os.path.isdir(p)]
+    extensions = []
     if not dynload:
-        return False, "no lib-dynload directory on sys.path: %s" % sys.path
-    suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
-    extensions = [f for f in os.listdir(dynload[0]) if f.endswith(suffixes)]
-    if not extensions:
-        return False, "%s holds no extension modules" % dynload[0]
+        problems.append("no lib-dynload directory on sys.path")
+    else:
+        suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
+        extensions = [f for f in os.listdir(dynload[0]) if f.endswith(suffixes)]
+        if not extensions:
+            problems.append("%s holds no extension modules" % dynload[0])
     # A missing landmark or prefix shows as a warning at every start-up.
     startup = python("-c", "pass")
     if startup.returncode != 0 or startup.stderr.strip():
-        return False, "`python -c pass` is not silent (exit %d): %s" % (
-            startup.returncode, tail(startup.stderr))
+        problems.append("`python -c pass` is not silent (exit %d): %s" % (
+            startup.returncode, tail(startup.stderr)))
+    if problems:
+        return False, "; ".join(problems)
     return True, "%s (%d bytes) on sys.path, json from it, no .py in %s, landmark %s, %d extension " \
         "modules in %s" % (entry, os.path.getsize(entry), stdlib, landmark, len(extensions), dynload[0])
 
@@ -379,7 +386,7 @@ def find_library():
     import ctypes.util
     source = SURVEY.get("find_library") or {}
     want_c = EXPECT.get("expect_find_library_c")
-    problems, found, absent = [], [], []
+    problems, missed, found, absent = [], [], [], []
     for lib in sorted(set(source) | {"c"}):
         here = ctypes.util.find_library(lib)
         there = source.get(lib)
@@ -391,12 +398,15 @@ def find_library():
                 problems.append("find_library('c') is %r, expected %s" % (here, "a name" if want_c else "None"))
             continue
         if there and not here:
+            # Parity covers what the image carries: a library the distill rightly left
+            # out (nothing here links it) need not be found.
             files = carried(there)
             if files:
-                problems.append("%s: %s in the source and carried here (%s), but not found"
-                                % (lib, there, files[0]))
+                missed.append("%s (%s, at %s)" % (lib, there, files[0]))
             else:
                 absent.append(lib)
+    if missed:
+        problems.append("found in the source and carried here, but not found: " + "; ".join(missed))
     if problems:
         return False, "; ".join(problems)
     detail = ", ".join(found) or "nothing found, as in the source"
@@ -410,7 +420,7 @@ def utf8():
     text = "d\u00e9j\u00e0 vu \u2713 \u65e5\u672c"
     fs = sys.getfilesystemencoding()
     # Bytes, not text: the child's stdout must carry exactly the UTF-8 encoding.
-    out = python("-c", "print(%r)" % text, universal_newlines=False)
+    out = python("-c", "print(%s)" % ascii(text), universal_newlines=False)
     printed = out.stdout == (text + "\n").encode("utf-8")
     import locale
     preferred = locale.getpreferredencoding(False)
@@ -479,16 +489,23 @@ def no_pip():
 def ensurepip_noop():
     run = python("-m", "ensurepip")
     if run.returncode != 0:
-        return False, "python -m ensurepip exited %d: %s" % (run.returncode, tail(run.stderr))
+        return False, "python -m ensurepip exited %d: %s" % (
+            run.returncode, tail(run.stderr) or tail(run.stdout) or "(no output)")
     if "pip" not in run.stderr.lower():
         return False, "python -m ensurepip explains nothing about pip on stderr: %r" % tail(run.stderr)
+    # The real ensurepip exits 0 too when it installs pip (its log on stdout): the stub
+    # writes only its explanation, and pip is still absent afterwards.
+    after = python("-c", "import importlib.util; print(importlib.util.find_spec('pip') is None)")
+    if run.stdout.strip() or after.stdout.strip() != "True":
+        return False, "python -m ensurepip is not the no-op: stdout %r, pip absent afterwards: %s" % (
+            tail(run.stdout, 100), after.stdout.strip() or tail(after.stderr, 100))
     # Tools import every stdlib module: the stub and its __main__ must do nothing then.
     quiet = python("-c", "import ensurepip, ensurepip.__main__; print('alive')")
     if quiet.returncode != 0 or quiet.stdout != "alive\n" or quiet.stderr:
         return False, "importing ensurepip.__main__ has effects: exit %d, stdout %r, stderr %r" % (
             quiet.returncode, tail(quiet.stdout, 100), tail(quiet.stderr, 100))
-    return True, "python -m ensurepip exits 0 and says: %s; its import is silent" % tail(
-        run.stderr.splitlines()[0], 120)
+    return True, "python -m ensurepip exits 0 and says on stderr: %s; importing it is silent" % (
+        run.stderr.strip().splitlines()[0][:120])
 
 
 @check("no-forbidden-binaries")
@@ -506,7 +523,7 @@ def no_forbidden_binaries():
             found += [os.path.join(current, f) for f in files + subdirs if manager.match(f)]
     found = sorted(set(found))
     if found:
-        return False, "present: %s" % ", ".join(found)
+        return False, "%d present: %s%s" % (len(found), ", ".join(found[:12]), " ..." if len(found) > 12 else "")
     return True, "none of %s in %s" % (", ".join(FORBIDDEN), ", ".join(dirs))
 
 
