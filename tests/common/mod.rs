@@ -266,3 +266,21 @@ pub fn derived_image(name: &str, base: &str, run: &str) -> String {
     );
     tag
 }
+
+/// No container created since `before` is left. Tests run two at a time and the other
+/// one may have a short-lived container of its own running (dpy test removes its
+/// containers when they exit): a container still there after 20 s is a leak.
+pub fn assert_no_new_containers(before: &[String]) {
+    let mut new = Vec::new();
+    for _ in 0..40 {
+        new = containers()
+            .into_iter()
+            .filter(|c| !before.contains(c))
+            .collect();
+        if new.is_empty() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    panic!("stray containers: {new:?}");
+}
