@@ -201,3 +201,48 @@ fn chroot_apk_without_a_repository_fails_in_one_line_and_changes_nothing() {
         docker_ok(&["image", "rm", &tag]);
     }
 }
+
+#[test]
+fn a_package_without_a_musl_wheel_fails_with_pips_own_error() {
+    if !common::engine("alpine::no-wheel") {
+        return;
+    }
+    let source = common::alpine_source("3.13");
+    common::require_image(&source);
+    let repository = common::unique_repository("nowheel");
+    let out = build("3.13-alpine3.20", &source, &repository);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let buildroot = format!("{repository}:3.13-alpine3.20-buildroot");
+    // psycopg2 ships only a source distribution, and the builder has no compiler (nor
+    // pg_config): pip's build fails, and chroot-pip passes its error and status on.
+    let script = "before=$(find \"$BUILD_ROOT\" | wc -l); \
+                  chroot-pip install --no-cache-dir psycopg2==2.9.9; echo \"exit=$?\"; \
+                  [ \"$before\" = \"$(find \"$BUILD_ROOT\" | wc -l)\" ] && echo unchanged";
+    let out = common::docker(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "/bin/sh",
+        &buildroot,
+        "-c",
+        script,
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stdout.contains("exit=0") && stdout.contains("exit="),
+        "{stdout}{stderr}"
+    );
+    assert!(stdout.contains("unchanged"), "{stdout}");
+    assert!(
+        stderr.contains("error: subprocess-exited-with-error") || stderr.contains("ERROR:"),
+        "pip's own error: {stderr}"
+    );
+    for tag in [format!("{repository}:3.13-alpine3.20"), buildroot] {
+        docker_ok(&["image", "rm", &tag]);
+    }
+}
