@@ -263,3 +263,58 @@ fn an_interrupted_push_leaves_no_tag_and_a_rerun_succeeds() {
     assert!(raw.status.success());
     assert!(String::from_utf8_lossy(&raw.stdout).contains("arm64"));
 }
+
+#[test]
+fn credentials_come_from_the_docker_config_when_not_given() {
+    if !registry("publish::docker-config") {
+        return;
+    }
+    // What `docker login` writes: an auths entry with base64("user:password").
+    let config = tempfile::tempdir().unwrap();
+    std::fs::write(
+        config.path().join("config.json"),
+        format!(
+            "{{\"auths\": {{\"{REGISTRY}\": {{\"auth\": \"{}\"}}}}}}",
+            "ZHB5OmRweS10ZXN0LXBhc3N3b3Jk" // dpy:dpy-test-password
+        ),
+    )
+    .unwrap();
+    let repository = format!("{REGISTRY}/dpy-test/config{}", std::process::id());
+    Test::new()
+        .args([
+            "build",
+            "3.11-bookworm",
+            "--platform",
+            "linux/amd64",
+            "--push",
+        ])
+        .args([
+            "--source-image",
+            &common::debian_source(),
+            "--repository",
+            &repository,
+        ])
+        .args(["--progress", "quiet", "--metadata-file", "/dev/null"])
+        .env("DOCKER_CONFIG", config.path().to_str().unwrap())
+        .env_remove("DPY_REGISTRY_AUTH")
+        .stdout_contains(&format!("{repository}:3.11-bookworm@sha256:"))
+        .run();
+    // And without any credentials the registry refuses, naming itself.
+    let empty = tempfile::tempdir().unwrap();
+    Test::new()
+        .args([
+            "build",
+            "3.11-bookworm",
+            "--push",
+            "--repository",
+            &repository,
+        ])
+        .args(["--source-image", &common::debian_source()])
+        .env("DOCKER_CONFIG", empty.path().to_str().unwrap())
+        .env("HOME", empty.path().to_str().unwrap())
+        .env_remove("DPY_REGISTRY_AUTH")
+        .status(17)
+        .stderr_contains(&format!("registry {REGISTRY} refused anonymous access"))
+        .one_line_error()
+        .run();
+}
