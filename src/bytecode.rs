@@ -131,12 +131,13 @@ async fn compile_natively(
         context.add(format!("src/{relative}"), 0o644, data);
     }
     context.add("compile.py", 0o644, COMPILE);
+    context.add("gather.py", 0o644, crate::render::GATHER_PY);
     context.add(
         "Dockerfile",
         0o644,
         format!(
-            "FROM {source} AS compile\nCOPY src/ /dpy-src/\nCOPY compile.py /dpy-compile.py\n\
-             RUN [\"{python}\", \"/dpy-compile.py\", \"/dpy-src\", \"/dpy-pyc\", \"{zip}\"]\n\
+            "FROM {source} AS compile\nCOPY src/ /dpy-src/\nCOPY compile.py gather.py /dpy-compile/\n\
+             RUN [\"{python}\", \"/dpy-compile/compile.py\", \"/dpy-src\", \"/dpy-pyc\", \"{zip}\"]\n\
              FROM scratch\nCOPY --from=compile /dpy-pyc/ /\n",
             source = native.source.name,
             python = native_python,
@@ -175,8 +176,9 @@ async fn compile_natively(
     Ok(())
 }
 
-/// Run by the native interpreter: the same compile call as the gather stage's.
-const COMPILE: &str = r#"import os, py_compile, sys
+/// Run by the native interpreter: the gather stage's own compile function.
+const COMPILE: &str = r#"import os, sys
+from gather import compile_stdlib_file
 src, out, zip_path = sys.argv[1:4]
 for current, _, files in os.walk(src):
     for name in files:
@@ -184,8 +186,7 @@ for current, _, files in os.walk(src):
         relative = os.path.relpath(source, src)
         target = os.path.join(out, relative[:-3] + ".pyc")
         os.makedirs(os.path.dirname(target), exist_ok=True)
-        py_compile.compile(source, cfile=target, dfile=zip_path + "/" + relative, doraise=True,
-                           invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+        compile_stdlib_file(source, target, zip_path + "/" + relative, relative)
 "#;
 
 /// Seconds since `started`, for the figures printed after sharing.

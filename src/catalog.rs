@@ -18,6 +18,7 @@ pub const EMBEDDED: &[(&str, &str)] = &[
     ("images/alpine.toml", include_str!("../images/alpine.toml")),
     ("images/debian.toml", include_str!("../images/debian.toml")),
     ("images/strip.toml", include_str!("../images/strip.toml")),
+    ("images/zip.toml", include_str!("../images/zip.toml")),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -82,11 +83,39 @@ impl Matrix {
     }
 }
 
-/// A named set of stdlib entries to leave out (images/strip.toml).
+/// A profile as written in images/strip.toml.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct ProfileDefinition {
+    /// Another profile whose list this one starts from.
+    #[serde(default)]
+    extends: Option<String>,
+    modules: Vec<String>,
+    /// Top-level entries of the time zone database to leave out (fnmatch).
+    #[serde(default)]
+    time_zones_left_out: Vec<String>,
+}
+
+/// A named set of stdlib entries to leave out, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Profile {
+    pub name: String,
+    /// Every pattern left out, the base profile's included.
     pub modules: Vec<String>,
+    /// The patterns this profile adds to its base: modules a user may expect, so each
+    /// gets a stub whose ImportError names the profile.
+    pub announced: Vec<String>,
+    /// Top-level entries of the time zone database left out, e.g. `right` (the zones
+    /// counting leap seconds), the base profile's included.
+    pub time_zones_left_out: Vec<String>,
+}
+
+/// How the stdlib zip stores its entries (images/zip.toml).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZipPolicy {
+    /// Imports whose closure (asked of the source interpreter) stays stored.
+    pub hot_imports: Vec<String>,
 }
 
 /// Everything in images/, checked.
@@ -96,6 +125,7 @@ pub struct Catalog {
     alpine: Flavor,
     debian: Flavor,
     profiles: BTreeMap<String, Profile>,
+    zip: ZipPolicy,
 }
 
 fn parse<T: DeserializeOwned>(file: &str, text: &str) -> Result<T> {
@@ -169,12 +199,27 @@ impl Catalog {
         let debian: Flavor = parse(debian_file, text)?;
         check_flavor(debian_file, &debian, Family::Debian)?;
         let (strip_file, text) = find("strip.toml")?;
-        let profiles: BTreeMap<String, Profile> = parse(strip_file, text)?;
-        if !profiles.contains_key("standard") {
+        let definitions: BTreeMap<String, ProfileDefinition> = parse(strip_file, text)?;
+        if !definitions.contains_key("standard") {
             return Err(mistake(
                 strip_file,
                 "standard",
                 "the default profile `standard` is missing",
+            ));
+        }
+        let profiles = resolve_profiles(strip_file, &definitions)?;
+        let (zip_file, text) = find("zip.toml")?;
+        let zip: ZipPolicy = parse(zip_file, text)?;
+        if let Some(bad) = zip.hot_imports.iter().find(|name| {
+            name.is_empty()
+                || !name.split('.').all(|part| {
+                    !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                })
+        }) {
+            return Err(mistake(
+                zip_file,
+                "hot_imports",
+                format!("{bad:?} is not a dotted module name"),
             ));
         }
         Ok(Catalog {
@@ -182,6 +227,7 @@ impl Catalog {
             alpine,
             debian,
             profiles,
+            zip,
         })
     }
 
@@ -190,6 +236,14 @@ impl Catalog {
             Family::Alpine => &self.alpine,
             Family::Debian => &self.debian,
         }
+    }
+
+    pub fn zip_policy(&self) -> &ZipPolicy {
+        &self.zip
+    }
+
+    pub fn profile_names(&self) -> impl Iterator<Item = &str> {
+        self.profiles.keys().map(String::as_str)
     }
 
     pub fn profile(&self, name: &str) -> Result<&Profile> {
@@ -291,6 +345,53 @@ impl Catalog {
         }
         line
     }
+}
+
+/// Each profile with its base's patterns in front. One level of `extends`: a base that
+/// extends another would hide where a pattern comes from.
+fn resolve_profiles(
+    file: &str,
+    definitions: &BTreeMap<String, ProfileDefinition>,
+) -> Result<BTreeMap<String, Profile>> {
+    let mut profiles = BTreeMap::new();
+    for (name, definition) in definitions {
+        let mut modules = Vec::new();
+        let mut zones = Vec::new();
+        if let Some(base) = &definition.extends {
+            let key = format!("{name}.extends");
+            let found = definitions.get(base).ok_or_else(|| {
+                mistake(file, key.clone(), format!("no profile {base:?} to extend"))
+            })?;
+            if found.extends.is_some() {
+                return Err(mistake(
+                    file,
+                    key,
+                    format!(
+                        "{base:?} extends another profile itself; extend a profile that does not"
+                    ),
+                ));
+            }
+            modules.extend(found.modules.iter().cloned());
+            zones.extend(found.time_zones_left_out.iter().cloned());
+        }
+        zones.extend(definition.time_zones_left_out.iter().cloned());
+        let announced = if definition.extends.is_some() {
+            definition.modules.clone()
+        } else {
+            Vec::new()
+        };
+        modules.extend(definition.modules.iter().cloned());
+        profiles.insert(
+            name.clone(),
+            Profile {
+                name: name.clone(),
+                modules,
+                announced,
+                time_zones_left_out: zones,
+            },
+        );
+    }
+    Ok(profiles)
 }
 
 fn check_matrix(file: &str, matrix: &Matrix) -> Result<()> {
@@ -409,6 +510,46 @@ mod tests {
             .unwrap()
             .modules
             .contains(&"test".to_string()));
+    }
+
+    #[test]
+    fn slim_extends_standard_and_announces_only_its_own_list() {
+        let catalog = Catalog::embedded().unwrap();
+        let standard = catalog.profile("standard").unwrap();
+        let slim = catalog.profile("slim").unwrap();
+        assert!(standard.announced.is_empty());
+        assert!(slim.modules.starts_with(&standard.modules));
+        assert_eq!(
+            slim.modules.len(),
+            standard.modules.len() + slim.announced.len()
+        );
+        assert!(slim.announced.contains(&"readline".to_string()));
+        assert!(!slim.announced.contains(&"test".to_string()));
+        assert_eq!(slim.time_zones_left_out, ["right"]);
+        let names: Vec<&str> = catalog.profile_names().collect();
+        assert_eq!(names, ["slim", "standard"]);
+    }
+
+    #[test]
+    fn profile_and_zip_mistakes_name_the_key() {
+        let strip = include_str!("../images/strip.toml");
+        let text = strip.replace("extends = \"standard\"", "extends = \"tiny\"");
+        let (file, key) = definition_error(with("images/strip.toml", &text));
+        assert_eq!(
+            (file.as_str(), key.as_str()),
+            ("images/strip.toml", "slim.extends")
+        );
+
+        let text = format!("{strip}\n[slimmer]\nextends = \"slim\"\nmodules = []\n");
+        let (_, key) = definition_error(with("images/strip.toml", &text));
+        assert_eq!(key, "slimmer.extends");
+
+        let text = include_str!("../images/zip.toml").replace("\"json\",", "\"json..\",");
+        let (file, key) = definition_error(with("images/zip.toml", &text));
+        assert_eq!(
+            (file.as_str(), key.as_str()),
+            ("images/zip.toml", "hot_imports")
+        );
     }
 
     #[test]

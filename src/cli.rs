@@ -128,8 +128,9 @@ pub struct TestArgs {
     /// Run without container-structure-test (its checks are then reported as skipped).
     #[arg(long)]
     pub skip_structure: bool,
-    #[arg(long, default_value = "standard")]
-    pub profile: String,
+    /// The profile whose expectations apply; default: the image's io.dpy.profile label.
+    #[arg(long)]
+    pub profile: Option<String>,
 }
 
 #[derive(Debug, Args)]

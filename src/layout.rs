@@ -93,6 +93,12 @@ pub struct Layout {
     pub libraries: Vec<Library>,
     #[serde(default)]
     pub stripped: Vec<String>,
+    /// The locale a bare C locale is coerced to, carried as files (glibc), if any.
+    #[serde(default)]
+    pub locale: Option<String>,
+    /// Stdlib-relative `.pyc` names that a start plus the hot imports load.
+    #[serde(default)]
+    pub hot: Vec<String>,
     #[serde(default)]
     pub warnings: Vec<String>,
 }

@@ -22,6 +22,13 @@ pub struct Recipe {
     pub profile: String,
     /// Stdlib entries left out (fnmatch patterns on top-level names).
     pub strip: Vec<String>,
+    /// The profile's own additions to its base: each left-out module gets a stub whose
+    /// ImportError names the profile.
+    pub announced: Vec<String>,
+    /// Top-level entries of the time zone database left out (fnmatch).
+    pub time_zones_left_out: Vec<String>,
+    /// Imports whose closure stays uncompressed in the stdlib zip (images/zip.toml).
+    pub hot_imports: Vec<String>,
     /// Certificates builder steps trust (`--ca-bundle`); never part of an image.
     pub ca_bundle: Option<CaBundle>,
     /// Whether the gather stage byte-compiles the stdlib itself. Off for an emulated
@@ -65,7 +72,10 @@ impl Recipe {
         profile: &str,
     ) -> Result<Self> {
         let flavor = catalog.check(target)?.clone();
-        let strip = catalog.profile(profile)?.modules.clone();
+        let resolved = catalog.profile(profile)?;
+        let strip = resolved.modules.clone();
+        let announced = resolved.announced.clone();
+        let time_zones_left_out = resolved.time_zones_left_out.clone();
         Ok(Recipe {
             source_image: source_image
                 .map(str::to_string)
@@ -74,6 +84,9 @@ impl Recipe {
             flavor,
             profile: profile.to_string(),
             strip,
+            announced,
+            time_zones_left_out,
+            hot_imports: catalog.zip_policy().hot_imports.clone(),
             ca_bundle: None,
             compile_stdlib: true,
         })

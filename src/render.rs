@@ -47,15 +47,19 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
 ];
 
+/// The gather stage's program; its `compile_stdlib_file` also serves compile-once.
+pub const GATHER_PY: &str = include_str!("../templates/context/gather.py");
+
 /// Files copied into the context as they are: (path in the context, contents).
 const VERBATIM: &[(&str, &str)] = &[
     (
         "dpy/gather.sh",
         include_str!("../templates/context/gather.sh"),
     ),
+    ("dpy/gather.py", GATHER_PY),
     (
-        "dpy/gather.py",
-        include_str!("../templates/context/gather.py"),
+        "dpy/_dpy_zipimport.py",
+        include_str!("../templates/context/_dpy_zipimport.py"),
     ),
     (
         "dpy/ensurepip/__init__.py",
@@ -116,7 +120,11 @@ fn render(tera: &Tera, name: &str, context: &Context) -> Result<String> {
 struct GatherConfig<'a> {
     family: &'a str,
     compile: bool,
+    profile: &'a str,
     strip: &'a [String],
+    announced: &'a [String],
+    time_zones_left_out: &'a [String],
+    hot_imports: &'a [String],
     extra_libraries: &'a [String],
     stubs: std::collections::BTreeMap<&'a str, &'a str>,
 }
@@ -168,9 +176,18 @@ pub fn render_context(recipe: &Recipe) -> Result<BuildContext> {
     let config = GatherConfig {
         family: recipe.flavor.family.name(),
         compile: recipe.compile_stdlib,
+        profile: &recipe.profile,
         strip: &recipe.strip,
+        announced: &recipe.announced,
+        time_zones_left_out: &recipe.time_zones_left_out,
+        hot_imports: &recipe.hot_imports,
         extra_libraries: &recipe.flavor.extra_libraries,
-        stubs: [("ensurepip", "/opt/dpy/ensurepip")].into_iter().collect(),
+        stubs: [
+            ("ensurepip", "/opt/dpy/ensurepip"),
+            ("_dpy_zipimport", "/opt/dpy/_dpy_zipimport.py"),
+        ]
+        .into_iter()
+        .collect(),
     };
     let json = serde_json::to_string_pretty(&config).expect("the gather config serializes");
     out.add("dpy/config.json", 0o644, json + "\n");

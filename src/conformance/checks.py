@@ -195,11 +195,21 @@ def stdlib_imports():
         return False, "the import run died (exit %d): %s" % (out.returncode, tail(out.stderr))
     source = "the source's importable stdlib" if SURVEY.get("stdlib_modules") else \
         "the core list (no survey of the source)"
+    # Modules that need one the profile leaves out (dbm.ndbm needs _dbm) fail with that
+    # module's stub error, which names the profile: expected, and counted apart.
+    marker = "dpy's %s profile leaves it out" % EXPECT.get("profile", "standard")
+    dependents = sorted(k for k, v in failed.items() if marker in v)
+    for name in dependents:
+        del failed[name]
     if failed:
         shown = "; ".join("%s (%s)" % (k, v[:120]) for k, v in sorted(failed.items())[:15])
         more = " ..." if len(failed) > 15 else ""
         return False, "%d of %d modules of %s do not import: %s%s" % (
             len(failed), len(wanted), source, shown, more)
+    if dependents:
+        return True, "all %d modules of %s import, but %d that need a module the profile leaves out (%s)" % (
+            len(wanted) - len(dependents), source, len(dependents), ", ".join(dependents[:8])
+            + (" ..." if len(dependents) > 8 else ""))
     return True, "all %d modules of %s import" % (len(wanted), source)
 
 
@@ -431,6 +441,93 @@ def utf8():
         fs, preferred, " (source %s)" % source_preferred if source_preferred else "",
         "prints UTF-8" if printed else "failed: exit %d %s" % (
             out.returncode, tail(out.stderr.decode("utf-8", "replace"))))
+
+
+@check("locale")
+def ctype_locale():
+    # The source coerces a bare C locale to a UTF-8 one (PEP 538) when that locale's
+    # files exist; C code (and locale.getencoding()) then sees UTF-8. Same here.
+    import locale
+    here = locale.setlocale(locale.LC_CTYPE)
+    source = (SURVEY.get("encoding") or {}).get("ctype_locale")
+    if source is None:
+        return True, "LC_CTYPE is %s (no survey to compare with)" % here
+    if here != source:
+        return False, "LC_CTYPE is %s here but %s in the source: the runtime image lacks the %s locale" % (
+            here, source, source)
+    return True, "LC_CTYPE is %s, as in the source" % here
+
+
+# Counts the unmarshalled code objects of one fresh import from the zip.
+READS_PROBE = r'''
+import sys, zipimport
+reads = []
+original = zipimport._unmarshal_code
+def counting(*args):
+    reads.append(args[1])
+    return original(*args)
+zipimport._unmarshal_code = counting
+import colorsys
+print(len(reads), type(colorsys.__loader__).__name__)
+'''
+
+
+@check("zip-reads-once")
+def zip_reads_once():
+    # CPython's zipimporter unmarshals a module twice per import (get_filename, then
+    # get_code); _dpy_zipimport, imported by the zip's encodings package, makes it once,
+    # with or without site (-S), in isolated mode (-I) as well.
+    if sys.version_info < (3, 10):
+        return True, "not applicable: 3.9's zipimporter loads through load_module"
+    results = []
+    for flags in ([], ["-S"], ["-I"]):
+        out = python(*(flags + ["-c", READS_PROBE]))
+        answer = out.stdout.split()
+        if out.returncode != 0 or len(answer) != 2:
+            return False, "the probe failed with %s (exit %d): %s" % (
+                " ".join(flags) or "no flags", out.returncode, tail(out.stderr))
+        if answer[0] != "1":
+            return False, "importing colorsys %s unmarshalled %s code objects (loader %s), not 1" % (
+                "with " + " ".join(flags) if flags else "", answer[0], answer[1])
+        results.append("%s: 1 read" % (" ".join(flags) or "default"))
+    return True, "importing colorsys from the zip: " + ", ".join(results)
+
+
+@check("left-out-modules")
+def left_out_modules():
+    # A profile's own additions (slim: readline, _dbm, ...) fail to import with an
+    # ImportError that names the profile; the rest of the stdlib is stdlib-imports' job.
+    announced = EXPECT.get("announced") or []
+    if not announced:
+        return True, "profile %s leaves out nothing beyond its base" % EXPECT.get("profile", "standard")
+    # Those the source has (from the survey), and the plain names of the list, which a
+    # given Python may lack altogether (crypt is gone in 3.13).
+    in_source = set()
+    for name in (SURVEY.get("stdlib_modules") or []):
+        if "." not in name and any(fnmatch.fnmatch(name, p) for p in announced):
+            in_source.add(name)
+    candidates = in_source | set(p for p in announced if p.isidentifier())
+    code = ("import json, sys\nout = {}\nfor name in sys.argv[1:]:\n"
+            "    try:\n        __import__(name)\n        out[name] = None\n"
+            "    except ImportError as e:\n        out[name] = str(e)\n"
+            "print(json.dumps(out))\n")
+    out = python("-c", code, *sorted(candidates))
+    if out.returncode != 0:
+        return False, "the probe failed (exit %d): %s" % (out.returncode, tail(out.stderr))
+    results = json.loads(out.stdout)
+    imported = sorted(n for n, e in results.items() if e is None)
+    stubbed = sorted(n for n, e in results.items() if e is not None and "profile" in e)
+    unclear = sorted(n for n, e in results.items() if e is not None and "profile" not in e)
+    if imported:
+        return False, "left out by profile %s but importable: %s" % (EXPECT.get("profile"), ", ".join(imported))
+    missing_stub = sorted(in_source.intersection(unclear))
+    if missing_stub:
+        return False, "importable in the source, but failing here without naming the profile: %s (%s)" % (
+            ", ".join(missing_stub), tail(results[missing_stub[0]]))
+    detail = "%d modules fail with the profile's ImportError (%s)" % (len(stubbed), ", ".join(stubbed))
+    if unclear:
+        detail += "; not in this Python: %s" % ", ".join(unclear)
+    return True, detail
 
 
 @check("shell")

@@ -35,7 +35,6 @@ pub struct CheckResult {
 
 pub async fn run(args: TestArgs) -> Result<()> {
     let catalog = Catalog::embedded()?;
-    let strip = &catalog.profile(&args.profile)?.modules;
     let engine = Engine::connect()?;
     let image = engine.docker().inspect_image(&args.image).await.map_err(|e| match e {
         bollard::errors::Error::DockerResponseServerError { status_code: 404, .. } => {
@@ -57,6 +56,14 @@ pub async fn run(args: TestArgs) -> Result<()> {
             args.image
         ))
     })?;
+    // The profile the image was built with, unless the user names one.
+    let profile_name = args
+        .profile
+        .clone()
+        .or_else(|| labels.get("io.dpy.profile").cloned())
+        .unwrap_or_else(|| "standard".to_string());
+    let profile = catalog.profile(&profile_name)?;
+    let strip = &profile.modules;
     let python = labels
         .get("io.dpy.python.version")
         .cloned()
@@ -78,7 +85,8 @@ pub async fn run(args: TestArgs) -> Result<()> {
         "uid": NONROOT_UID,
         "forbidden": FORBIDDEN,
         "expect_find_library_c": if survey.is_none() && family == "debian" { Value::Bool(true) } else { Value::Null },
-        "profile": args.profile,
+        "profile": profile.name,
+        "announced": profile.announced,
     });
 
     let platform = format!(

@@ -206,7 +206,9 @@ def encodings():
     import locale
     return {"filesystem": sys.getfilesystemencoding(),
             "preferred": locale.getpreferredencoding(False),
-            "utf8_mode": bool(sys.flags.utf8_mode)}
+            "utf8_mode": bool(sys.flags.utf8_mode),
+            # What a bare C locale became at start (PEP 538 coercion), e.g. C.UTF-8.
+            "ctype_locale": locale.setlocale(locale.LC_CTYPE)}
 
 
 def main():

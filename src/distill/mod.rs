@@ -29,7 +29,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            compression: Compression::Stored,
+            compression: Compression::HotStored,
             mtime: layer::source_date_epoch(),
         }
     }
@@ -72,7 +72,11 @@ pub fn distill(export: &Path, recipe: &Recipe, options: Options) -> Result<Disti
     if let Ok(dir) = std::fs::read_dir(&stubs) {
         for stub in dir.flatten() {
             let name = stub.file_name().to_string_lossy().into_owned();
-            entries.overlay(&stub.path(), &name)?;
+            if stub.path().is_dir() {
+                entries.overlay(&stub.path(), &name)?;
+            } else {
+                entries.insert(&name, &stub.path());
+            }
         }
     }
     if entries.is_empty() {
@@ -82,7 +86,15 @@ pub fn distill(export: &Path, recipe: &Recipe, options: Options) -> Result<Disti
         )));
     }
     let zip_path = rootfs::join(&root, &py.zip_path);
-    let zip_bytes = entries.write(&zip_path, options.compression)?;
+    // What a start imports is hot too, the stubs included (encodings imports
+    // _dpy_zipimport), whatever the gather stage could list.
+    let hot: std::collections::BTreeSet<String> = layout
+        .hot
+        .iter()
+        .cloned()
+        .chain(["_dpy_zipimport.pyc".to_string()])
+        .collect();
+    let zip_bytes = entries.write(&zip_path, options.compression, &hot)?;
     let landmark = rootfs::join(&root, &py.landmark);
     let zipped: Vec<PathBuf> = entries
         .paths()

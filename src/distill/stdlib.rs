@@ -4,8 +4,13 @@
 //! `<zip path>/<module path>.py` as its file name, so tracebacks name real paths. Here
 //! the `.pyc` files and data files move into the zip, sorted and with one fixed
 //! timestamp, so two builds give byte-identical archives.
+//!
+//! There are no directory entries: zipimport finds packages by their `__init__.pyc`,
+//! `zipfile.Path` (behind importlib.resources) infers directories, and every entry
+//! costs each interpreter start about 2 µs, as zipimport reads the central directory
+//! in pure Python.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -17,9 +22,13 @@ use crate::error::{Error, Result};
 /// How entries are stored. CPython's zipimport reads only stored and deflated entries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
-    /// Fastest to import: no inflate on every import; layers are compressed on the wire anyway.
+    /// Fastest to import (no inflate); layers are compressed on the wire anyway.
     Stored,
+    /// Smallest image; every import inflates its module first.
     Deflated,
+    /// The hot entries (what a start and the common imports load) stored, the rest
+    /// deflated: images/zip.toml has the figures behind this default.
+    HotStored,
 }
 
 /// What goes into the zip: archive name -> file on the host.
@@ -68,6 +77,11 @@ impl Entries {
         Ok(())
     }
 
+    /// Adds (or replaces) one file as `name`.
+    pub fn insert(&mut self, name: &str, path: &Path) {
+        self.files.insert(name.to_string(), path.to_path_buf());
+    }
+
     pub fn len(&self) -> usize {
         self.files.len()
     }
@@ -84,53 +98,40 @@ impl Entries {
         self.files.values().map(PathBuf::as_path)
     }
 
-    /// Writes the zip. Directory entries are included (as `zip -r` does) so that
-    /// importlib.resources and namespace lookups see package directories.
-    pub fn write(&self, out: &Path, compression: Compression) -> Result<u64> {
+    /// Writes the zip; with [`Compression::HotStored`], the names in `hot` are stored.
+    pub fn write(
+        &self,
+        out: &Path,
+        compression: Compression,
+        hot: &BTreeSet<String>,
+    ) -> Result<u64> {
+        let failed =
+            |e: &dyn std::fmt::Display| Error::Distill(format!("writing {}: {e}", out.display()));
         let file = std::fs::File::create(out).map_err(|e| Error::io(out, e))?;
         let mut zip = ZipWriter::new(std::io::BufWriter::new(file));
-        let epoch = DateTime::default(); // 1980-01-01 00:00, the earliest zip time
-        let options = match compression {
-            Compression::Stored => SimpleFileOptions::default()
-                .compression_method(CompressionMethod::Stored)
-                .compression_level(None),
-            Compression::Deflated => SimpleFileOptions::default()
-                .compression_method(CompressionMethod::Deflated)
-                .compression_level(Some(9)),
-        }
-        .last_modified_time(epoch)
-        .unix_permissions(0o644)
-        .large_file(false);
-        let dir_options = SimpleFileOptions::default()
-            .last_modified_time(epoch)
-            .unix_permissions(0o755);
-
-        let mut dirs_done = std::collections::BTreeSet::new();
+        let base = SimpleFileOptions::default()
+            .last_modified_time(DateTime::default()) // 1980-01-01 00:00, the earliest zip time
+            .unix_permissions(0o644)
+            .large_file(false);
+        let stored = base
+            .compression_method(CompressionMethod::Stored)
+            .compression_level(None);
+        let deflated = base
+            .compression_method(CompressionMethod::Deflated)
+            .compression_level(Some(9));
         for (name, path) in &self.files {
-            let mut parent = String::new();
-            for part in name
-                .split('/')
-                .rev()
-                .skip(1)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-            {
-                parent.push_str(part);
-                parent.push('/');
-                if dirs_done.insert(parent.clone()) {
-                    zip.add_directory(parent.as_str(), dir_options)
-                        .map_err(|e| Error::Distill(format!("writing {}: {e}", out.display())))?;
-                }
-            }
+            let options = match compression {
+                Compression::Stored => stored,
+                Compression::Deflated => deflated,
+                Compression::HotStored if hot.contains(name) => stored,
+                Compression::HotStored => deflated,
+            };
             let data = std::fs::read(path).map_err(|e| Error::io(path, e))?;
             zip.start_file(name.as_str(), options)
                 .and_then(|_| zip.write_all(&data).map_err(Into::into))
-                .map_err(|e| Error::Distill(format!("writing {}: {e}", out.display())))?;
+                .map_err(|e| failed(&e))?;
         }
-        let mut writer = zip
-            .finish()
-            .map_err(|e| Error::Distill(format!("writing {}: {e}", out.display())))?;
+        let mut writer = zip.finish().map_err(|e| failed(&e))?;
         writer.flush().map_err(|e| Error::io(out, e))?;
         drop(writer);
         Ok(std::fs::metadata(out).map_err(|e| Error::io(out, e))?.len())
@@ -195,28 +196,55 @@ mod tests {
         assert!(!names.contains(&"ensurepip/__init__.pyc"));
     }
 
+    fn read(
+        archive: &mut zip::ZipArchive<std::fs::File>,
+        name: &str,
+    ) -> (String, CompressionMethod) {
+        let mut entry = archive.by_name(name).unwrap();
+        let mut body = String::new();
+        std::io::Read::read_to_string(&mut entry, &mut body).unwrap();
+        (body, entry.compression())
+    }
+
     #[test]
     fn the_zip_is_deterministic_and_readable() {
         let dir = tree();
         let entries = Entries::collect(dir.path(), &["lib-dynload".into()]).unwrap();
         let out = tempfile::tempdir().unwrap();
-        for compression in [Compression::Stored, Compression::Deflated] {
+        let hot = BTreeSet::from(["os.pyc".to_string()]);
+        for compression in [
+            Compression::Stored,
+            Compression::Deflated,
+            Compression::HotStored,
+        ] {
             let a = out.path().join("a.zip");
             let b = out.path().join("b.zip");
-            entries.write(&a, compression).unwrap();
+            entries.write(&a, compression, &hot).unwrap();
             std::thread::sleep(std::time::Duration::from_millis(1100));
-            entries.write(&b, compression).unwrap();
+            entries.write(&b, compression, &hot).unwrap();
             assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
             let mut archive = zip::ZipArchive::new(std::fs::File::open(&a).unwrap()).unwrap();
-            let mut decoder = archive.by_name("json/decoder.pyc").unwrap();
-            let mut body = String::new();
-            std::io::Read::read_to_string(&mut decoder, &mut body).unwrap();
-            assert_eq!(body, "d");
-            drop(decoder);
-            assert!(
-                archive.by_name("json/").is_ok(),
-                "directory entries are present"
-            );
+            assert_eq!(read(&mut archive, "json/decoder.pyc").0, "d");
+            assert!(archive.by_name("json/").is_err(), "no directory entries");
         }
+    }
+
+    #[test]
+    fn hot_entries_are_stored_and_the_rest_deflated() {
+        let dir = tree();
+        let entries = Entries::collect(dir.path(), &["lib-dynload".into()]).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("hot.zip");
+        let hot = BTreeSet::from(["json/decoder.pyc".to_string()]);
+        entries.write(&out, Compression::HotStored, &hot).unwrap();
+        let mut archive = zip::ZipArchive::new(std::fs::File::open(&out).unwrap()).unwrap();
+        assert_eq!(
+            read(&mut archive, "json/decoder.pyc"),
+            ("d".to_string(), CompressionMethod::Stored)
+        );
+        assert_eq!(
+            read(&mut archive, "json/__init__.pyc"),
+            ("j".to_string(), CompressionMethod::Deflated)
+        );
     }
 }

@@ -11,7 +11,8 @@ OUT receives:
   root/        the runtime root before the distill: interpreter, byte-compiled stdlib,
                lib-dynload, the shared-library closure, dash, CA certificates, time
                zones, identity files and the OS package records of what is carried;
-  stubs/       byte-compiled replacements for stdlib packages (ensurepip).
+  stubs/       byte-compiled modules and packages dpy puts in the zip: ensurepip's
+               no-op replacement and _dpy_zipimport (see compile_stdlib_file).
 
 Failures print one `DPY-ERROR <kind>: <message>` line on stderr and exit 3; dpy turns
 that line into its own error. Warnings are `DPY-WARN <message>` lines.
@@ -19,6 +20,7 @@ that line into its own error. Warnings are `DPY-WARN <message>` lines.
 Pure standard library, Python 3.9 syntax.
 """
 
+import ast
 import fnmatch
 import glob
 import hashlib
@@ -387,6 +389,70 @@ def resolve_library(name, elf, origin, defaults):
     return None
 
 
+# --- Byte-compiling the stdlib ----------------------------------------------------------
+
+# The first package every interpreter imports from the zip. Its compiled form gains one
+# guarded `import _dpy_zipimport` (templates/context/_dpy_zipimport.py), placed before
+# its own imports so that every later module is read from the zip once.
+HOOKED_MODULE = "encodings/__init__.py"
+HOOK = "try:\n    import _dpy_zipimport\nexcept Exception:\n    pass\n"
+
+# Run by the source interpreter: imports each name given, then prints (as JSON) the
+# stdlib-relative .pyc names of every stdlib module it has loaded, start included.
+HOT_PROBE = r'''
+import importlib, json, os, sys
+for name in sys.argv[2:]:
+    try:
+        importlib.import_module(name)
+    except BaseException:
+        pass
+stdlib = os.path.realpath(sys.argv[1]) + os.sep
+files = set()
+for module in list(sys.modules.values()):
+    path = os.path.realpath(getattr(module, "__file__", None) or "/")
+    if path.startswith(stdlib) and path.endswith(".py"):
+        files.add(path[len(stdlib):-3].replace(os.sep, "/") + ".pyc")
+print(json.dumps(sorted(files)))
+'''
+
+
+def compile_stdlib_file(source, cfile, dfile, relative):
+    """Compiles one stdlib source to a sourceless, unchecked-hash .pyc whose code names
+    `dfile`. Also run by dpy's compile-once step (src/bytecode.rs), so that bytecode is
+    the same whichever platform made it."""
+    if os.path.normpath(relative) != os.path.normpath(HOOKED_MODULE):
+        py_compile.compile(source, cfile=cfile, dfile=dfile, doraise=True,
+                           invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+        return
+    with open(source, "rb") as f:
+        data = f.read()
+    tree = ast.parse(data, dfile)
+    body = tree.body
+    index = 0
+    if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
+            and isinstance(body[0].value.value, str):
+        index = 1  # keep the docstring first: it is the module's __doc__
+    while index < len(body) and isinstance(body[index], ast.ImportFrom) and body[index].module == "__future__":
+        index += 1
+    # Every node of the hook takes the line of the statement it precedes, so no line
+    # number of the module's own code moves (tracebacks stay true to the source).
+    line = body[index].lineno if index < len(body) else 1
+    hook = ast.parse(HOOK).body
+    for statement in hook:
+        for node in ast.walk(statement):
+            if hasattr(node, "lineno"):
+                node.lineno = node.end_lineno = line
+    tree.body[index:index] = hook
+    code = compile(tree, dfile, "exec", dont_inherit=True)
+    from importlib import _bootstrap_external
+    pyc = _bootstrap_external._code_to_hash_pyc(code, importlib.util.source_hash(data), False)
+    directory = os.path.dirname(cfile)
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+    with open(cfile, "wb") as f:
+        f.write(pyc)
+
+
 # --- The gatherer ---------------------------------------------------------------------
 
 class Gatherer(object):
@@ -397,6 +463,7 @@ class Gatherer(object):
         self.warnings = []
         self.stripped = []
         self.libraries = []
+        self.announced = []
 
     def stripped_name(self, name):
         base = name.split(".", 1)[0] if not name.startswith("config-") else name
@@ -428,12 +495,15 @@ class Gatherer(object):
         self.gather_interpreter(python)
         self.gather_stdlib(python)
         self.gather_stubs(python)
+        self.announce_left_out(python)
         dash = self.gather_shell()
         ldconfig = self.gather_ldconfig(os_info)
         self.gather_closure(python, os_info, dash, ldconfig)
         ssl_info = describe_ssl()
         self.gather_certificates(ssl_info)
         self.gather_time_zones()
+        locale_name = self.gather_locale(os_info)
+        hot = self.find_hot_modules(python)
         self.gather_identity()
         if ldconfig:
             self.make_ld_so_cache(ldconfig)
@@ -449,7 +519,10 @@ class Gatherer(object):
             "package_db": package_db,
             "packages": packages,
             "libraries": self.libraries,
+            "locale": locale_name,
+            "hot": hot,
             "stripped": sorted(set(self.stripped)),
+            "announced": self.announced,
             "warnings": self.warnings,
         }
         with open(os.path.join(self.out, "layout.json"), "w") as f:
@@ -510,13 +583,7 @@ class Gatherer(object):
                         shutil.copy2(source, target)
                         continue
                     try:
-                        py_compile.compile(
-                            source,
-                            cfile=target[:-3] + ".pyc",
-                            dfile=zip_path + "/" + relative,
-                            doraise=True,
-                            invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
-                        )
+                        compile_stdlib_file(source, target[:-3] + ".pyc", zip_path + "/" + relative, relative)
                         compiled += 1
                     except (py_compile.PyCompileError, SyntaxError, UnicodeDecodeError) as e:
                         failed += 1
@@ -548,8 +615,19 @@ class Gatherer(object):
             print("gather: copied %d stdlib sources for bytecode compiled on another platform" % len(digests))
 
     def gather_stubs(self, python):
+        stubs_dir = os.path.join(self.out, "stubs")
+        os.makedirs(stubs_dir, exist_ok=True)
         for package, directory in sorted(self.config.get("stubs", {}).items()):
-            out_dir = os.path.join(self.out, "stubs", package)
+            if os.path.isfile(directory):  # a module: stubs/<name>.pyc
+                py_compile.compile(
+                    directory,
+                    cfile=os.path.join(stubs_dir, package + ".pyc"),
+                    dfile="%s/%s.py" % (python["zip_path"], package),
+                    doraise=True,
+                    invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+                )
+                continue
+            out_dir = os.path.join(stubs_dir, package)
             os.makedirs(out_dir, exist_ok=True)
             for name in sorted(os.listdir(directory)):
                 if name.endswith(".py"):
@@ -560,6 +638,30 @@ class Gatherer(object):
                         doraise=True,
                         invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
                     )
+
+    def announce_left_out(self, python):
+        """A stub in the zip for each module the profile itself leaves out (`announced`),
+        so `import readline` says why it fails instead of only "No module named"."""
+        patterns = self.config.get("announced", [])
+        profile = self.config.get("profile", "?")
+        names = set()
+        for entry in self.stripped:
+            name = entry.split(".", 1)[0]
+            if name.isidentifier() and any(fnmatch.fnmatch(name, p) for p in patterns):
+                names.add(name)
+        stubs_dir = os.path.join(self.out, "stubs")
+        os.makedirs(stubs_dir, exist_ok=True)
+        for name in sorted(names):
+            source = os.path.join(self.out, "left-out-%s.py" % name)
+            with open(source, "w") as f:
+                f.write('raise ModuleNotFoundError(%r, name=%r)\n' % (
+                    "No module named %r: dpy's %s profile leaves it out of this image; "
+                    "build with --profile standard to keep it" % (name, profile), name))
+            py_compile.compile(source, cfile=os.path.join(stubs_dir, name + ".pyc"),
+                               dfile="%s/%s.py" % (python["zip_path"], name), doraise=True,
+                               invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+            os.remove(source)
+        self.announced = sorted(names)
 
     def gather_shell(self):
         candidates = [shutil.which("dash"), "/bin/dash", "/usr/bin/dash"]
@@ -667,10 +769,53 @@ class Gatherer(object):
             tzpath = []
         tzpath += ["/usr/share/zoneinfo"]
         found = next((p for p in tzpath if os.path.isdir(p)), None)
+        left_out = self.config.get("time_zones_left_out", [])
         if found:
-            self.root.copy(found)
+            self.root.ensure_dir(found)
+            for name in sorted(os.listdir(found)):
+                if not any(fnmatch.fnmatch(name, p) for p in left_out):
+                    self.root.copy(os.path.join(found, name))
         else:
             warn("the source image has no time zone database: zoneinfo will know only UTC", self.warnings)
+
+    def gather_locale(self, os_info):
+        """The locale the interpreter coerces a bare C locale to (PEP 538), where glibc
+        keeps it as files: without it the runtime image would fall back to Python's UTF-8
+        mode, where C code and `locale.getencoding()` still see ASCII."""
+        if os_info["libc"] != "glibc":
+            return None  # musl's C.UTF-8 is built in
+        probe = subprocess.run(
+            [sys.executable, "-E", "-s", "-c", "import locale; print(locale.setlocale(locale.LC_CTYPE))"],
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, universal_newlines=True)
+        name = probe.stdout.strip()
+        if probe.returncode != 0 or name in ("", "C", "POSIX"):
+            return None
+        language, _, codeset = name.partition(".")
+        # glibc looks a locale up by its name and by the normalized codeset (UTF-8 -> utf8).
+        names = [name, language + "." + codeset.lower().replace("-", "")] if codeset else [name]
+        for candidate in names:
+            path = os.path.join("/usr/lib/locale", candidate)
+            if os.path.isdir(path):
+                self.root.copy(path)
+                return name
+        warn("the %s locale is not a directory under /usr/lib/locale (only in locale-archive?): "
+             "the runtime image runs in Python's UTF-8 mode instead" % name, self.warnings)
+        return None
+
+    def find_hot_modules(self, python):
+        """The stdlib files that a start of the interpreter, plus the config's `hot_imports`,
+        load: dpy keeps them uncompressed in the zip. Asked of the source interpreter,
+        since the closure of an import differs from one Python version to the next."""
+        probe = subprocess.run(
+            [sys.executable, "-E", "-s", "-c", HOT_PROBE, python["stdlib"]] + list(self.config.get("hot_imports", [])),
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, universal_newlines=True)
+        try:
+            return json.loads(probe.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            warn("could not list the modules a start imports: every zip entry is compressed", self.warnings)
+            return []
 
     def gather_identity(self):
         for path in ("/etc/os-release", "/etc/alpine-release", "/etc/debian_version"):

@@ -247,12 +247,13 @@ pub fn unique_repository(test: &str) -> String {
 /// `base` plus one `RUN`, built with Debian's docker CLI and tagged `dpy-test/<name>:1`:
 /// source images with a defect made on purpose.
 pub fn derived_image(name: &str, base: &str, run: &str) -> String {
+    image_from_dockerfile(name, &format!("FROM {base}\nRUN {run}\n"))
+}
+
+/// An image built from `dockerfile` with Debian's docker CLI, tagged `dpy-test/<name>:1`.
+pub fn image_from_dockerfile(name: &str, dockerfile: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("Dockerfile"),
-        format!("FROM {base}\nRUN {run}\n"),
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("Dockerfile"), dockerfile).unwrap();
     let tag = format!("dpy-test/{name}:1");
     let out = std::process::Command::new("/usr/bin/docker")
         .args(["build", "-q", "-t", &tag, dir.path().to_str().unwrap()])
@@ -265,6 +266,38 @@ pub fn derived_image(name: &str, base: &str, run: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     tag
+}
+
+/// Builds `3.11-bookworm` from the Debian test-bed source for linux/amd64 into
+/// `repository` with `extra` arguments; returns the runtime image's tag.
+pub fn build_debian(repository: &str, extra: &[&str]) -> String {
+    let source = debian_source();
+    require_image(&source);
+    Test::new()
+        .args([
+            "build",
+            "3.11-bookworm",
+            "--platform",
+            "linux/amd64",
+            "--progress",
+            "quiet",
+            "--metadata-file",
+            "/dev/null",
+            "--repository",
+            repository,
+            "--source-image",
+            &source,
+        ])
+        .args(extra)
+        .run();
+    format!("{repository}:3.11-bookworm")
+}
+
+/// The runtime image's interpreter run with `args` (`docker run --rm IMAGE ARGS...`).
+pub fn python_in(image: &str, args: &[&str]) -> Output {
+    let mut all = vec!["run", "--rm", "--network", "none", image];
+    all.extend_from_slice(args);
+    docker(&all)
 }
 
 /// No container created since `before` is left. Tests run two at a time and the other
