@@ -120,7 +120,11 @@ fn examples() -> PathBuf {
 
 /// Serves the flask example and checks its three routes over HTTP.
 fn serve_and_check(image: &str, machine: &str) {
-    let name = format!("dpy-flask-{}", std::process::id());
+    // Named after the image: the Debian and Alpine tests serve at the same time.
+    let name = format!(
+        "dpy-flask-{}",
+        image.replace(|c: char| !c.is_ascii_alphanumeric(), "-")
+    );
     docker_ok(&["run", "-d", "--name", &name, "-p", "127.0.0.1::8080", image]);
     let port = docker_ok(&["port", &name, "8080/tcp"]);
     let port = port.trim().rsplit(':').next().unwrap().to_string();
