@@ -18,6 +18,7 @@ use crate::context::BuildContext;
 use crate::distill::rootfs;
 use crate::engine::{self, BuildSpec, Engine, Output};
 use crate::error::{Error, Result};
+use crate::layout::Layout;
 use crate::pipeline::Gathered;
 
 /// stdlib.json, written by the gather stage.
@@ -96,11 +97,27 @@ pub async fn share(
         )
         .await?;
     }
+    share_hot_list(native, other)?;
     Ok(Shared {
         reused,
         compiled_natively: differing.len(),
         native_compile_seconds: mine.seconds,
     })
+}
+
+/// The stored entries of the zip go with the bytecode: the gather stage of an emulated
+/// platform does not list them (it would import dozens of modules under qemu), and the
+/// stdlibs are the same.
+fn share_hot_list(native: &Gathered, other: &Gathered) -> Result<()> {
+    let native_layout = Layout::load(&native.export_dir().join("layout.json"))?;
+    let path = other.export_dir().join("layout.json");
+    let mut layout = Layout::load(&path)?;
+    if layout.hot.is_empty() {
+        layout.hot = native_layout.hot;
+        let text = serde_json::to_string_pretty(&layout).expect("a layout serializes");
+        std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
+    }
+    Ok(())
 }
 
 fn pyc_name(relative: &str) -> PathBuf {

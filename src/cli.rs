@@ -381,10 +381,13 @@ async fn build_command(args: BuildArgs) -> Result<()> {
         }
         Ok::<(), Error>(())
     };
-    tokio::select! {
+    let result = tokio::select! {
         result = work => result,
         _ = tokio::signal::ctrl_c() => Err(Error::Interrupted),
-    }
+    };
+    // Interrupted (or failed) between a build and its tag: nothing stays held.
+    engine.release_all().await;
+    result
 }
 
 /// The native source's interpreter, as its layout names it.

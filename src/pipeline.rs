@@ -47,6 +47,8 @@ pub struct TaggedImage {
     pub repository: String,
     pub tag: String,
     pub id: String,
+    /// The reference that keeps the image alive until it is tagged (Engine::hold).
+    pub hold: String,
 }
 
 impl TaggedImage {
@@ -172,12 +174,14 @@ pub async fn finish(engine: &Engine, job: Job<'_>, gathered: Gathered) -> Result
     let runtime = TaggedImage {
         repository: job.repository.to_string(),
         tag: format!("{}{suffix}", recipe.target.tag()),
-        id: images.0,
+        id: images.0 .0,
+        hold: images.0 .1,
     };
     let buildroot = TaggedImage {
         repository: job.repository.to_string(),
         tag: format!("{}{suffix}", recipe.target.buildroot_tag()),
-        id: images.1,
+        id: images.1 .0,
+        hold: images.1 .1,
     };
     let mut warnings = gathered_warnings;
     warnings.extend(distilled.layout.warnings.iter().cloned());
@@ -201,17 +205,24 @@ pub async fn tag(engine: &Engine, outcome: &Outcome) -> Result<()> {
     for image in [&outcome.buildroot, &outcome.runtime] {
         engine.tag(&image.id, &image.repository, &image.tag).await?;
     }
+    for image in [&outcome.buildroot, &outcome.runtime] {
+        engine.release(&image.hold).await;
+    }
     Ok(())
 }
 
-/// Removes the untagged images of an outcome that will not be tagged.
+/// Removes the images of an outcome that will not be tagged (unless a tag of someone
+/// else's names the same image).
 pub async fn discard(engine: &Engine, outcome: &Outcome) {
     for image in [&outcome.runtime, &outcome.buildroot] {
-        engine.remove_quietly(&image.id).await;
+        engine.release(&image.hold).await;
     }
 }
 
-/// Builds the runtime and the -buildroot image, untagged; returns (runtime, buildroot) ids.
+/// An image id and the hold tag that keeps it until it is tagged.
+type Held = (String, String);
+
+/// Builds the runtime and the -buildroot image, held; returns (runtime, buildroot).
 async fn build_images(
     engine: &Engine,
     job: &Job<'_>,
@@ -219,7 +230,7 @@ async fn build_images(
     distilled: &Distilled,
     labels: &HashMap<String, String>,
     progress: &Progress,
-) -> Result<(String, String)> {
+) -> Result<(Held, Held)> {
     let platform = job.platform.to_string();
     let build_args: HashMap<String, String> = [
         (
@@ -247,7 +258,10 @@ async fn build_images(
         progress,
     )
     .await?;
-    let buildroot_id = buildroot.image_id.expect("checked by build");
+    let buildroot: Held = (
+        buildroot.image_id.expect("checked by build"),
+        buildroot.hold.expect("an image build holds its image"),
+    );
     let runtime = engine::build(
         engine,
         BuildSpec {
@@ -264,9 +278,15 @@ async fn build_images(
     )
     .await;
     match runtime {
-        Ok(built) => Ok((built.image_id.expect("checked by build"), buildroot_id)),
+        Ok(built) => Ok((
+            (
+                built.image_id.expect("checked by build"),
+                built.hold.expect("an image build holds its image"),
+            ),
+            buildroot,
+        )),
         Err(e) => {
-            engine.remove_quietly(&buildroot_id).await;
+            engine.release(&buildroot.1).await;
             Err(e)
         }
     }

@@ -267,14 +267,12 @@ fn an_unreachable_engine_is_one_line() {
         .run();
 }
 
-#[test]
-fn ctrl_c_cancels_the_build_and_leaves_nothing() {
-    if !common::engine("build::ctrl-c") {
-        return;
-    }
+/// Starts a build, interrupts it as a terminal would when a progress line contains
+/// `marker`, and checks that it stops with 130 leaving no tag, hold or container.
+fn interrupt_at(marker: &str, name: &str) {
     let source = common::debian_source();
     common::require_image(&source);
-    let repository = common::unique_repository("ctrlc");
+    let repository = common::unique_repository(name);
     let before = common::containers();
     let mut child = std::process::Command::new(common::BIN)
         .args(build_args(&repository, &source))
@@ -282,7 +280,6 @@ fn ctrl_c_cancels_the_build_and_leaves_nothing() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait until BuildKit runs a step, then interrupt as a terminal would.
     let stderr = child.stderr.take().unwrap();
     let mut reader = std::io::BufReader::new(stderr);
     let mut seen = String::new();
@@ -292,10 +289,14 @@ fn ctrl_c_cancels_the_build_and_leaves_nothing() {
             break;
         }
         seen.push_str(&line);
-        if line.contains("=> [gather") {
+        if line.contains(marker) {
             break;
         }
     }
+    assert!(
+        seen.contains(marker),
+        "the build never printed {marker:?}: {seen}"
+    );
     std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -306,4 +307,20 @@ fn ctrl_c_cancels_the_build_and_leaves_nothing() {
     assert_eq!(status.code(), Some(130), "{seen}{rest}");
     assert!(rest.contains("interrupted"), "{rest}");
     assert_nothing_left(&repository, &before);
+    // Hold tags carry the interrupted process's id (engine::build's session ids).
+    let holds = common::images_of(&format!("dpy-hold/dpy-{}-*", child.id()));
+    assert!(holds.is_empty(), "held images left: {holds:?}");
+}
+
+#[test]
+fn ctrl_c_cancels_the_build_and_leaves_nothing() {
+    if !common::engine("build::ctrl-c") {
+        return;
+    }
+    // One after the other: BuildKit shares the steps of identical builds in flight, and
+    // cancelling one of two such builds can fail the other ("duplicate output").
+    // While BuildKit runs the gather stage:
+    interrupt_at("=> [gather", "ctrlc");
+    // While the -buildroot image builds, when dpy already holds a reference for it:
+    interrupt_at("=> [buildroot", "ctrlc-images");
 }

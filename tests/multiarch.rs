@@ -32,6 +32,23 @@ fn amd64_and_arm64_build_together_and_pass_conformance() {
         .stdout_contains(&format!("{repository}:3.11-bookworm-amd64"))
         .stdout_contains(&format!("{repository}:3.11-bookworm-arm64"))
         .run();
+    // The emulated platform takes the native one's stored (hot) zip entries along with
+    // its bytecode: both zips store the same modules.
+    let stored = |arch: &str| {
+        docker_ok(&[
+            "run",
+            "--rm",
+            "--platform",
+            &format!("linux/{arch}"),
+            &format!("{repository}:3.11-bookworm-{arch}"),
+            "-c",
+            "import sys, zipfile; z = zipfile.ZipFile([p for p in sys.path if p.endswith('.zip')][0]); \
+             print(sorted(i.filename for i in z.infolist() if i.compress_type == 0))",
+        ])
+    };
+    let native = stored("amd64");
+    assert!(native.contains("'json/decoder.pyc'"), "{native}");
+    assert_eq!(stored("arm64"), native);
     for arch in ["amd64", "arm64"] {
         let image = format!("{repository}:3.11-bookworm-{arch}");
         let found = docker_ok(&["image", "inspect", "-f", "{{.Architecture}}", &image]);

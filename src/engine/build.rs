@@ -40,6 +40,8 @@ pub struct BuildSpec<'a> {
 #[derive(Debug, Clone, Default)]
 pub struct Built {
     pub image_id: Option<String>,
+    /// For `Output::Image`: the hold tag on the image, to release once tagged.
+    pub hold: Option<String>,
     /// `DPY-WARN` lines the build printed.
     pub warnings: Vec<String>,
 }
@@ -80,15 +82,26 @@ pub async fn build(engine: &Engine, spec: BuildSpec<'_>, progress: &Progress) ->
         .forcerm(true)
         .buildargs(&spec.build_args)
         .labels(&spec.labels);
-    if let Output::Tar(path) = &spec.output {
-        options = options.outputs(ImageBuildOutput::Tar(path.display().to_string()));
+    let mut hold = None;
+    match &spec.output {
+        Output::Tar(path) => {
+            options = options.outputs(ImageBuildOutput::Tar(path.display().to_string()));
+        }
+        Output::Image => {
+            let reference = engine.hold(&id, spec.target);
+            options = options.t(&reference);
+            hold = Some(reference);
+        }
     }
     let body = bollard::body_full(spec.context.to_tar().into());
     let mut stream = engine
         .docker()
         .build_image(options.build(), None, Some(body));
 
-    let mut built = Built::default();
+    let mut built = Built {
+        hold: hold.clone(),
+        ..Built::default()
+    };
     let mut marked_errors = Vec::new();
     let mut failure: Option<String> = None;
     while let Some(item) = stream.next().await {
@@ -127,19 +140,27 @@ pub async fn build(engine: &Engine, spec: BuildSpec<'_>, progress: &Progress) ->
     }
     progress.finish();
 
-    if let Some(line) = marked_errors.first() {
-        return Err(marked_error(line).expect("a marked line"));
-    }
-    if let Some(message) = failure {
-        return Err(step_error(progress, spec.platform, &message));
-    }
-    if matches!(spec.output, Output::Image) && built.image_id.is_none() {
-        return Err(Error::BuildStep(format!(
+    let error = if let Some(line) = marked_errors.first() {
+        Some(marked_error(line).expect("a marked line"))
+    } else if let Some(message) = failure {
+        Some(step_error(progress, spec.platform, &message))
+    } else if matches!(spec.output, Output::Image) && built.image_id.is_none() {
+        Some(Error::BuildStep(format!(
             "the {} build for {} finished without an image id",
             spec.target, spec.platform
-        )));
+        )))
+    } else {
+        None
+    };
+    match error {
+        Some(error) => {
+            if let Some(hold) = &built.hold {
+                engine.release(hold).await;
+            }
+            Err(error)
+        }
+        None => Ok(built),
     }
-    Ok(built)
 }
 
 fn step_error(progress: &Progress, platform: &str, message: &str) -> Error {

@@ -18,6 +18,8 @@ pub use progress::{Progress, ProgressMode};
 #[derive(Clone)]
 pub struct Engine {
     docker: Docker,
+    /// Hold tags of built images not yet tagged or discarded (see [`Engine::hold`]).
+    holds: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 /// What `docker version` would say, reduced to what dpy reports.
@@ -34,7 +36,10 @@ impl Engine {
     pub fn connect() -> Result<Self> {
         let docker = Docker::connect_with_defaults()
             .map_err(|e| Error::engine("cannot set up a connection to the Docker engine", e))?;
-        Ok(Engine { docker })
+        Ok(Engine {
+            docker,
+            holds: Default::default(),
+        })
     }
 
     pub fn docker(&self) -> &Docker {
@@ -72,6 +77,30 @@ impl Engine {
             .tag_image(image, Some(options))
             .await
             .map_err(|e| Error::engine(&format!("tagging {repository}:{tag}"), e))
+    }
+
+    /// A reference that keeps a freshly built image alive until dpy tags or discards it.
+    /// An untagged image is fair game for anyone's `docker image rm` or prune, and two
+    /// builds of the same content share one image id: without a hold, another process
+    /// removing its own tag of that id deletes the image between build and tag.
+    pub fn hold(&self, session: &str, target: &str) -> String {
+        let reference = format!("dpy-hold/{session}:{target}");
+        self.holds.lock().expect("holds").push(reference.clone());
+        reference
+    }
+
+    /// Drops a hold: the image stays if a tag names it, and is deleted otherwise.
+    pub async fn release(&self, hold: &str) {
+        self.holds.lock().expect("holds").retain(|h| h != hold);
+        self.remove_quietly(hold).await;
+    }
+
+    /// Drops every hold still kept, e.g. when the user interrupts a build.
+    pub async fn release_all(&self) {
+        let holds: Vec<String> = std::mem::take(&mut *self.holds.lock().expect("holds"));
+        for hold in holds {
+            self.remove_quietly(&hold).await;
+        }
     }
 
     /// Removes an image by id without touching other tags' images; errors are ignored

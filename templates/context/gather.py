@@ -503,7 +503,9 @@ class Gatherer(object):
         self.gather_certificates(ssl_info)
         self.gather_time_zones()
         locale_name = self.gather_locale(os_info)
-        hot = self.find_hot_modules(python)
+        # An emulated platform (compile false) takes the native one's list along with its
+        # bytecode (src/bytecode.rs): importing dozens of modules under qemu is slow.
+        hot = self.find_hot_modules(python) if self.config.get("compile", True) else []
         self.gather_identity()
         if ldconfig:
             self.make_ld_so_cache(ldconfig)
