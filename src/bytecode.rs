@@ -107,13 +107,29 @@ pub async fn share(
 
 /// The stored entries of the zip go with the bytecode: the gather stage of an emulated
 /// platform does not list them (it would import dozens of modules under qemu), and the
-/// stdlibs are the same.
+/// stdlibs are the same but for the modules named after the platform.
 fn share_hot_list(native: &Gathered, other: &Gathered) -> Result<()> {
     let native_layout = Layout::load(&native.export_dir().join("layout.json"))?;
     let path = other.export_dir().join("layout.json");
     let mut layout = Layout::load(&path)?;
     if layout.hot.is_empty() {
-        layout.hot = native_layout.hot;
+        // Platform-specific modules carry the multiarch triplet in their names
+        // (_sysconfigdata__x86_64-linux-gnu): name the other platform's own.
+        let (from, to) = (
+            native_layout.python.multiarch.clone().unwrap_or_default(),
+            layout.python.multiarch.clone().unwrap_or_default(),
+        );
+        layout.hot = native_layout
+            .hot
+            .into_iter()
+            .map(|name| {
+                if from.is_empty() || to.is_empty() {
+                    name
+                } else {
+                    name.replace(&from, &to)
+                }
+            })
+            .collect();
         let text = serde_json::to_string_pretty(&layout).expect("a layout serializes");
         std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
     }

@@ -48,7 +48,11 @@ fn amd64_and_arm64_build_together_and_pass_conformance() {
     };
     let native = stored("amd64");
     assert!(native.contains("'json/decoder.pyc'"), "{native}");
-    assert_eq!(stored("arm64"), native);
+    // Modules named after the platform (_sysconfigdata__<triplet>) are its own.
+    assert_eq!(
+        stored("arm64"),
+        native.replace("x86_64-linux-gnu", "aarch64-linux-gnu")
+    );
     for arch in ["amd64", "arm64"] {
         let image = format!("{repository}:3.11-bookworm-{arch}");
         let found = docker_ok(&["image", "inspect", "-f", "{{.Architecture}}", &image]);
