@@ -26,6 +26,7 @@ import glob
 import hashlib
 import importlib.util
 import json
+import locale
 import os
 import platform
 import py_compile
@@ -786,12 +787,19 @@ class Gatherer(object):
         mode, where C code and `locale.getencoding()` still see ASCII."""
         if os_info["libc"] != "glibc":
             return None  # musl's C.UTF-8 is built in
-        probe = subprocess.run(
-            [sys.executable, "-E", "-s", "-c", "import locale; print(locale.setlocale(locale.LC_CTYPE))"],
-            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, universal_newlines=True)
-        name = probe.stdout.strip()
-        if probe.returncode != 0 or name in ("", "C", "POSIX"):
+        # CPython tries these, in this order (PEP 538); asked in this process, since a
+        # second interpreter costs seconds under qemu.
+        saved = locale.setlocale(locale.LC_CTYPE)
+        name = None
+        for candidate in ("C.UTF-8", "C.utf8", "UTF-8"):
+            try:
+                locale.setlocale(locale.LC_CTYPE, candidate)
+            except locale.Error:
+                continue
+            name = candidate
+            break
+        locale.setlocale(locale.LC_CTYPE, saved)
+        if name is None:
             return None
         language, _, codeset = name.partition(".")
         # glibc looks a locale up by its name and by the normalized codeset (UTF-8 -> utf8).
