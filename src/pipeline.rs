@@ -335,7 +335,7 @@ fn labels(
             .trim()
             .to_string(),
         ),
-        ("io.dpy.profile".into(), recipe.profile.clone()),
+        ("io.dpy.profile".into(), recipe.profile.name.clone()),
     ]);
     labels
 }

@@ -3,7 +3,7 @@
 //! This is the typed value the flavor stage hands to render; nothing downstream looks
 //! the target up in the catalog again.
 
-use crate::catalog::{Catalog, Flavor};
+use crate::catalog::{Catalog, Flavor, Profile};
 use crate::error::Result;
 use crate::target::Target;
 
@@ -19,14 +19,8 @@ pub struct Recipe {
     pub flavor: Flavor,
     /// The image the build starts from: `python:<target>` unless overridden.
     pub source_image: String,
-    pub profile: String,
-    /// Stdlib entries left out (fnmatch patterns on top-level names).
-    pub strip: Vec<String>,
-    /// The profile's own additions to its base: each left-out module gets a stub whose
-    /// ImportError names the profile.
-    pub announced: Vec<String>,
-    /// Top-level entries of the time zone database left out (fnmatch).
-    pub time_zones_left_out: Vec<String>,
+    /// What the image leaves out (images/strip.toml), resolved.
+    pub profile: Profile,
     /// Imports whose closure stays uncompressed in the stdlib zip (images/zip.toml).
     pub hot_imports: Vec<String>,
     /// Certificates builder steps trust (`--ca-bundle`); never part of an image.
@@ -72,20 +66,14 @@ impl Recipe {
         profile: &str,
     ) -> Result<Self> {
         let flavor = catalog.check(target)?.clone();
-        let resolved = catalog.profile(profile)?;
-        let strip = resolved.modules.clone();
-        let announced = resolved.announced.clone();
-        let time_zones_left_out = resolved.time_zones_left_out.clone();
+        let profile = catalog.profile(profile)?.clone();
         Ok(Recipe {
             source_image: source_image
                 .map(str::to_string)
                 .unwrap_or_else(|| flavor.source_image_for(target)),
             target: target.clone(),
             flavor,
-            profile: profile.to_string(),
-            strip,
-            announced,
-            time_zones_left_out,
+            profile,
             hot_imports: catalog.zip_policy().hot_imports.clone(),
             ca_bundle: None,
             compile_stdlib: true,

@@ -176,10 +176,10 @@ pub fn render_context(recipe: &Recipe) -> Result<BuildContext> {
     let config = GatherConfig {
         family: recipe.flavor.family.name(),
         compile: recipe.compile_stdlib,
-        profile: &recipe.profile,
-        strip: &recipe.strip,
-        announced: &recipe.announced,
-        time_zones_left_out: &recipe.time_zones_left_out,
+        profile: &recipe.profile.name,
+        strip: &recipe.profile.modules,
+        announced: &recipe.profile.announced,
+        time_zones_left_out: &recipe.profile.time_zones_left_out,
         hot_imports: &recipe.hot_imports,
         extra_libraries: &recipe.flavor.extra_libraries,
         stubs: [
