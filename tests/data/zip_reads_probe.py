@@ -40,6 +40,7 @@ except ValueError:
 # The hooked encodings: same docstring and line numbers, the hook import first.
 import importlib.util, marshal, encodings
 sys.path.insert(0, os.path.dirname(gather_py))
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 from gather import compile_stdlib_file
 out = os.path.join(work, "encodings.pyc")
 compile_stdlib_file(encodings.__file__, out, "/x/encodings/__init__.py", "encodings/__init__.py")
