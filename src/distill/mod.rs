@@ -86,14 +86,7 @@ pub fn distill(export: &Path, recipe: &Recipe, options: Options) -> Result<Disti
         )));
     }
     let zip_path = rootfs::join(&root, &py.zip_path);
-    // What a start imports is hot too, the stubs included (encodings imports
-    // _dpy_zipimport), whatever the gather stage could list.
-    let hot: std::collections::BTreeSet<String> = layout
-        .hot
-        .iter()
-        .cloned()
-        .chain(["_dpy_zipimport.pyc".to_string()])
-        .collect();
+    let hot: std::collections::BTreeSet<String> = layout.hot.iter().cloned().collect();
     let zip_bytes = entries.write(&zip_path, options.compression, &hot)?;
     let landmark = rootfs::join(&root, &py.landmark);
     let zipped: Vec<PathBuf> = entries

@@ -396,7 +396,8 @@ def resolve_library(name, elf, origin, defaults):
 # guarded `import _dpy_zipimport` (templates/context/_dpy_zipimport.py), placed before
 # its own imports so that every later module is read from the zip once.
 HOOKED_MODULE = "encodings/__init__.py"
-HOOK = "try:\n    import _dpy_zipimport\nexcept Exception:\n    pass\n"
+HOOK_MODULE = "_dpy_zipimport"
+HOOK = "try:\n    import %s\nexcept Exception:\n    pass\n" % HOOK_MODULE
 
 # Run by the source interpreter: imports each name given, then prints (as JSON) the
 # stdlib-relative .pyc names of every stdlib module it has loaded, start included.
@@ -417,13 +418,30 @@ print(json.dumps(sorted(files)))
 '''
 
 
+def compile_pyc(source, cfile, dfile):
+    """Compiles the file `source` to a sourceless, unchecked-hash .pyc at `cfile` whose
+    code names `dfile` (its path in the zip): nothing ever stats a source for it."""
+    py_compile.compile(source, cfile=cfile, dfile=dfile, doraise=True,
+                       invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+
+
+def write_pyc(code, source_bytes, cfile):
+    """The same kind of .pyc as compile_pyc's, for a code object compiled here."""
+    from importlib import _bootstrap_external
+    pyc = _bootstrap_external._code_to_hash_pyc(code, importlib.util.source_hash(source_bytes), False)
+    directory = os.path.dirname(cfile)
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+    with open(cfile, "wb") as f:
+        f.write(pyc)
+
+
 def compile_stdlib_file(source, cfile, dfile, relative):
-    """Compiles one stdlib source to a sourceless, unchecked-hash .pyc whose code names
-    `dfile`. Also run by dpy's compile-once step (src/bytecode.rs), so that bytecode is
-    the same whichever platform made it."""
+    """Compiles one stdlib source with compile_pyc, the hooked module with its hook. Also
+    run by dpy's compile-once step (src/bytecode.rs), so that bytecode is the same
+    whichever platform made it."""
     if os.path.normpath(relative) != os.path.normpath(HOOKED_MODULE):
-        py_compile.compile(source, cfile=cfile, dfile=dfile, doraise=True,
-                           invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+        compile_pyc(source, cfile, dfile)
         return
     with open(source, "rb") as f:
         data = f.read()
@@ -444,14 +462,7 @@ def compile_stdlib_file(source, cfile, dfile, relative):
             if hasattr(node, "lineno"):
                 node.lineno = node.end_lineno = line
     tree.body[index:index] = hook
-    code = compile(tree, dfile, "exec", dont_inherit=True)
-    from importlib import _bootstrap_external
-    pyc = _bootstrap_external._code_to_hash_pyc(code, importlib.util.source_hash(data), False)
-    directory = os.path.dirname(cfile)
-    if directory:
-        os.makedirs(directory, exist_ok=True)
-    with open(cfile, "wb") as f:
-        f.write(pyc)
+    write_pyc(compile(tree, dfile, "exec", dont_inherit=True), data, cfile)
 
 
 # --- The gatherer ---------------------------------------------------------------------
@@ -622,25 +633,15 @@ class Gatherer(object):
         os.makedirs(stubs_dir, exist_ok=True)
         for package, directory in sorted(self.config.get("stubs", {}).items()):
             if os.path.isfile(directory):  # a module: stubs/<name>.pyc
-                py_compile.compile(
-                    directory,
-                    cfile=os.path.join(stubs_dir, package + ".pyc"),
-                    dfile="%s/%s.py" % (python["zip_path"], package),
-                    doraise=True,
-                    invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
-                )
+                compile_pyc(directory, os.path.join(stubs_dir, package + ".pyc"),
+                            "%s/%s.py" % (python["zip_path"], package))
                 continue
             out_dir = os.path.join(stubs_dir, package)
             os.makedirs(out_dir, exist_ok=True)
             for name in sorted(os.listdir(directory)):
                 if name.endswith(".py"):
-                    py_compile.compile(
-                        os.path.join(directory, name),
-                        cfile=os.path.join(out_dir, name[:-3] + ".pyc"),
-                        dfile="%s/%s/%s" % (python["zip_path"], package, name),
-                        doraise=True,
-                        invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
-                    )
+                    compile_pyc(os.path.join(directory, name), os.path.join(out_dir, name[:-3] + ".pyc"),
+                                "%s/%s/%s" % (python["zip_path"], package, name))
 
     def announce_left_out(self, python):
         """A stub in the zip for each module the profile itself leaves out (`announced`),
@@ -652,18 +653,13 @@ class Gatherer(object):
             name = entry.split(".", 1)[0]
             if name.isidentifier() and any(fnmatch.fnmatch(name, p) for p in patterns):
                 names.add(name)
-        stubs_dir = os.path.join(self.out, "stubs")
-        os.makedirs(stubs_dir, exist_ok=True)
         for name in sorted(names):
-            source = os.path.join(self.out, "left-out-%s.py" % name)
-            with open(source, "w") as f:
-                f.write('raise ModuleNotFoundError(%r, name=%r)\n' % (
-                    "No module named %r: dpy's %s profile leaves it out of this image; "
-                    "build with --profile standard to keep it" % (name, profile), name))
-            py_compile.compile(source, cfile=os.path.join(stubs_dir, name + ".pyc"),
-                               dfile="%s/%s.py" % (python["zip_path"], name), doraise=True,
-                               invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
-            os.remove(source)
+            source = 'raise ModuleNotFoundError(%r, name=%r)\n' % (
+                "No module named %r: dpy's %s profile leaves it out of this image; "
+                "build with --profile standard to keep it" % (name, profile), name)
+            dfile = "%s/%s.py" % (python["zip_path"], name)
+            write_pyc(compile(source, dfile, "exec", dont_inherit=True), source.encode(),
+                      os.path.join(self.out, "stubs", name + ".pyc"))
         self.announced = sorted(names)
 
     def gather_shell(self):
@@ -815,14 +811,16 @@ class Gatherer(object):
 
     def find_hot_modules(self, python):
         """The stdlib files that a start of the interpreter, plus the config's `hot_imports`,
-        load: dpy keeps them uncompressed in the zip. Asked of the source interpreter,
+        load, and the hook module: dpy keeps them uncompressed in the zip. Asked of the source interpreter,
         since the closure of an import differs from one Python version to the next."""
         probe = subprocess.run(
             [sys.executable, "-E", "-s", "-c", HOT_PROBE, python["stdlib"]] + list(self.config.get("hot_imports", [])),
             env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, universal_newlines=True)
         try:
-            return json.loads(probe.stdout.strip().splitlines()[-1])
+            loaded = json.loads(probe.stdout.strip().splitlines()[-1])
+            # The source has no hook; in the runtime image every start imports it.
+            return sorted(set(loaded) | {HOOK_MODULE + ".pyc"})
         except (ValueError, IndexError):
             warn("could not list the modules a start imports: every zip entry is compressed", self.warnings)
             return []
