@@ -180,24 +180,38 @@ def is_utf8(name):
 # ---- The checks, in the order they are reported ----
 
 
+def import_each(names):
+    """Imports `names` in a child with IMPORT_LOOP (the survey's loop, in sorted order):
+    hundreds of imports must not disturb the other checks, and a crash while importing
+    is the caller's failure. Returns ({name: "Type: message"} of failures, None), or
+    (None, why the child died)."""
+    code = ("import json, sys\nnames = json.loads(sys.stdin.read())\n" + IMPORT_LOOP
+            + "\nsys.stdout.write(json.dumps(failed))\n")
+    out = python("-c", code, input=json.dumps(sorted(names)), timeout=900)
+    try:
+        return json.loads(out.stdout), None
+    except ValueError:
+        return None, "the import run died (exit %d): %s" % (out.returncode, tail(out.stderr))
+
+
+def left_out_marker():
+    """Part of the ImportError of every module the image's profile leaves out (the stubs
+    gather.py writes)."""
+    return "dpy's %s profile leaves it out" % EXPECT.get("profile", "standard")
+
+
 @check("stdlib-imports")
 def stdlib_imports():
     wanted = SURVEY.get("stdlib_modules") or CORE_MODULES
     wanted = [m for m in wanted if not stripped(m)]
-    # A child: hundreds of imports must not disturb the other checks, and a crash while
-    # importing is this check's failure. The same loop as the survey's, the same order.
-    code = ("import json, sys\nnames = json.loads(sys.stdin.read())\n" + IMPORT_LOOP
-            + "\nsys.stdout.write(json.dumps(failed))\n")
-    out = python("-c", code, input=json.dumps(sorted(wanted)), timeout=900)
-    try:
-        failed = json.loads(out.stdout)
-    except ValueError:
-        return False, "the import run died (exit %d): %s" % (out.returncode, tail(out.stderr))
+    failed, died = import_each(wanted)
+    if died:
+        return False, died
     source = "the source's importable stdlib" if SURVEY.get("stdlib_modules") else \
         "the core list (no survey of the source)"
     # Modules that need one the profile leaves out (dbm.ndbm needs _dbm) fail with that
     # module's stub error, which names the profile: expected, and counted apart.
-    marker = "dpy's %s profile leaves it out" % EXPECT.get("profile", "standard")
+    marker = left_out_marker()
     dependents = sorted(k for k, v in failed.items() if marker in v)
     for name in dependents:
         del failed[name]
@@ -507,23 +521,19 @@ def left_out_modules():
         if "." not in name and any(fnmatch.fnmatch(name, p) for p in announced):
             in_source.add(name)
     candidates = in_source | set(p for p in announced if p.isidentifier())
-    code = ("import json, sys\nout = {}\nfor name in sys.argv[1:]:\n"
-            "    try:\n        __import__(name)\n        out[name] = None\n"
-            "    except ImportError as e:\n        out[name] = str(e)\n"
-            "print(json.dumps(out))\n")
-    out = python("-c", code, *sorted(candidates))
-    if out.returncode != 0:
-        return False, "the probe failed (exit %d): %s" % (out.returncode, tail(out.stderr))
-    results = json.loads(out.stdout)
-    imported = sorted(n for n, e in results.items() if e is None)
-    stubbed = sorted(n for n, e in results.items() if e is not None and "profile" in e)
-    unclear = sorted(n for n, e in results.items() if e is not None and "profile" not in e)
+    failed, died = import_each(candidates)
+    if died:
+        return False, died
+    marker = left_out_marker()
+    imported = sorted(candidates - set(failed))
+    stubbed = sorted(n for n, e in failed.items() if marker in e)
+    unclear = sorted(n for n, e in failed.items() if marker not in e)
     if imported:
         return False, "left out by profile %s but importable: %s" % (EXPECT.get("profile"), ", ".join(imported))
     missing_stub = sorted(in_source.intersection(unclear))
     if missing_stub:
         return False, "importable in the source, but failing here without naming the profile: %s (%s)" % (
-            ", ".join(missing_stub), tail(results[missing_stub[0]]))
+            ", ".join(missing_stub), tail(failed[missing_stub[0]]))
     detail = "%d modules fail with the profile's ImportError (%s)" % (len(stubbed), ", ".join(stubbed))
     if unclear:
         detail += "; not in this Python: %s" % ", ".join(unclear)
