@@ -99,7 +99,7 @@ pub async fn build(engine: &Engine, spec: BuildSpec<'_>, progress: &Progress) ->
         .build_image(options.build(), None, Some(body));
 
     let mut built = Built {
-        hold: hold.clone(),
+        hold,
         ..Built::default()
     };
     let mut marked_errors = Vec::new();
