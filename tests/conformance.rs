@@ -18,6 +18,16 @@ fn an_absent_image_is_a_usage_error() {
 }
 
 #[test]
+fn an_unknown_profile_is_refused_before_the_engine_is_asked() {
+    Test::new()
+        .args(["test", "dpy-test/never-built:0", "--profile", "tiny"])
+        .status(2)
+        .stderr_contains("unknown profile \"tiny\": choose one of slim, standard")
+        .one_line_error()
+        .run();
+}
+
+#[test]
 fn an_image_dpy_did_not_make_is_refused() {
     if !common::engine("conformance::foreign") {
         return;

@@ -35,6 +35,10 @@ pub struct CheckResult {
 
 pub async fn run(args: TestArgs) -> Result<()> {
     let catalog = Catalog::embedded()?;
+    // A profile named on the command line is checked before the engine is asked anything.
+    if let Some(name) = &args.profile {
+        catalog.profile(name)?;
+    }
     let engine = Engine::connect()?;
     let image = engine.docker().inspect_image(&args.image).await.map_err(|e| match e {
         bollard::errors::Error::DockerResponseServerError { status_code: 404, .. } => {
