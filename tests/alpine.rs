@@ -246,3 +246,67 @@ fn a_package_without_a_musl_wheel_fails_with_pips_own_error() {
         docker_ok(&["image", "rm", &tag]);
     }
 }
+
+#[test]
+fn an_apk_database_keeps_the_records_of_what_the_runtime_carries() {
+    if !common::engine("alpine::apk-db") {
+        return;
+    }
+    let base = common::alpine_source("3.13");
+    common::require_image(&base);
+    // The stand-in has no database; this one records its libraries as an Alpine image
+    // does, plus two packages whose files the runtime leaves behind.
+    let source = &common::derived_image(
+        "apkdb",
+        &base,
+        "mkdir -p /lib/apk/db && { \
+           printf 'C:Q1musl=\\nP:musl\\nV:1.2.5-r0\\nA:x86_64\\nF:lib\\n'; \
+           for f in /lib/*.so*; do echo \"R:${f#/lib/}\"; done; echo; \
+           printf 'P:stand-in-libs\\nV:1-r0\\nF:usr/lib\\n'; \
+           for f in /usr/lib/*.so*; do echo \"R:${f#/usr/lib/}\"; done; echo; \
+           printf 'P:busybox\\nV:1.36.1-r29\\nF:bin\\nR:busybox\\n\\n'; \
+           printf 'P:alpine-baselayout-data\\nV:3.6.5-r0\\nF:etc\\nR:fstab\\n\\n'; \
+         } > /lib/apk/db/installed",
+    );
+    let repository = common::unique_repository("apkdb");
+    let out = build("3.13-alpine3.20", source, &repository);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("no apk package database"), "{stderr}");
+    let image = format!("{repository}:3.13-alpine3.20");
+    let db = common::python_in(
+        &image,
+        &["-c", "print(open('/lib/apk/db/installed').read())"],
+    );
+    let db = String::from_utf8_lossy(&db.stdout);
+    let names: Vec<&str> = db.lines().filter_map(|l| l.strip_prefix("P:")).collect();
+    assert_eq!(names, ["musl", "stand-in-libs"], "{db}");
+    // package-db: every carried library is owned, and no record is of a package left out.
+    Test::new()
+        .args(["test", &image, "--source-image", source])
+        .stdout_contains("ok   package-db: apk: 2 packages")
+        .stdout_contains(" 0 failed")
+        .run();
+
+    // The check fails when a carried library loses its record: the loader's, here.
+    let tampered = common::image_from_dockerfile(
+        "apkdb-tampered",
+        &format!(
+            "FROM {image}\nUSER 0\nRUN [\"python3\", \"-c\", \"p = '/lib/apk/db/installed'; \
+             s = open(p).read().split('\\\\n\\\\n'); open(p, 'w').write('\\\\n\\\\n'.join(x for x in s if 'P:musl' not in x))\"]\n\
+             USER 65532:65532\n"
+        ),
+    );
+    let out = Test::new()
+        .args(["test", &tampered, "--source-image", source])
+        .any_status()
+        .run();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        report.contains("FAIL package-db") && report.contains("ld-musl-x86_64.so.1"),
+        "{report}"
+    );
+    for tag in [image.clone(), format!("{image}-buildroot"), tampered] {
+        docker_ok(&["image", "rm", &tag]);
+    }
+}

@@ -369,6 +369,88 @@ def tls_trust():
     return True, "%d CA certificates loaded (%s; %s)" % (count, ", ".join(present), ssl.OPENSSL_VERSION)
 
 
+# Where each package manager keeps its installed database (survey.py has the same map).
+PACKAGE_DBS = {"apk": "/lib/apk/db/installed", "dpkg": "/var/lib/dpkg/status"}
+
+
+def owned_files(kind):
+    """{package: real paths of the files it owns that are here} from the image's database.
+    Directories are not owned files: every package lists /bin or /lib, and on a merged-/usr
+    root those are links the runtime image carries too."""
+    listed = {}
+    if kind == "apk":
+        with open(PACKAGE_DBS["apk"]) as f:
+            package, directory = None, ""
+            for line in f:
+                line = line.rstrip("\n")
+                if line.startswith("P:"):
+                    package = line[2:]
+                    listed.setdefault(package, [])
+                elif line.startswith("F:"):
+                    directory = line[2:]
+                elif line.startswith("R:") and package:
+                    listed[package].append("/%s/%s" % (directory, line[2:]))
+    else:
+        with open(PACKAGE_DBS["dpkg"]) as f:
+            for line in f:
+                if line.startswith("Package:"):
+                    listed[line.split(":", 1)[1].strip()] = []
+        for listing in glob.glob("/var/lib/dpkg/info/*.list"):
+            package = os.path.basename(listing)[:-len(".list")].split(":")[0]
+            with open(listing) as f:
+                listed.setdefault(package, []).extend(l.rstrip("\n") for l in f if l.strip())
+    return dict((package, set(os.path.realpath(p) for p in paths
+                              if os.path.lexists(p) and not os.path.isdir(p)))
+                for package, paths in listed.items())
+
+
+def shared_libraries():
+    """Real paths of the shared libraries a package could own: what scanners match CVEs
+    by. /usr/local (the official images' own build of Python) and site-/dist-packages
+    (pip's) belong to no OS package."""
+    found = set()
+    for top in ("/lib", "/lib64", "/usr/lib", "/usr/lib64"):
+        for current, dirs, files in os.walk(top):
+            dirs[:] = [d for d in dirs if d not in ("site-packages", "dist-packages")]
+            for name in files:
+                path = os.path.join(current, name)
+                if re.search(r"\.so(\.|$)", name) and os.path.isfile(path):
+                    found.add(os.path.realpath(path))
+    return set(p for p in found if not p.startswith("/usr/local/"))
+
+
+@check("package-db")
+def package_db():
+    here = next((k for k, p in sorted(PACKAGE_DBS.items()) if os.path.isfile(p)), None)
+    if not SURVEY:
+        want = here
+    else:
+        want = SURVEY.get("package_db")
+    if want is None:
+        return True, "the source has no package database (%s): none to keep" % (
+            "here either" if here is None else "yet %s is here" % PACKAGE_DBS[here])
+    if here != want:
+        return False, "the source keeps a %s database, this image %s" % (
+            want, "has none" if here is None else "a %s one" % here)
+    owners = owned_files(want)
+    owned = set().union(*owners.values()) if owners else set()
+    problems = []
+    orphans = sorted(shared_libraries() - owned)
+    if orphans:
+        problems.append("%d shared libraries no recorded package owns (scanners miss them): %s" % (
+            len(orphans), ", ".join(orphans[:8])))
+    # A record without a file here makes scanners report a package the image lacks.
+    empty = sorted(package for package, files in owners.items() if not files)
+    if empty:
+        problems.append("%d recorded packages own no file here (scanners report them anyway): %s" % (
+            len(empty), ", ".join(empty[:8])))
+    if problems:
+        return False, "; ".join(problems)
+    names = sorted(owners)
+    return True, "%s: %d packages, each owning files here, own every shared library outside /usr/local (%s)" % (
+        want, len(names), ", ".join(names[:8]) + (" ..." if len(names) > 8 else ""))
+
+
 @check("utc")
 def utc():
     import datetime

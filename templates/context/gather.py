@@ -867,7 +867,10 @@ class Gatherer(object):
             with open(listing) as f:
                 paths = [line.rstrip("\n") for line in f if line.strip()]
             mine = [p for p in paths if p in carried or real(p) in carried]
-            mine = [p for p in mine if not os.path.isdir(p) or os.path.islink(p)]
+            # Directories are no package's own: every package lists /bin or /lib, which on a
+            # merged-/usr root are links the runtime carries; keeping them would record bash,
+            # apt and dpkg in a runtime image that has none of their files.
+            mine = [p for p in mine if not os.path.isdir(p)]
             if mine:
                 owners[name] = mine
         packages = sorted(set(n.split(":")[0] for n in owners))
