@@ -27,6 +27,9 @@ struct Manifest {
     magic: String,
     stdlib: String,
     zip_path: String,
+    /// Packages compiled under their own path, not the zip's (images/zip.toml).
+    #[serde(default)]
+    on_disk: Vec<String>,
     compiled: bool,
     seconds: f64,
     files: BTreeMap<String, String>,
@@ -52,7 +55,11 @@ pub struct Shared {
 /// file names recorded in the code objects.
 pub fn compatible(native: &Gathered, other: &Gathered) -> Result<bool> {
     let (a, b) = (manifest(native)?, manifest(other)?);
-    Ok(a.compiled && a.magic == b.magic && a.zip_path == b.zip_path && a.stdlib == b.stdlib)
+    Ok(a.compiled
+        && a.magic == b.magic
+        && a.zip_path == b.zip_path
+        && a.stdlib == b.stdlib
+        && a.on_disk == b.on_disk)
 }
 
 /// Fills `other`'s stdlib (copied as sources) with bytecode: the native `.pyc` where the
@@ -170,11 +177,13 @@ async fn compile_natively(
         0o644,
         format!(
             "FROM {source} AS compile\nCOPY src/ /dpy-src/\nCOPY compile.py gather.py /dpy-compile/\n\
-             RUN [\"{python}\", \"/dpy-compile/compile.py\", \"/dpy-src\", \"/dpy-pyc\", \"{zip}\"]\n\
+             RUN [\"{python}\", \"/dpy-compile/compile.py\", \"/dpy-src\", \"/dpy-pyc\", \"{stdlib}\", \"{zip}\", \"{on_disk}\"]\n\
              FROM scratch\nCOPY --from=compile /dpy-pyc/ /\n",
             source = native.source.name,
             python = native_python,
+            stdlib = theirs.stdlib,
             zip = theirs.zip_path,
+            on_disk = theirs.on_disk.join(","),
         ),
     );
     let out = native.work.path().join("shared-bytecode.tar");
@@ -211,15 +220,16 @@ async fn compile_natively(
 
 /// Run by the native interpreter: the gather stage's own compile function.
 const COMPILE: &str = r#"import os, sys
-from gather import compile_stdlib_file
-src, out, zip_path = sys.argv[1:4]
+from gather import compile_stdlib_file, recorded_name
+src, out, stdlib, zip_path, on_disk = sys.argv[1:6]
+on_disk = [name for name in on_disk.split(",") if name]
 for current, _, files in os.walk(src):
     for name in files:
         source = os.path.join(current, name)
         relative = os.path.relpath(source, src)
         target = os.path.join(out, relative[:-3] + ".pyc")
         os.makedirs(os.path.dirname(target), exist_ok=True)
-        compile_stdlib_file(source, target, zip_path + "/" + relative, relative)
+        compile_stdlib_file(source, target, recorded_name(relative, stdlib, zip_path, on_disk), relative)
 "#;
 
 /// Seconds since `started`, for the figures printed after sharing.

@@ -116,6 +116,10 @@ pub struct Profile {
 pub struct ZipPolicy {
     /// Imports whose closure (asked of the source interpreter) stays stored.
     pub hot_imports: Vec<String>,
+    /// Top-level packages that stay out of the zip, byte-compiled in the stdlib
+    /// directory: they read their own data files through the file system.
+    #[serde(default)]
+    pub on_disk: Vec<String>,
 }
 
 /// Everything in images/, checked.
@@ -220,6 +224,15 @@ impl Catalog {
                 zip_file,
                 "hot_imports",
                 format!("{bad:?} is not a dotted module name"),
+            ));
+        }
+        if let Some(bad) = zip.on_disk.iter().find(|name| {
+            name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        }) {
+            return Err(mistake(
+                zip_file,
+                "on_disk",
+                format!("{bad:?} is not a top-level package name"),
             ));
         }
         Ok(Catalog {
@@ -550,6 +563,10 @@ mod tests {
             (file.as_str(), key.as_str()),
             ("images/zip.toml", "hot_imports")
         );
+
+        let text = include_str!("../images/zip.toml").replace("[\"venv\"]", "[\"venv/scripts\"]");
+        let (_, key) = definition_error(with("images/zip.toml", &text));
+        assert_eq!(key, "on_disk");
     }
 
     #[test]

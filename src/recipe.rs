@@ -3,7 +3,7 @@
 //! This is the typed value the flavor stage hands to render; nothing downstream looks
 //! the target up in the catalog again.
 
-use crate::catalog::{Catalog, Flavor, Profile};
+use crate::catalog::{Catalog, Flavor, Profile, ZipPolicy};
 use crate::error::Result;
 use crate::target::Target;
 
@@ -21,8 +21,8 @@ pub struct Recipe {
     pub source_image: String,
     /// What the image leaves out (images/strip.toml), resolved.
     pub profile: Profile,
-    /// Imports whose closure stays uncompressed in the stdlib zip (images/zip.toml).
-    pub hot_imports: Vec<String>,
+    /// What stays uncompressed in the stdlib zip and what stays out of it (images/zip.toml).
+    pub zip: ZipPolicy,
     /// Certificates builder steps trust (`--ca-bundle`); never part of an image.
     pub ca_bundle: Option<CaBundle>,
     /// Whether the gather stage byte-compiles the stdlib itself. Off for an emulated
@@ -74,7 +74,7 @@ impl Recipe {
             target: target.clone(),
             flavor,
             profile,
-            hot_imports: catalog.zip_policy().hot_imports.clone(),
+            zip: catalog.zip_policy().clone(),
             ca_bundle: None,
             compile_stdlib: true,
         })

@@ -125,6 +125,7 @@ struct GatherConfig<'a> {
     announced: &'a [String],
     time_zones_left_out: &'a [String],
     hot_imports: &'a [String],
+    on_disk: &'a [String],
     extra_libraries: &'a [String],
     stubs: std::collections::BTreeMap<&'a str, &'a str>,
 }
@@ -180,7 +181,8 @@ pub fn render_context(recipe: &Recipe) -> Result<BuildContext> {
         strip: &recipe.profile.modules,
         announced: &recipe.profile.announced,
         time_zones_left_out: &recipe.profile.time_zones_left_out,
-        hot_imports: &recipe.hot_imports,
+        hot_imports: &recipe.zip.hot_imports,
+        on_disk: &recipe.zip.on_disk,
         extra_libraries: &recipe.flavor.extra_libraries,
         stubs: [
             ("ensurepip", "/opt/dpy/ensurepip"),

@@ -658,7 +658,18 @@ def venv():
         if run.returncode != 0 or run.stdout.strip() != target:
             return False, "the venv's python printed %r (exit %d): %s" % (
                 run.stdout.strip(), run.returncode, tail(run.stderr))
-        return True, "python -m venv %s works; its python has sys.prefix %s" % (target, run.stdout.strip())
+        # venv copies its scripts with os.walk, which sees nothing inside a zip.
+        activate = os.path.join(target, "bin", "activate")
+        if not os.path.isfile(activate):
+            return False, "the venv has no bin/activate (venv's scripts/ directory is not on disk)"
+        sourced = subprocess.run(["/bin/sh", "-c", '. "$1/bin/activate" && echo "$VIRTUAL_ENV"', "sh", target],
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
+        if sourced.stdout.strip() != target:
+            return False, "sourcing bin/activate in /bin/sh set VIRTUAL_ENV to %r: %s" % (
+                sourced.stdout.strip(), tail(sourced.stderr))
+        return True, "python -m venv %s works: its python has sys.prefix %s, bin/activate sets VIRTUAL_ENV" % (
+            target, run.stdout.strip())
     finally:
         shutil.rmtree(target, ignore_errors=True)
 

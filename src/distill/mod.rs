@@ -66,6 +66,7 @@ pub fn distill(export: &Path, recipe: &Recipe, options: Options) -> Result<Disti
         .filter(|rel| !rel.as_os_str().is_empty())
         .map(Path::to_path_buf)
         .chain(["site-packages".into(), "dist-packages".into()])
+        .chain(recipe.zip.on_disk.iter().map(PathBuf::from))
         .collect();
     let mut entries = stdlib::Entries::collect(&stdlib, &keep_out)?;
     let stubs = export.join("stubs");

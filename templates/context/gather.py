@@ -436,6 +436,13 @@ def write_pyc(code, source_bytes, cfile):
         f.write(pyc)
 
 
+def recorded_name(relative, stdlib, zip_path, on_disk):
+    """The file name a stdlib module's code object records, so tracebacks and __file__ are
+    true: its path inside the zip, or its own path for a package kept on disk."""
+    top = relative.split("/", 1)[0]
+    return "%s/%s" % (stdlib if top in on_disk else zip_path, relative)
+
+
 def compile_stdlib_file(source, cfile, dfile, relative):
     """Compiles one stdlib source with compile_pyc, the hooked module with its hook. Also
     run by dpy's compile-once step (src/bytecode.rs), so that bytecode is the same
@@ -562,6 +569,7 @@ class Gatherer(object):
         stdlib = python["stdlib"]
         keep_out = set(os.path.realpath(p) for p in (python["lib_dynload"], python["purelib"]))
         zip_path = python["zip_path"]
+        on_disk = self.config.get("on_disk", [])
         compile_here = self.config.get("compile", True)
         self.root.ensure_dir(stdlib)
         compiled = failed = 0
@@ -597,7 +605,8 @@ class Gatherer(object):
                         shutil.copy2(source, target)
                         continue
                     try:
-                        compile_stdlib_file(source, target[:-3] + ".pyc", zip_path + "/" + relative, relative)
+                        compile_stdlib_file(source, target[:-3] + ".pyc",
+                                            recorded_name(relative, stdlib, zip_path, on_disk), relative)
                         compiled += 1
                     except (py_compile.PyCompileError, SyntaxError, UnicodeDecodeError) as e:
                         failed += 1
@@ -621,6 +630,7 @@ class Gatherer(object):
             fail("no-stdlib", "the stdlib at %s has no os module to serve as the prefix landmark" % stdlib)
         with open(os.path.join(self.out, "stdlib.json"), "w") as f:
             json.dump({"magic": importlib.util.MAGIC_NUMBER.hex(), "stdlib": stdlib, "zip_path": zip_path,
+                       "on_disk": on_disk,
                        "compiled": compile_here, "seconds": round(time.time() - started, 3),
                        "files": digests}, f, indent=1, sort_keys=True)
         if compile_here:
