@@ -20,6 +20,12 @@ pub fn alpine_source(python: &str) -> String {
     format!("dpy-testbed/python:{python}-alpine3.20-amd64")
 }
 
+/// The stand-in with the official Debian layout (scripts/testbed-slim): CPython in
+/// /usr/local with a shared libpython, on bookworm.
+pub fn slim_source(python: &str) -> String {
+    format!("dpy-testbed/python:{python}-slim-bookworm-amd64")
+}
+
 pub struct Test {
     args: Vec<String>,
     env: Vec<(String, String)>,

@@ -1,0 +1,49 @@
+# Sourced by scripts/testbed-musl and scripts/testbed-slim: the upstream tarballs of
+# Debian source packages, downloaded once into $src_cache/<package>. The sourcing script
+# sets src_cache and defines die.
+
+# enable_deb_src: bookworm's and trixie's source packages become known to apt.
+enable_deb_src() {
+    local sources_list=/etc/apt/sources.list.d/dpy-testbed-src.sources mirror
+    [ -f "$sources_list" ] && return
+    mirror="$(awk '/^URIs:/ { print $2; exit }' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)"
+    printf 'Types: deb-src\nURIs: %s\nSuites: bookworm trixie\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+        "${mirror:-http://deb.debian.org/debian}" >"$sources_list"
+    apt-get update -qq
+}
+
+# orig_tarball DIR: the upstream tarball among a downloaded source package's files.
+orig_tarball() {
+    local f
+    for f in "$1"/*.orig.tar.*; do
+        case "$f" in *.asc) ;; *) [ -e "$f" ] && { echo "$f"; return 0; } ;; esac
+    done
+    return 1
+}
+
+# fetch PACKAGE [VERSION-PREFIX]: the upstream orig tarball of a Debian source package,
+# trying each listed version in turn (some listed versions 404 on the mirror).
+fetch() {
+    local package="$1" prefix="${2:-}" dir="$src_cache/$1" version
+    if orig_tarball "$dir" >/dev/null; then
+        return
+    fi
+    mkdir -p "$dir"
+    for version in $(apt-cache showsrc "$package" | awk '/^Version:/ { print $2 }'); do
+        case "$version" in "$prefix"*) ;; *) continue ;; esac
+        if (cd "$dir" && apt-get source -qq --download-only "$package=$version" >/dev/null 2>&1); then
+            return
+        fi
+        rm -f "$dir"/*
+    done
+    die "no version of the $package source package could be downloaded"
+}
+
+# unpack PACKAGE DIR: the orig tarball into DIR (its top-level directory stripped).
+unpack() {
+    local tarball
+    tarball="$(orig_tarball "$src_cache/$1")"
+    rm -rf "$2"
+    mkdir -p "$2"
+    tar -xf "$tarball" -C "$2" --strip-components=1
+}
