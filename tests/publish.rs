@@ -38,7 +38,7 @@ fn two_platforms_pushed_under_one_index_pull_and_pass() {
     if !registry("publish::e2e") {
         return;
     }
-    let repository = format!("{REGISTRY}/dpy-test/e2e{}", std::process::id());
+    let repository = common::Repository::at(REGISTRY, "e2e");
     let dir = tempfile::tempdir().unwrap();
     let metadata = dir.path().join("meta.json");
     Test::new()
@@ -208,7 +208,7 @@ fn an_interrupted_push_leaves_no_tag_and_a_rerun_succeeds() {
     if !registry("publish::interrupted") {
         return;
     }
-    let repository = format!("{REGISTRY}/dpy-test/interrupted{}", std::process::id());
+    let repository = common::Repository::at(REGISTRY, "interrupted");
     let args = |extra: &[&str]| {
         let mut args: Vec<String> = [
             "build",
@@ -279,7 +279,7 @@ fn credentials_come_from_the_docker_config_when_not_given() {
         ),
     )
     .unwrap();
-    let repository = format!("{REGISTRY}/dpy-test/config{}", std::process::id());
+    let repository = common::Repository::at(REGISTRY, "config");
     Test::new()
         .args([
             "build",

@@ -246,8 +246,68 @@ pub fn containers() -> Vec<String> {
 }
 
 /// A repository name unique to one test, so tests never see each other's tags.
-pub fn unique_repository(test: &str) -> String {
-    format!("dpy-test/{test}-{}", std::process::id())
+pub fn unique_repository(test: &str) -> Repository {
+    Repository(format!("dpy-test/{test}-{}", std::process::id()))
+}
+
+/// A test's repository. When the test ends, pass or fail, every image tagged in it is
+/// untagged: under its name, under a registry host (`127.0.0.1:5000/<name>`), and in the
+/// repositories derived from it (`<name>-flask`), so runs of the suite do not pile up
+/// images in the engine.
+pub struct Repository(String);
+
+impl Repository {
+    /// A repository under a registry host, e.g. `127.0.0.1:5000/dpy-test/e2e<pid>`.
+    pub fn at(registry: &str, test: &str) -> Self {
+        Repository(format!("{registry}/dpy-test/{test}{}", std::process::id()))
+    }
+
+    fn owns(&self, repository: &str) -> bool {
+        let name = &self.0;
+        repository == name
+            || repository.starts_with(&format!("{name}-"))
+            || repository.ends_with(&format!("/{name}"))
+    }
+}
+
+impl std::ops::Deref for Repository {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Repository {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Drop for Repository {
+    fn drop(&mut self) {
+        // No panics here (a failing test is already unwinding): an engine that does not
+        // answer simply leaves nothing to clean.
+        let Ok(listed) = std::process::Command::new("/usr/bin/docker")
+            .args(["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"])
+            .output()
+        else {
+            return;
+        };
+        let tags: Vec<String> = String::from_utf8_lossy(&listed.stdout)
+            .lines()
+            .filter(|tag| {
+                tag.rsplit_once(':')
+                    .is_some_and(|(repo, _)| self.owns(repo))
+            })
+            .map(str::to_string)
+            .collect();
+        if !tags.is_empty() {
+            let _ = std::process::Command::new("/usr/bin/docker")
+                .args(["image", "rm"])
+                .args(&tags)
+                .output();
+        }
+    }
 }
 
 /// `base` plus one `RUN`, built with Debian's docker CLI and tagged `dpy-test/<name>:1`:
