@@ -1,6 +1,18 @@
-# Sourced by scripts/testbed-musl and scripts/testbed-slim: the upstream tarballs of
-# Debian source packages, downloaded once into $src_cache/<package>. The sourcing script
-# sets src_cache and defines die.
+# Sourced by scripts/testbed-musl and scripts/testbed-slim: where their source images come
+# from. The official image when a registry answers; otherwise a stand-in built from the
+# upstream tarballs of Debian source packages, downloaded once into $src_cache/<package>.
+# The sourcing script sets docker and src_cache and defines say and die.
+
+# use_official IMAGE TAG: pulls the official IMAGE (amd64) and tags it TAG, the test bed's
+# name the tests use; fails fast, with nothing tagged, when no registry answers.
+use_official() {
+    if timeout 300 "$docker" pull -q --platform linux/amd64 "$1" >/dev/null 2>&1; then
+        "$docker" tag "$1" "$2"
+        say "$2 is the official $1"
+        return 0
+    fi
+    return 1
+}
 
 # enable_deb_src: bookworm's and trixie's source packages become known to apt.
 enable_deb_src() {

@@ -35,12 +35,24 @@ fn end_to_end(python: &str) {
     let out = build(&target, &source, &repository);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    // The stand-in has no apk database: said once, as a warning, and the build goes on.
+    // The stand-in has no apk database: said once, as a warning, and the build goes on
+    // (the official image, when the test bed could pull it, has one: no warning).
+    let has_database = common::docker(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "/bin/sh",
+        &source,
+        "-c",
+        "test -f /lib/apk/db/installed",
+    ])
+    .status
+    .success();
     let warnings = stderr
         .lines()
         .filter(|l| l.starts_with("warning:") && l.contains("no apk package database"))
         .count();
-    assert_eq!(warnings, 1, "{stderr}");
+    assert_eq!(warnings, usize::from(!has_database), "{stderr}");
 
     let image = format!("{repository}:{target}");
     // Parity checks included; musl's differences are expectations of the survey, not skips:
@@ -166,9 +178,12 @@ fn chroot_apk_without_a_repository_fails_in_one_line_and_changes_nothing() {
     let script = "before=$(find \"$BUILD_ROOT\" | wc -l); \
                   chroot-apk add dash; echo \"exit=$?\"; \
                   after=$(find \"$BUILD_ROOT\" | wc -l); [ \"$before\" = \"$after\" ] && echo unchanged";
+    // No network: no repository answers, wherever the test bed runs.
     let out = common::docker(&[
         "run",
         "--rm",
+        "--network",
+        "none",
         "--entrypoint",
         "/bin/sh",
         &buildroot,
