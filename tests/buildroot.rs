@@ -231,6 +231,18 @@ fn flask_on_debian_with_a_private_ca_and_a_grafted_library() {
         "import greenlet; print(greenlet.getcurrent() is not None)",
     ]);
     assert_eq!(imported.trim(), "True");
+    // The grafted library's package (libstdc++6) joins the image's dpkg records, so
+    // scanners see it: package-db fails on a shared library no record owns.
+    let recorded = log
+        .lines()
+        .find(|l| l.contains("recorded the packages of the grafted libraries:"))
+        .unwrap_or_else(|| panic!("no packages recorded: {log}"));
+    assert!(recorded.contains("libstdc++6"), "{recorded}");
+    Test::new()
+        .args(["test", &graft_image, "--source-image", &source])
+        .stdout_contains("ok   package-db: dpkg:")
+        .stdout_contains(" 0 failed")
+        .run();
 
     for image in [
         base.clone(),

@@ -422,11 +422,11 @@ def shared_libraries():
 @check("package-db")
 def package_db():
     here = next((k for k, p in sorted(PACKAGE_DBS.items()) if os.path.isfile(p)), None)
-    if not SURVEY:
-        want = here
-    else:
-        want = SURVEY.get("package_db")
+    # Without a survey of the source, the image is held to the database it has, if any.
+    want = SURVEY.get("package_db") if SURVEY else here
     if want is None:
+        if not SURVEY:
+            return True, "no package database here, and no survey of the source to ask for one"
         return True, "the source has no package database (%s): none to keep" % (
             "here either" if here is None else "yet %s is here" % PACKAGE_DBS[here])
     if here != want:
