@@ -214,21 +214,18 @@ impl Catalog {
         let profiles = resolve_profiles(strip_file, &definitions)?;
         let (zip_file, text) = find("zip.toml")?;
         let zip: ZipPolicy = parse(zip_file, text)?;
-        if let Some(bad) = zip.hot_imports.iter().find(|name| {
-            name.is_empty()
-                || !name.split('.').all(|part| {
-                    !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-                })
-        }) {
+        if let Some(bad) = zip.hot_imports.iter().find(|name| !is_module_name(name)) {
             return Err(mistake(
                 zip_file,
                 "hot_imports",
                 format!("{bad:?} is not a dotted module name"),
             ));
         }
-        if let Some(bad) = zip.on_disk.iter().find(|name| {
-            name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        }) {
+        if let Some(bad) = zip
+            .on_disk
+            .iter()
+            .find(|name| !is_module_name(name) || name.contains('.'))
+        {
             return Err(mistake(
                 zip_file,
                 "on_disk",
@@ -358,6 +355,12 @@ impl Catalog {
         }
         line
     }
+}
+
+/// A dotted Python module name: non-empty parts of letters, digits and underscores.
+fn is_module_name(name: &str) -> bool {
+    name.split('.')
+        .all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
 }
 
 /// Each profile with its base's patterns in front. One level of `extends`: a base that
