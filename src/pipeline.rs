@@ -222,6 +222,14 @@ pub async fn discard(engine: &Engine, outcome: &Outcome) {
 /// An image id and the hold tag that keeps it until it is tagged.
 type Held = (String, String);
 
+/// What an image build returns, as a held image (engine::build checked both are there).
+fn held(built: engine::Built) -> Held {
+    (
+        built.image_id.expect("checked by build"),
+        built.hold.expect("an image build holds its image"),
+    )
+}
+
 /// Builds the runtime and the -buildroot image, held; returns (runtime, buildroot).
 async fn build_images(
     engine: &Engine,
@@ -258,10 +266,7 @@ async fn build_images(
         progress,
     )
     .await?;
-    let buildroot: Held = (
-        buildroot.image_id.expect("checked by build"),
-        buildroot.hold.expect("an image build holds its image"),
-    );
+    let buildroot = held(buildroot);
     let runtime = engine::build(
         engine,
         BuildSpec {
@@ -278,13 +283,7 @@ async fn build_images(
     )
     .await;
     match runtime {
-        Ok(built) => Ok((
-            (
-                built.image_id.expect("checked by build"),
-                built.hold.expect("an image build holds its image"),
-            ),
-            buildroot,
-        )),
+        Ok(built) => Ok((held(built), buildroot)),
         Err(e) => {
             engine.release(&buildroot.1).await;
             Err(e)
