@@ -369,8 +369,9 @@ def tls_trust():
     return True, "%d CA certificates loaded (%s; %s)" % (count, ", ".join(present), ssl.OPENSSL_VERSION)
 
 
-# Where each package manager keeps its installed database (survey.py has the same map).
-PACKAGE_DBS = {"apk": "/lib/apk/db/installed", "dpkg": "/var/lib/dpkg/status"}
+# Where each package manager keeps its installed database (survey.py has the same map), in
+# the order gather.py looks for them.
+PACKAGE_DBS = {"dpkg": "/var/lib/dpkg/status", "apk": "/lib/apk/db/installed"}
 
 
 def owned_files(kind):
@@ -421,7 +422,7 @@ def shared_libraries():
 
 @check("package-db")
 def package_db():
-    here = next((k for k, p in sorted(PACKAGE_DBS.items()) if os.path.isfile(p)), None)
+    here = next((k for k, p in PACKAGE_DBS.items() if os.path.isfile(p)), None)
     # Without a survey of the source, the image is held to the database it has, if any.
     want = SURVEY.get("package_db") if SURVEY else here
     if want is None:

@@ -18,8 +18,9 @@ import sys
 import sysconfig
 
 # Libraries applications look up with ctypes.util.find_library (gunicorn: "c", ...).
-# Where each package manager keeps its installed database (checks.py has the same map).
-PACKAGE_DBS = {"apk": "/lib/apk/db/installed", "dpkg": "/var/lib/dpkg/status"}
+# Where each package manager keeps its installed database (checks.py has the same map), in
+# the order gather.py looks for them.
+PACKAGE_DBS = {"dpkg": "/var/lib/dpkg/status", "apk": "/lib/apk/db/installed"}
 
 LIBRARIES = ["c", "m", "ssl", "crypto", "z", "bz2", "lzma", "ffi", "sqlite3", "uuid",
              "ncursesw", "readline", "gdbm", "expat", "mpdec"]
@@ -228,7 +229,7 @@ def main():
         "encoding": section(errors, "encoding", encodings),
         "find_library": section(errors, "find_library", find_libraries, {}),
         "zoneinfo_paris": bool(section(errors, "zoneinfo_paris", paris, False)),
-        "package_db": next((k for k, p in sorted(PACKAGE_DBS.items()) if os.path.isfile(p)), None),
+        "package_db": next((k for k, p in PACKAGE_DBS.items() if os.path.isfile(p)), None),
         "thread_recursion": {mode: section(errors, "thread_recursion", lambda: deepest(mode), 0)
                              for mode in STACK_DEPTHS},
     }
