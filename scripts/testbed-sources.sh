@@ -1,7 +1,7 @@
 # Sourced by scripts/testbed-musl and scripts/testbed-slim: where their source images come
 # from. The official image when a registry answers; otherwise a stand-in built from the
 # upstream tarballs of Debian source packages, downloaded once into $src_cache/<package>.
-# The sourcing script sets docker and src_cache and defines say and die.
+# The sourcing script sets docker, src_cache and wheels and defines say and die.
 
 # use_official IMAGE TAG: pulls the official IMAGE (amd64) and tags it TAG, the test bed's
 # name the tests use; fails fast, with nothing tagged, when no registry answers.
@@ -58,4 +58,28 @@ unpack() {
     rm -rf "$2"
     mkdir -p "$2"
     tar -xf "$tarball" -C "$2" --strip-components=1
+}
+
+# finish_usr_local ROOT X.Y: /usr/local as the official Dockerfiles leave it after
+# `make install`: no tests, no bytecode, no static library, the python3 and python links,
+# and pip installed from its wheel on PyPI (downloaded once into $wheels).
+finish_usr_local() {
+    local root="$1" version="$2" wheel
+    find "$root/usr/local" -depth \( \( -type d -a \( -name test -o -name tests -o -name idle_test \) \) \
+        -o \( -type f -a \( -name '*.pyc' -o -name '*.pyo' -o -name 'libpython*.a' \) \) \) -exec rm -rf '{}' +
+    find "$root/usr/local" -depth -type d -name __pycache__ -exec rm -rf '{}' +
+    ln -sf "python$version" "$root/usr/local/bin/python3"
+    ln -sf python3 "$root/usr/local/bin/python"
+    mkdir -p "$wheels"
+    if ! compgen -G "$wheels/pip-*.whl" >/dev/null; then
+        python3 -m pip download -q --no-deps --only-binary=:all: -d "$wheels" pip
+    fi
+    for wheel in "$wheels"/pip-*.whl; do :; done
+    mkdir -p "$root/usr/local/lib/python$version/site-packages"
+    python3 -m zipfile -e "$wheel" "$root/usr/local/lib/python$version/site-packages"
+    printf '#!/usr/local/bin/python%s\nimport sys\nfrom pip._internal.cli.main import main\nsys.exit(main())\n' \
+        "$version" >"$root/usr/local/bin/pip$version"
+    chmod 0755 "$root/usr/local/bin/pip$version"
+    ln -sf "pip$version" "$root/usr/local/bin/pip3"
+    ln -sf pip3 "$root/usr/local/bin/pip"
 }
