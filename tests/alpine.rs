@@ -6,23 +6,7 @@ mod common;
 use common::{docker_ok, Test};
 
 fn build(target: &str, source: &str, repository: &str) -> std::process::Output {
-    Test::new()
-        .args([
-            "build",
-            target,
-            "--platform",
-            "linux/amd64",
-            "--progress",
-            "plain",
-        ])
-        .args([
-            "--repository",
-            repository,
-            "--source-image",
-            source,
-            "--metadata-file",
-            "/dev/null",
-        ])
+    common::build_amd64(target, source, repository, &[])
         .any_status()
         .run()
 }

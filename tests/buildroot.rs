@@ -99,19 +99,13 @@ fn docker_build_with(
 }
 
 fn dpy_build(target: &str, source: &str, repository: &str, ca: &Path) {
-    Test::new()
-        .args([
-            "build",
-            target,
-            "--platform",
-            "linux/amd64",
-            "--progress",
-            "quiet",
-        ])
-        .args(["--repository", repository, "--source-image", source])
-        .args(["--metadata-file", "/dev/null", "--ca-bundle"])
-        .args([ca.to_str().unwrap()])
-        .run();
+    common::build_amd64(
+        target,
+        source,
+        repository,
+        &["--ca-bundle", ca.to_str().unwrap()],
+    )
+    .run();
 }
 
 fn examples() -> PathBuf {

@@ -14,18 +14,7 @@ fn python_3_13_slim_bookworm_builds_and_passes_conformance() {
     common::require_image(&source);
     let repository = common::unique_repository("slimbookworm");
     let target = "3.13-slim-bookworm";
-    let out = Test::new()
-        .args([
-            "build",
-            target,
-            "--platform",
-            "linux/amd64",
-            "--progress",
-            "plain",
-        ])
-        .args(["--repository", &repository, "--source-image", &source])
-        .args(["--metadata-file", "/dev/null"])
-        .run();
+    let out = common::build_amd64(target, &source, &repository, &[]).run();
     let stderr = String::from_utf8_lossy(&out.stderr);
     // The source keeps a dpkg database: nothing to warn about.
     assert!(!stderr.contains("warning:"), "{stderr}");

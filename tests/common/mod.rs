@@ -339,24 +339,25 @@ pub fn image_from_dockerfile(name: &str, dockerfile: &str) -> String {
 pub fn build_debian(repository: &str, extra: &[&str]) -> String {
     let source = debian_source();
     require_image(&source);
+    build_amd64("3.11-bookworm", &source, repository, extra).run();
+    format!("{repository}:3.11-bookworm")
+}
+
+/// `dpy build TARGET` for linux/amd64 from SOURCE into REPOSITORY with EXTRA arguments
+/// (plain progress, no metadata file), ready for the caller's expectations and `run()`.
+pub fn build_amd64(target: &str, source: &str, repository: &str, extra: &[&str]) -> Test {
     Test::new()
         .args([
             "build",
-            "3.11-bookworm",
+            target,
             "--platform",
             "linux/amd64",
             "--progress",
-            "quiet",
-            "--metadata-file",
-            "/dev/null",
-            "--repository",
-            repository,
-            "--source-image",
-            &source,
+            "plain",
         ])
+        .args(["--metadata-file", "/dev/null"])
+        .args(["--repository", repository, "--source-image", source])
         .args(extra)
-        .run();
-    format!("{repository}:3.11-bookworm")
 }
 
 /// The runtime image's interpreter run with `args` (`docker run --rm IMAGE ARGS...`).
