@@ -132,6 +132,7 @@ fn is_auth_failure(message: &str) -> bool {
 /// Checks, before anything is built, that the registry answers and takes the credentials.
 /// Transient failures are tried again with backoff; a refusal is final at once.
 pub async fn preflight(destination: &Destination, credentials: &Option<Credentials>) -> Result<()> {
+    install_tls_provider();
     let url = format!("{}://{}/v2/", destination.scheme(), destination.registry);
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -242,7 +243,16 @@ pub struct PushedManifest {
     pub compressed_size: u64,
 }
 
+/// reqwest and oci-client are built without a TLS provider of their own: ring, which
+/// bollard already links, becomes the process default before the first client is made
+/// (reqwest panics on an https registry otherwise).
+fn install_tls_provider() {
+    // Err only means a provider is installed already, by an earlier call.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 fn client(destination: &Destination) -> Client {
+    install_tls_provider();
     let protocol = if destination.insecure() {
         ClientProtocol::HttpsExcept(vec![destination.registry.clone()])
     } else {
@@ -412,5 +422,17 @@ mod tests {
         assert!(credentials(&d, Some("nocolon")).is_err());
         let c = credentials(&d, Some("u:p:q")).unwrap().unwrap();
         assert_eq!((c.username.as_str(), c.password.as_str()), ("u", "p:q"));
+    }
+
+    /// An https registry makes reqwest build a TLS config: with no provider of its own
+    /// compiled in, that would panic unless ring is installed first. 0.0.0.0 is not a
+    /// loopback name dpy treats as plain http, and nothing listens on port 1.
+    #[tokio::test]
+    async fn an_https_registry_is_asked_with_tls_not_a_panic() {
+        let d = Destination::parse("0.0.0.0:1/dpy/python").unwrap();
+        assert_eq!(d.scheme(), "https");
+        let e = preflight(&d, &None).await.unwrap_err();
+        assert!(e.to_string().contains("no answer after"), "{e}");
+        client(&d);
     }
 }
