@@ -1,6 +1,7 @@
 //! The engine path, proven on the real engine: a rendered Dockerfile's stage built by
 //! BuildKit through bollard, from a source image that exists only locally (a pull
-//! would fail: no registry is reachable on the test bed).
+//! would fail: no registry is reachable on the test bed), and through a connection that
+//! breaks off mid-answer (a build is started once more, then fails with one line).
 
 mod common;
 use dpy::catalog::Catalog;
@@ -56,4 +57,151 @@ async fn the_export_stage_builds_from_a_local_source_without_pulling() {
     assert_eq!(layout.family(), Some(dpy::target::Family::Debian));
     assert_eq!(layout.python.minor, 11);
     assert!(layout.python.zip_path.ends_with("python311.zip"));
+}
+
+/// A flaky engine connection, on demand: a unix socket that passes everything to the
+/// real engine, except that the answers to the first `cuts` build requests stop in the
+/// middle of a message, as they do when the engine's connection breaks.
+struct CuttingProxy {
+    socket: std::path::PathBuf,
+    cut: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    _dir: tempfile::TempDir,
+}
+
+impl CuttingProxy {
+    /// Bytes of a build's answer passed on before the cut: past the HTTP head and
+    /// BuildKit's first status messages, inside a later one.
+    const KEEP: usize = 1500;
+
+    fn start(cuts: usize) -> Self {
+        use std::os::unix::net::{UnixListener, UnixStream};
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+
+        let upstream = match std::env::var("DOCKER_HOST") {
+            Ok(host) if host.starts_with("unix://") => host["unix://".len()..].to_string(),
+            _ => "/var/run/docker.sock".to_string(),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("engine.sock");
+        let listener = UnixListener::bind(&socket).unwrap();
+        let left = Arc::new(AtomicUsize::new(cuts));
+        let cut = Arc::new(AtomicUsize::new(0));
+        let counted = cut.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let Ok(server) = UnixStream::connect(&upstream) else {
+                    continue;
+                };
+                let building = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                // Requests go through whole; a build request marks the connection.
+                let (mut from, mut to) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let marks = building.clone();
+                std::thread::spawn(move || {
+                    let mut buffer = vec![0; 64 * 1024];
+                    while let Ok(n) = std::io::Read::read(&mut from, &mut buffer) {
+                        let chunk = &buffer[..n];
+                        if n == 0 || std::io::Write::write_all(&mut to, chunk).is_err() {
+                            break;
+                        }
+                        let text = String::from_utf8_lossy(chunk);
+                        if text.starts_with("POST /") && text.contains("/build?") {
+                            marks.store(true, Ordering::SeqCst);
+                        }
+                    }
+                    let _ = to.shutdown(std::net::Shutdown::Write);
+                });
+                // Answers go through whole, but for a build's that is to be cut.
+                let (mut from, mut to) = (server, client);
+                let (left, cut) = (left.clone(), counted.clone());
+                std::thread::spawn(move || {
+                    let mut buffer = vec![0; 64 * 1024];
+                    let mut passed = 0;
+                    while let Ok(n) = std::io::Read::read(&mut from, &mut buffer) {
+                        if n == 0 {
+                            break;
+                        }
+                        let mut chunk = &buffer[..n];
+                        let cutting = building.load(Ordering::SeqCst)
+                            && passed + n > Self::KEEP
+                            && left
+                                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |l| {
+                                    l.checked_sub(1)
+                                })
+                                .is_ok();
+                        if cutting {
+                            chunk = &chunk[..Self::KEEP.saturating_sub(passed).max(1)];
+                        }
+                        if std::io::Write::write_all(&mut to, chunk).is_err() {
+                            break;
+                        }
+                        passed += chunk.len();
+                        if cutting {
+                            cut.fetch_add(1, Ordering::SeqCst);
+                            let _ = to.shutdown(std::net::Shutdown::Both);
+                            let _ = from.shutdown(std::net::Shutdown::Both);
+                            break;
+                        }
+                    }
+                    let _ = to.shutdown(std::net::Shutdown::Write);
+                });
+            }
+        });
+        CuttingProxy {
+            socket,
+            cut,
+            _dir: dir,
+        }
+    }
+
+    fn host(&self) -> String {
+        format!("unix://{}", self.socket.display())
+    }
+
+    fn cuts(&self) -> usize {
+        self.cut.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[test]
+fn a_build_whose_answer_breaks_off_is_built_again() {
+    if !common::engine("engine::broken-answer") {
+        return;
+    }
+    let source = common::debian_source();
+    common::require_image(&source);
+    let repository = common::unique_repository("brokenanswer");
+    let proxy = CuttingProxy::start(1);
+    common::build_amd64("3.11-bookworm", &source, &repository, &[])
+        .env("DOCKER_HOST", &proxy.host())
+        .stderr_contains("the engine's answer broke off")
+        .stderr_contains("building export again")
+        .run();
+    assert_eq!(proxy.cuts(), 1);
+    assert_eq!(
+        common::images_of(&repository).len(),
+        2,
+        "runtime and -buildroot"
+    );
+}
+
+#[test]
+fn a_build_whose_answer_keeps_breaking_off_fails_with_one_line_and_leaves_nothing() {
+    if !common::engine("engine::always-broken-answer") {
+        return;
+    }
+    let source = common::debian_source();
+    common::require_image(&source);
+    let repository = common::unique_repository("alwaysbroken");
+    let before = common::containers();
+    let proxy = CuttingProxy::start(usize::MAX);
+    common::build_amd64("3.11-bookworm", &source, &repository, &[])
+        .env("DOCKER_HOST", &proxy.host())
+        .status(10)
+        .one_line_error()
+        .stderr_contains("the engine's answer broke off 2 times building export for linux/amd64")
+        .run();
+    assert_eq!(proxy.cuts(), 2);
+    assert!(common::images_of(&repository).is_empty());
+    common::assert_no_new_containers(&before);
 }

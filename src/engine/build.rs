@@ -68,8 +68,52 @@ fn marked_error(line: &str) -> Option<Error> {
     Some(Error::SourceUnfit(message.trim().to_string()))
 }
 
+/// How many times a build is started when the engine's answer breaks off mid-stream.
+const STREAM_ATTEMPTS: u32 = 2;
+
+/// How one attempt at a build ended badly.
+enum Failure {
+    /// The engine's progress stream ended in the middle of a message: nothing says the
+    /// build itself failed, and BuildKit's cache makes a second attempt cheap.
+    Broken(String),
+    Final(Error),
+}
+
 /// Runs the build to its end and returns the image id (for `Output::Image`).
+///
+/// A build whose progress stream breaks off is started once more (seen about once in a
+/// few hundred builds, with two platforms building at once); a build that fails is not.
 pub async fn build(engine: &Engine, spec: BuildSpec<'_>, progress: &Progress) -> Result<Built> {
+    let mut attempt = 1;
+    loop {
+        match build_once(engine, &spec, progress).await {
+            Ok(built) => return Ok(built),
+            Err(Failure::Broken(message)) if attempt < STREAM_ATTEMPTS => {
+                progress.warn(&format!(
+                    "the engine's answer broke off ({message}); building {} again",
+                    spec.target
+                ));
+                attempt += 1;
+            }
+            Err(Failure::Broken(message)) => {
+                return Err(Error::engine(
+                    &format!(
+                        "the engine's answer broke off {STREAM_ATTEMPTS} times building {} for {}",
+                        spec.target, spec.platform
+                    ),
+                    message,
+                ))
+            }
+            Err(Failure::Final(error)) => return Err(error),
+        }
+    }
+}
+
+async fn build_once(
+    engine: &Engine,
+    spec: &BuildSpec<'_>,
+    progress: &Progress,
+) -> std::result::Result<Built, Failure> {
     let id = session_id();
     let mut options = BuildImageOptionsBuilder::default()
         .dockerfile(spec.dockerfile)
@@ -141,14 +185,18 @@ pub async fn build(engine: &Engine, spec: BuildSpec<'_>, progress: &Progress) ->
     progress.finish();
 
     let error = if let Some(line) = marked_errors.first() {
-        Some(marked_error(line).expect("a marked line"))
+        Some(Failure::Final(marked_error(line).expect("a marked line")))
     } else if let Some(message) = failure {
-        Some(step_error(progress, spec.platform, &message))
+        Some(if is_broken_stream(&message) {
+            Failure::Broken(message)
+        } else {
+            Failure::Final(step_error(progress, spec.platform, &message))
+        })
     } else if matches!(spec.output, Output::Image) && built.image_id.is_none() {
-        Some(Error::BuildStep(format!(
+        Some(Failure::Final(Error::BuildStep(format!(
             "the {} build for {} finished without an image id",
             spec.target, spec.platform
-        )))
+        ))))
     } else {
         None
     };
@@ -212,6 +260,15 @@ fn shorten(text: &str, max: usize) -> String {
     format!("{cut}…")
 }
 
+/// The engine's answer ended without a whole last message: bollard's line decoder says
+/// "bytes remaining on stream", hyper says the body or connection was cut.
+fn is_broken_stream(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("bytes remaining on stream")
+        || m.contains("error reading a body")
+        || m.contains("connection closed before message completed")
+}
+
 fn is_connection_error(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
     m.contains("error trying to connect")
@@ -245,6 +302,18 @@ mod tests {
         );
         assert_eq!(readable_error("no space left"), "no space left");
         assert_eq!(shorten("abcdef", 3), "abc…");
+    }
+
+    #[test]
+    fn only_a_cut_stream_is_tried_again() {
+        assert!(is_broken_stream("bytes remaining on stream"));
+        assert!(is_broken_stream(
+            "error reading a body from connection: connection closed before message completed"
+        ));
+        assert!(!is_broken_stream(
+            "executor failed running [/bin/sh -c false]: exit code: 1"
+        ));
+        assert!(!is_broken_stream("no space left on device"));
     }
 
     #[test]
