@@ -246,27 +246,34 @@ fn a_package_without_a_musl_wheel_fails_with_pips_own_error() {
     }
 }
 
-#[test]
-fn an_apk_database_keeps_the_records_of_what_the_runtime_carries() {
-    if !common::engine("alpine::apk-db") {
-        return;
-    }
+/// The 3.13 stand-in with an apk database, as an Alpine image has one: its libraries
+/// recorded (libffi as a package of its own, as on Alpine), plus two packages whose
+/// files the runtime leaves behind. The stand-in itself has no database.
+fn source_with_apk_database() -> String {
     let base = common::alpine_source("3.13");
     common::require_image(&base);
-    // The stand-in has no database; this one records its libraries as an Alpine image
-    // does, plus two packages whose files the runtime leaves behind.
-    let source = &common::derived_image(
+    common::derived_image(
         "apkdb",
         &base,
         "mkdir -p /lib/apk/db && { \
            printf 'C:Q1musl=\\nP:musl\\nV:1.2.5-r0\\nA:x86_64\\nF:lib\\n'; \
            for f in /lib/*.so*; do echo \"R:${f#/lib/}\"; done; echo; \
+           printf 'P:libffi\\nV:3.4.6-r0\\nF:usr/lib\\n'; \
+           for f in /usr/lib/libffi.so*; do echo \"R:${f#/usr/lib/}\"; done; echo; \
            printf 'P:stand-in-libs\\nV:1-r0\\nF:usr/lib\\n'; \
-           for f in /usr/lib/*.so*; do echo \"R:${f#/usr/lib/}\"; done; echo; \
+           for f in /usr/lib/*.so*; do case $f in */libffi.*) ;; *) echo \"R:${f#/usr/lib/}\";; esac; done; echo; \
            printf 'P:busybox\\nV:1.36.1-r29\\nF:bin\\nR:busybox\\n\\n'; \
            printf 'P:alpine-baselayout-data\\nV:3.6.5-r0\\nF:etc\\nR:fstab\\n\\n'; \
          } > /lib/apk/db/installed",
-    );
+    )
+}
+
+#[test]
+fn an_apk_database_keeps_the_records_of_what_the_runtime_carries() {
+    if !common::engine("alpine::apk-db") {
+        return;
+    }
+    let source = &source_with_apk_database();
     let repository = common::unique_repository("apkdb");
     let out = build("3.13-alpine3.20", source, &repository);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -279,11 +286,11 @@ fn an_apk_database_keeps_the_records_of_what_the_runtime_carries() {
     );
     let db = String::from_utf8_lossy(&db.stdout);
     let names: Vec<&str> = db.lines().filter_map(|l| l.strip_prefix("P:")).collect();
-    assert_eq!(names, ["musl", "stand-in-libs"], "{db}");
+    assert_eq!(names, ["musl", "libffi", "stand-in-libs"], "{db}");
     // package-db: every carried library is owned, and no record is of a package left out.
     Test::new()
         .args(["test", &image, "--source-image", source])
-        .stdout_contains("ok   package-db: apk: 2 packages")
+        .stdout_contains("ok   package-db: apk: 3 packages")
         .stdout_contains(" 0 failed")
         .run();
 
@@ -308,4 +315,58 @@ fn an_apk_database_keeps_the_records_of_what_the_runtime_carries() {
     for tag in [image.clone(), format!("{image}-buildroot"), tampered] {
         docker_ok(&["image", "rm", &tag]);
     }
+}
+
+#[test]
+fn a_library_chroot_pip_grafts_brings_its_apk_record() {
+    if !common::engine("alpine::apk-graft") {
+        return;
+    }
+    let source = source_with_apk_database();
+    let repository = common::unique_repository("apkgraft");
+    let out = build("3.13-alpine3.20", &source, &repository);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A root without libffi, and an installed extension module that needs it, as
+    // chroot-pip leaves them for its graft: the library comes from the builder, and its
+    // package's record from the builder's database joins $BUILD_ROOT's.
+    let grafted = common::image_from_dockerfile(
+        "apkgraft",
+        &format!(
+            "FROM {repository}:3.13-alpine3.20-buildroot\n\
+             RUN set -e; db=\"$BUILD_ROOT/lib/apk/db/installed\"; \
+                 rm \"$BUILD_ROOT\"/usr/lib/libffi.so*; \
+                 python3 -c \"import sys; p = sys.argv[1]; s = open(p).read().split('\\n\\n'); \
+                     open(p, 'w').write('\\n\\n'.join(x for x in s if 'P:libffi' not in x))\" \"$db\"; \
+                 ! grep -q '^P:libffi' \"$db\"; \
+                 module=$(python3 -c 'import _ctypes; print(_ctypes.__file__)'); \
+                 mkdir -p \"/tmp/stage$(dirname \"$module\")\"; cp \"$module\" \"/tmp/stage$module\"; \
+                 python3 /opt/dpy/gather.py --graft /tmp/stage \"$BUILD_ROOT\" > /tmp/graft.log\n"
+        ),
+    );
+    let shown = docker_ok(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "/bin/sh",
+        &grafted,
+        "-c",
+        "cat /tmp/graft.log; echo ---; cat /tmp/stage/lib/apk/db/installed",
+    ]);
+    let (log, db) = shown.split_once("---\n").expect("log and database");
+    assert!(
+        log.contains("grafted libffi.so.8 from the builder"),
+        "{log}"
+    );
+    assert!(
+        log.contains("recorded the packages of the grafted libraries: libffi"),
+        "{log}"
+    );
+    let names: Vec<&str> = db.lines().filter_map(|l| l.strip_prefix("P:")).collect();
+    assert_eq!(names, ["musl", "stand-in-libs", "libffi"], "{db}");
+    assert!(db.contains("F:usr/lib\nR:libffi.so.8"), "{db}");
+    docker_ok(&["image", "rm", &grafted]);
 }
