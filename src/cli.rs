@@ -70,9 +70,13 @@ pub struct RenderArgs {
     /// Start from this image instead of python:<target>.
     #[arg(long, value_name = "IMG")]
     pub source_image: Option<String>,
+    /// Where the images are tagged, `<NAME>:<target>` and `<NAME>:<target>-buildroot`;
+    /// with a registry host (`ghcr.io/me/python`), where `--push` sends them.
     #[arg(long, value_name = "NAME", default_value = DEFAULT_REPOSITORY)]
     pub repository: String,
-    /// Which stdlib entries to leave out (images/strip.toml).
+    /// Which stdlib entries the runtime leaves out (images/strip.toml): `standard` keeps
+    /// every module that imports in the source, `slim` also drops a few (readline, curses,
+    /// dbm backends, ...) and the libraries only they load.
     #[arg(long, default_value = "standard")]
     pub profile: String,
 }
@@ -85,6 +89,8 @@ pub struct BuildArgs {
     /// Comma-separated platforms; default: the engine's own.
     #[arg(long, value_name = "LIST")]
     pub platform: Option<String>,
+    /// Where the images are tagged, `<NAME>:<target>` and `<NAME>:<target>-buildroot`;
+    /// with a registry host (`ghcr.io/me/python`), where `--push` sends them.
     #[arg(long, value_name = "NAME", default_value = DEFAULT_REPOSITORY)]
     pub repository: String,
     /// Start from this image instead of python:<target>. `{arch}` is replaced by each
@@ -99,6 +105,9 @@ pub struct BuildArgs {
     /// Build every step again, ignoring BuildKit's cache.
     #[arg(long)]
     pub no_cache: bool,
+    /// Which stdlib entries the runtime leaves out (images/strip.toml): `standard` keeps
+    /// every module that imports in the source, `slim` also drops a few (readline, curses,
+    /// dbm backends, ...) and the libraries only they load.
     #[arg(long, default_value = "standard")]
     pub profile: String,
     /// Compile the stdlib on every platform instead of once on the native one.
