@@ -183,3 +183,32 @@ fn the_project_readme_is_valid_rst() {
         assert_valid_rst(&std::fs::read_to_string(path).unwrap());
     }
 }
+
+/// A newcomer on a fresh machine runs the getting-started block: two commands, the main
+/// job and the tests, the latter being what CI runs.
+#[test]
+fn the_project_readme_starts_with_two_commands() {
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.rst")).unwrap();
+    let start = text
+        .find("Getting started\n===")
+        .expect("a Getting started section");
+    let block = text[start..]
+        .split(".. code-block:: sh\n\n")
+        .nth(1)
+        .expect("a code block")
+        .split("\n\n")
+        .next()
+        .unwrap();
+    let commands: Vec<&str> = block
+        .lines()
+        .map(|l| l.split('#').next().unwrap().trim())
+        .collect();
+    assert_eq!(commands, ["scripts/demo", "scripts/test"], "{block}");
+    let ci =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/run")).unwrap();
+    assert!(
+        ci.contains("scripts/test"),
+        ".ci/run runs the README's test command"
+    );
+}
