@@ -101,12 +101,14 @@ impl CuttingProxy {
                     let mut buffer = vec![0; 64 * 1024];
                     while let Ok(n) = std::io::Read::read(&mut from, &mut buffer) {
                         let chunk = &buffer[..n];
+                        // Marked before it goes on, so the answer is never seen unmarked.
+                        if chunk.starts_with(b"POST /")
+                            && chunk.windows(b"/build?".len()).any(|w| w == b"/build?")
+                        {
+                            marks.store(true, Ordering::SeqCst);
+                        }
                         if n == 0 || std::io::Write::write_all(&mut to, chunk).is_err() {
                             break;
-                        }
-                        let text = String::from_utf8_lossy(chunk);
-                        if text.starts_with("POST /") && text.contains("/build?") {
-                            marks.store(true, Ordering::SeqCst);
                         }
                     }
                     let _ = to.shutdown(std::net::Shutdown::Write);
@@ -116,13 +118,16 @@ impl CuttingProxy {
                 let (left, cut) = (left.clone(), counted.clone());
                 std::thread::spawn(move || {
                     let mut buffer = vec![0; 64 * 1024];
+                    // Bytes of the build's answer passed on (earlier answers on the same
+                    // connection do not count).
                     let mut passed = 0;
                     while let Ok(n) = std::io::Read::read(&mut from, &mut buffer) {
                         if n == 0 {
                             break;
                         }
                         let mut chunk = &buffer[..n];
-                        let cutting = building.load(Ordering::SeqCst)
+                        let answering_build = building.load(Ordering::SeqCst);
+                        let cutting = answering_build
                             && passed + n > Self::KEEP
                             && left
                                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |l| {
@@ -135,7 +140,9 @@ impl CuttingProxy {
                         if std::io::Write::write_all(&mut to, chunk).is_err() {
                             break;
                         }
-                        passed += chunk.len();
+                        if answering_build {
+                            passed += chunk.len();
+                        }
                         if cutting {
                             cut.fetch_add(1, Ordering::SeqCst);
                             let _ = to.shutdown(std::net::Shutdown::Both);
