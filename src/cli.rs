@@ -189,6 +189,7 @@ fn readme_command(args: ReadmeArgs) -> Result<()> {
 fn render_command(args: RenderArgs) -> Result<()> {
     let catalog = Catalog::embedded()?;
     let target = parse_target(&catalog, &args.target)?;
+    crate::repository::check(&args.repository)?;
     let recipe = Recipe::new(
         &catalog,
         &target,
@@ -223,6 +224,8 @@ async fn build_command(args: BuildArgs) -> Result<()> {
         .as_deref()
         .map(platform::parse_list)
         .transpose()?;
+    crate::repository::check(&args.repository)?;
+    metadata::check_writable(&args.metadata_file)?;
     let ca_bundle = args
         .ca_bundle
         .as_deref()
@@ -233,6 +236,9 @@ async fn build_command(args: BuildArgs) -> Result<()> {
         let credentials = crate::publish::credentials(&destination, args.registry_auth.as_deref())?;
         Some((destination, credentials))
     } else {
+        if let Some(auth) = &args.registry_auth {
+            crate::publish::check_credentials_form(auth)?;
+        }
         None
     };
     let engine = Engine::connect()?;

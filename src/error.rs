@@ -119,12 +119,66 @@ impl Error {
         }
     }
 
-    /// An engine error with the advice that fits every engine failure.
+    /// An engine error that names what was asked (`context`). The advice to check the
+    /// engine is given only when it did not answer: an engine that refused a request
+    /// (a bad name, a missing image) is running, and the hint would send the user the
+    /// wrong way.
     pub fn engine(context: &str, err: impl std::fmt::Display) -> Self {
-        Error::Engine(format!(
-            "{context}: {err} (is the Docker engine running? check DOCKER_HOST, or run `dpy doctor`)"
-        ))
+        let message = err.to_string();
+        if engine_unreachable(&message) {
+            Error::Engine(format!(
+                "{context}: {message} (is the Docker engine running? check DOCKER_HOST, or run `dpy doctor`)"
+            ))
+        } else {
+            Error::Engine(format!("{context}: the engine refused it: {message}"))
+        }
     }
 }
 
+/// Whether an error from the engine's client means nothing answered: no socket, a
+/// refused or dropped connection, a time-out.
+pub fn engine_unreachable(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    [
+        "error trying to connect",
+        "connection refused",
+        "no such file or directory",
+        "socket not found",
+        "timed out",
+        "timeout",
+        "connection reset",
+        "broken pipe",
+        "unsupported url scheme",
+        "client error (connect)",
+    ]
+    .iter()
+    .any(|phrase| m.contains(phrase))
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_engine_hint_comes_only_when_nothing_answered() {
+        let down = Error::engine(
+            "the Docker engine did not answer",
+            "error trying to connect: No such file or directory (os error 2)",
+        );
+        assert!(
+            down.to_string().contains("is the Docker engine running?"),
+            "{down}"
+        );
+        let refused = Error::engine(
+            "tagging Bar/Bad:3.11-bookworm",
+            "Docker responded with status code 400: invalid reference format",
+        );
+        assert_eq!(
+            refused.to_string(),
+            "tagging Bar/Bad:3.11-bookworm: the engine refused it: Docker responded with status code 400: invalid reference format"
+        );
+        assert_eq!(refused.exit_code(), exit::ENGINE);
+    }
+}

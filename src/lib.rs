@@ -23,4 +23,5 @@ pub mod publish;
 pub mod readme;
 pub mod recipe;
 pub mod render;
+pub mod repository;
 pub mod target;

@@ -89,11 +89,72 @@ pub fn load(path: &Path) -> Result<MetadataFile> {
     })
 }
 
+/// Where records go: a regular file (made when missing), or a device that discards them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Destination {
+    File,
+    /// `--metadata-file /dev/null`: a lock file and a rename next to a device would be
+    /// wrong, and nothing is to be kept.
+    Discard,
+}
+
+/// Checks, before anything is built, that records can be written to `path`: a regular
+/// file that is a metadata file already, or a new file in a writable directory; or a
+/// character device such as /dev/null. A directory is refused: writing "into" it would
+/// lose the records.
+pub fn check_writable(path: &Path) -> Result<()> {
+    destination(path).map(|_| ())
+}
+
+fn destination(path: &Path) -> Result<Destination> {
+    use std::os::unix::fs::FileTypeExt;
+    let refuse = |message: &str| Err(Error::io(path, message));
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => {
+            return refuse("is a directory, not a file; give --metadata-file a file name, e.g. DIR/dpy-metadata.json")
+        }
+        Ok(meta) if meta.file_type().is_char_device() => return Ok(Destination::Discard),
+        Ok(meta) if !meta.is_file() => {
+            return refuse("is not a regular file; give --metadata-file a file (or /dev/null for none)")
+        }
+        Ok(_) => {
+            load(path)?;
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io(path, e)),
+    }
+    let dir = parent_dir(path);
+    if !dir.is_dir() {
+        return Err(Error::io(
+            path,
+            format!(
+                "its directory {} does not exist; create it or give --metadata-file another path",
+                dir.display()
+            ),
+        ));
+    }
+    // The file is replaced by a rename: the directory must take a new file.
+    tempfile::NamedTempFile::new_in(dir).map_err(|e| {
+        Error::io(
+            path,
+            format!(
+                "cannot write in {}: {e}; give --metadata-file a writable place",
+                dir.display()
+            ),
+        )
+    })?;
+    Ok(Destination::File)
+}
+
+fn parent_dir(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
 /// Adds `records` to the file at `path`, replacing records with the same reference.
 pub fn append(path: &Path, records: &[Record]) -> Result<()> {
-    // `--metadata-file /dev/null` (or any other non-file) discards the records; a lock
-    // file and a rename next to a device would be wrong.
-    if path.exists() && !path.is_file() {
+    if destination(path)? == Destination::Discard {
         return Ok(());
     }
     let lock_path = PathBuf::from(format!("{}.lock", path.display()));
@@ -118,10 +179,7 @@ pub fn append(path: &Path, records: &[Record]) -> Result<()> {
         file.images.push(record.clone());
     }
     file.schema = SCHEMA;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = parent_dir(path);
     let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
     let json = serde_json::to_string_pretty(&file).expect("metadata serializes");
     temp.write_all(json.as_bytes())
@@ -227,6 +285,40 @@ mod tests {
         append(Path::new("/dev/null"), &[record("me/py:1", "sha256:x")]).unwrap();
         assert!(!Path::new("/dev/null.lock").exists());
         assert!(!Path::new("/dev/null").is_file());
+    }
+
+    #[test]
+    fn a_directory_is_refused_and_nothing_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = append(dir.path(), &[record("me/py:1", "sha256:x")]).unwrap_err();
+        assert_eq!(e.exit_code(), crate::error::exit::IO);
+        assert!(e.to_string().contains("is a directory"), "{e}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        assert!(check_writable(dir.path()).is_err());
+    }
+
+    #[test]
+    fn a_missing_directory_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nowhere/m.json");
+        let e = check_writable(&path).unwrap_err();
+        assert_eq!(e.exit_code(), crate::error::exit::IO);
+        assert!(e.to_string().contains("does not exist"), "{e}");
+        assert!(check_writable(&dir.path().join("m.json")).is_ok());
+        assert!(
+            !dir.path().join("m.json").exists(),
+            "a check writes nothing"
+        );
+    }
+
+    #[test]
+    fn a_file_that_is_not_metadata_is_refused_before_it_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notes.txt");
+        std::fs::write(&path, "my notes\n").unwrap();
+        let e = check_writable(&path).unwrap_err();
+        assert!(e.to_string().contains("not a dpy metadata file"), "{e}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "my notes\n");
     }
 
     #[test]

@@ -82,15 +82,23 @@ impl Destination {
     }
 }
 
+/// Splits USER:PASSWORD; refuses a value without the colon or with an empty user.
+pub fn check_credentials_form(text: &str) -> Result<(&str, &str)> {
+    match text.split_once(':') {
+        Some((username, password)) if !username.is_empty() => Ok((username, password)),
+        _ => Err(Error::Usage(
+            "--registry-auth takes USER:PASSWORD (or set DPY_REGISTRY_AUTH); the value given has no user before a colon".into(),
+        )),
+    }
+}
+
 /// `USER:PASSWORD` from the option or DPY_REGISTRY_AUTH, else the docker config's entry.
 pub fn credentials(destination: &Destination, option: Option<&str>) -> Result<Option<Credentials>> {
     let given = option
         .map(str::to_string)
         .or_else(|| std::env::var("DPY_REGISTRY_AUTH").ok());
     if let Some(text) = given {
-        let (username, password) = text.split_once(':').ok_or_else(|| {
-            Error::Usage("--registry-auth takes USER:PASSWORD (or set DPY_REGISTRY_AUTH)".into())
-        })?;
+        let (username, password) = check_credentials_form(&text)?;
         return Ok(Some(Credentials {
             username: username.to_string(),
             password: password.to_string(),
