@@ -212,3 +212,104 @@ fn a_build_whose_answer_keeps_breaking_off_fails_with_one_line_and_leaves_nothin
     assert!(common::images_of(&repository).is_empty());
     common::assert_no_new_containers(&before);
 }
+
+/// Thirty tar exports at once, as platforms and targets export side by side: each one
+/// arrives whole, its file byte for byte. Before the fix (engine::export), about one in
+/// thirty arrived without its last chunk and nothing said so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thirty_concurrent_exports_each_arrive_whole() {
+    if !common::engine("engine::concurrent-exports") {
+        return;
+    }
+    use sha2::{Digest, Sha256};
+    let engine = Engine::connect().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // Each export differs (no shared BuildKit work) and is big enough to take many chunks.
+    let payloads: Vec<Vec<u8>> = (0..30u32)
+        .map(|i| {
+            let mut state = u64::from(i) * 0x9E37_79B9_7F4A_7C15 + 1;
+            (0..3_000_000)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    state as u8
+                })
+                .collect()
+        })
+        .collect();
+    let builds = payloads.iter().enumerate().map(|(i, payload)| {
+        let engine = engine.clone();
+        let out = dir.path().join(format!("export-{i}.tar"));
+        async move {
+            let mut context = dpy::context::BuildContext::new();
+            context.add("Dockerfile", 0o644, "FROM scratch\nCOPY payload /payload\n");
+            context.add("payload", 0o644, payload.clone());
+            engine::build(
+                &engine,
+                BuildSpec {
+                    context: &context,
+                    dockerfile: "Dockerfile",
+                    target: "",
+                    platform: "linux/amd64",
+                    output: Output::Tar(out.clone()),
+                    no_cache: true,
+                    build_args: Default::default(),
+                    labels: Default::default(),
+                },
+                &Progress::new(ProgressMode::Quiet, format!("export {i}")),
+            )
+            .await
+            .map(|_| out)
+        }
+    });
+    let results = futures_util::future::join_all(builds).await;
+    for (i, (result, payload)) in results.into_iter().zip(&payloads).enumerate() {
+        let out = result.unwrap_or_else(|e| panic!("export {i}: {e}"));
+        let data = std::fs::read(&out).unwrap();
+        let mut archive = tar::Archive::new(data.as_slice());
+        let mut found = Vec::new();
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            if entry.path().unwrap().ends_with("payload") {
+                std::io::Read::read_to_end(&mut entry, &mut found).unwrap();
+            }
+        }
+        assert_eq!(
+            Sha256::digest(&found),
+            Sha256::digest(payload),
+            "export {i}: {} of {} bytes",
+            found.len(),
+            payload.len()
+        );
+    }
+}
+
+#[test]
+fn an_export_cut_short_is_noticed_built_again_and_then_refused() {
+    if !common::engine("engine::cut-export") {
+        return;
+    }
+    let source = common::debian_source();
+    common::require_image(&source);
+    // Cut once: noticed, built again, and the build goes on to both tags.
+    let repository = common::unique_repository("cutexport");
+    common::build_amd64("3.11-bookworm", &source, &repository, &[])
+        .env("DPY_FAULT_CUT_EXPORTS", "1")
+        .stderr_contains("the export of export arrived incomplete")
+        .stderr_contains("building it again")
+        .run();
+    assert_eq!(common::images_of(&repository).len(), 2);
+
+    // Cut every time: one line, exit 10, nothing tagged, no container.
+    let repository = common::unique_repository("cutexports");
+    let before = common::containers();
+    common::build_amd64("3.11-bookworm", &source, &repository, &[])
+        .env("DPY_FAULT_CUT_EXPORTS", "2")
+        .status(10)
+        .one_line_error()
+        .stderr_contains("the export of export for linux/amd64 arrived incomplete 2 times")
+        .run();
+    assert!(common::images_of(&repository).is_empty());
+    common::assert_no_new_containers(&before);
+}

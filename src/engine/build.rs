@@ -76,6 +76,8 @@ enum Failure {
     /// The engine's progress stream ended in the middle of a message: nothing says the
     /// build itself failed, and BuildKit's cache makes a second attempt cheap.
     Broken(String),
+    /// The build succeeded but its tar export arrived incomplete.
+    Incomplete(String),
     Final(Error),
 }
 
@@ -103,6 +105,19 @@ pub async fn build(engine: &Engine, spec: BuildSpec<'_>, progress: &Progress) ->
                     ),
                     message,
                 ))
+            }
+            Err(Failure::Incomplete(message)) if attempt < STREAM_ATTEMPTS => {
+                progress.warn(&format!(
+                    "the export of {} arrived incomplete ({message}); building it again",
+                    spec.target
+                ));
+                attempt += 1;
+            }
+            Err(Failure::Incomplete(message)) => {
+                return Err(Error::Engine(format!(
+                    "the export of {} for {} arrived incomplete {STREAM_ATTEMPTS} times: {message}; the engine or its session with dpy is unreliable here: run `dpy doctor`",
+                    spec.target, spec.platform
+                )))
             }
             Err(Failure::Final(error)) => return Err(error),
         }
@@ -200,6 +215,17 @@ async fn build_once(
     } else {
         None
     };
+    // A tar export is read only once it proves itself whole (see engine::export).
+    let error = match (&error, &spec.output) {
+        (None, Output::Tar(path)) => {
+            super::export::inject_cut(path);
+            super::export::settle(path)
+                .await
+                .err()
+                .map(Failure::Incomplete)
+        }
+        _ => error,
+    };
     match error {
         Some(error) => {
             if let Some(hold) = &built.hold {
@@ -213,7 +239,7 @@ async fn build_once(
 
 fn step_error(progress: &Progress, platform: &str, message: &str) -> Error {
     let message = message.split_whitespace().collect::<Vec<_>>().join(" ");
-    if is_connection_error(&message) {
+    if crate::error::engine_unreachable(&message) {
         return Error::engine(
             "the Docker engine stopped answering during the build",
             message,
@@ -267,13 +293,6 @@ fn is_broken_stream(message: &str) -> bool {
     m.contains("bytes remaining on stream")
         || m.contains("error reading a body")
         || m.contains("connection closed before message completed")
-}
-
-fn is_connection_error(message: &str) -> bool {
-    let m = message.to_ascii_lowercase();
-    m.contains("error trying to connect")
-        || m.contains("connection refused")
-        || m.contains("no such file or directory (os error 2)")
 }
 
 #[cfg(test)]
