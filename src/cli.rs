@@ -86,8 +86,9 @@ pub struct BuildArgs {
     /// One or more targets, e.g. 3.12-alpine3.20 3.13-slim-bookworm
     #[arg(required = true)]
     pub targets: Vec<String>,
-    /// Comma-separated platforms; default: the engine's own.
-    #[arg(long, value_name = "LIST")]
+    /// Comma-separated platforms; default: the engine's own. A platform named twice is
+    /// built once; the last --platform given counts.
+    #[arg(long, value_name = "LIST", overrides_with = "platform")]
     pub platform: Option<String>,
     /// Where the images are tagged, `<NAME>:<target>` and `<NAME>:<target>-buildroot`;
     /// with a registry host (`ghcr.io/me/python`), where `--push` sends them.

@@ -82,11 +82,21 @@ fn builds_the_debian_source_and_passes_conformance() {
     let repository = common::unique_repository("e2e");
     let dir = tempfile::tempdir().unwrap();
     let metadata = dir.path().join("meta.json");
-    Test::new()
+    // A platform given twice is built once: one line of tags, no platform suffix.
+    let out = Test::new()
         .args(build_args(&repository, &source))
+        .args(["--platform", "linux/amd64,linux/amd64"])
         .args(["--metadata-file", metadata.to_str().unwrap()])
-        .stdout_contains(&format!("{repository}:3.11-bookworm"))
         .run();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "{stdout}");
+    assert!(
+        lines[0].starts_with(&format!(
+            "{repository}:3.11-bookworm {repository}:3.11-bookworm-buildroot ("
+        )),
+        "{stdout}"
+    );
     let runtime = format!("{repository}:3.11-bookworm");
     let buildroot = format!("{repository}:3.11-bookworm-buildroot");
     docker_ok(&["image", "inspect", &buildroot]);
