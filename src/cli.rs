@@ -491,6 +491,7 @@ fn record_of(
         os_release: outcome.os_name.clone(),
         built_at: now(),
         site_packages: Some(outcome.site_packages.clone()),
+        broken_modules: outcome.broken_modules.clone(),
         manifests: Vec::new(),
     }
 }

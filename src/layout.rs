@@ -68,6 +68,17 @@ pub struct OsLayout {
     pub machine: String,
 }
 
+/// A stdlib extension module left out of the runtime because it does not import in the
+/// source either: a library it needs is not in the source image.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BrokenModule {
+    pub module: String,
+    /// Its file in lib-dynload.
+    pub file: String,
+    /// The first library found missing.
+    pub missing: String,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Library {
     pub soname: String,
@@ -93,6 +104,11 @@ pub struct Layout {
     pub libraries: Vec<Library>,
     #[serde(default)]
     pub stripped: Vec<String>,
+    /// Modules the profile leaves out that get a stub naming it.
+    #[serde(default)]
+    pub announced: Vec<String>,
+    #[serde(default)]
+    pub broken: Vec<BrokenModule>,
     /// The locale a bare C locale is coerced to, carried as files (glibc), if any.
     #[serde(default)]
     pub locale: Option<String>,
@@ -136,6 +152,11 @@ impl Layout {
                 self.os.version_id.as_deref().unwrap_or("")
             )
         })
+    }
+
+    /// The names of the modules left out because they do not import in the source.
+    pub fn broken_modules(&self) -> Vec<String> {
+        self.broken.iter().map(|b| b.module.clone()).collect()
     }
 
     /// The directory the interpreter's entrypoint lives in, put first on PATH.

@@ -44,6 +44,9 @@ pub struct Record {
     pub built_at: String,
     #[serde(default)]
     pub site_packages: Option<String>,
+    /// Stdlib extension modules left out because they do not import in the source.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub broken_modules: Vec<String>,
     /// When pushed: each platform's manifest digest under the index.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub manifests: Vec<PlatformManifest>,
@@ -213,6 +216,7 @@ mod tests {
             os_release: "alpine 3.20".into(),
             built_at: "1970-01-01T00:00:00Z".into(),
             site_packages: None,
+            broken_modules: Vec::new(),
             manifests: Vec::new(),
         }
     }

@@ -16,6 +16,10 @@ use crate::platform::Platform;
 use crate::recipe::Recipe;
 use crate::render;
 
+/// Names the stdlib modules left out because they do not import in the source (comma-
+/// separated), for `dpy test` to expect them absent.
+pub const BROKEN_MODULES_LABEL: &str = "io.dpy.modules.broken";
+
 /// One `(target, platform)` to build.
 pub struct Job<'a> {
     pub recipe: &'a Recipe,
@@ -37,6 +41,8 @@ pub struct Outcome {
     pub python_version: String,
     pub os_name: String,
     pub site_packages: String,
+    /// Stdlib extension modules left out: they do not import in the source either.
+    pub broken_modules: Vec<String>,
     pub seconds: f64,
     pub warnings: Vec<String>,
     pub zip_entries: usize,
@@ -190,6 +196,7 @@ pub async fn finish(engine: &Engine, job: Job<'_>, gathered: Gathered) -> Result
         python_version: distilled.layout.python.version.clone(),
         os_name: distilled.layout.os_name(),
         site_packages: distilled.layout.python.purelib.clone(),
+        broken_modules: distilled.layout.broken_modules(),
         zip_entries: distilled.stats.zip_entries,
         runtime,
         buildroot,
@@ -336,6 +343,10 @@ fn labels(
         ),
         ("io.dpy.profile".into(), recipe.profile.name.clone()),
     ]);
+    let broken = layout.broken_modules();
+    if !broken.is_empty() {
+        labels.insert(BROKEN_MODULES_LABEL.into(), broken.join(","));
+    }
     labels
 }
 

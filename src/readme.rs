@@ -154,6 +154,11 @@ pub fn render(records: Vec<Record>, template_file: Option<&Path>) -> Result<Stri
     context.insert("dockerhub", &visible("docker.io"));
     context.insert("ghcr", &visible("ghcr.io"));
     context.insert("other", &other);
+    let broken: Vec<&Entry> = entries
+        .iter()
+        .filter(|e| !e.buildroot && !e.record.broken_modules.is_empty())
+        .collect();
+    context.insert("broken", &broken);
     context.insert("example", &example);
     tera.render(&name, &context)
         .map_err(|e| crate::render::template_error(&name, &e))

@@ -200,6 +200,27 @@ fn a_source_without_python_is_refused() {
 }
 
 #[test]
+fn a_missing_library_of_a_required_part_is_still_an_error() {
+    if !common::engine("build::no-libssl") {
+        return;
+    }
+    // _ssl does not import in this source either, but a runtime without TLS is no
+    // runtime: refused, not left out.
+    let source = derived_source("nolibssl", "rm -f /usr/lib/x86_64-linux-gnu/libssl.so.3");
+    let repository = common::unique_repository("nolibssl");
+    let before = common::containers();
+    Test::new()
+        .args(build_args(&repository, &source))
+        .args(["--progress", "quiet", "--metadata-file", "/dev/null"])
+        .status(12)
+        .stderr_contains("libssl.so.3 needed by ")
+        .stderr_contains("_ssl is required")
+        .one_line_error()
+        .run();
+    assert_nothing_left(&repository, &before);
+}
+
+#[test]
 fn a_failing_step_is_named_with_its_log_tail() {
     if !common::engine("build::failing-step") {
         return;

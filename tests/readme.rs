@@ -212,3 +212,39 @@ fn the_project_readme_starts_with_two_commands() {
         ".ci/run runs the README's test command"
     );
 }
+
+#[test]
+fn modules_left_out_for_not_importing_in_the_source_are_listed() {
+    let fixture: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(FIXTURE).unwrap()).unwrap();
+    let mut with_broken = fixture.clone();
+    for image in with_broken["images"].as_array_mut().unwrap() {
+        if image["reference"] == "localhost:5000/dpy/python:3.11-bookworm"
+            || image["reference"] == "localhost:5000/dpy/python:3.11-bookworm-buildroot"
+        {
+            image["broken_modules"] = serde_json::json!(["_gdbm", "nis"]);
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("m.json");
+    std::fs::write(&file, with_broken.to_string()).unwrap();
+    let out = Test::new()
+        .args(["readme", "--metadata", file.to_str().unwrap()])
+        .run();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_valid_rst(&text);
+    assert!(
+        text.contains("Modules left out\n----------------"),
+        "{text}"
+    );
+    assert!(
+        text.contains("- ``localhost:5000/dpy/python:3.11-bookworm``: _gdbm, nis\n"),
+        "{text}"
+    );
+    // Runtime images only, and only those that left something out.
+    assert_eq!(text.matches(": _gdbm, nis").count(), 1, "{text}");
+    let plain = Test::new().args(["readme", "--metadata", FIXTURE]).run();
+    assert!(!String::from_utf8(plain.stdout)
+        .unwrap()
+        .contains("Modules left out"));
+}

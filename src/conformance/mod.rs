@@ -91,6 +91,10 @@ pub async fn run(args: TestArgs) -> Result<()> {
         "expect_find_library_c": if survey.is_none() && family == "debian" { Value::Bool(true) } else { Value::Null },
         "profile": profile.name,
         "announced": profile.announced,
+        "broken": labels
+            .get(crate::pipeline::BROKEN_MODULES_LABEL)
+            .map(|list| list.split(',').filter(|m| !m.is_empty()).collect::<Vec<_>>())
+            .unwrap_or_default(),
     });
 
     let platform = format!(

@@ -391,6 +391,21 @@ def resolve_library(name, elf, origin, defaults):
     return None
 
 
+# Extension modules a runtime cannot do without, even when the source's own copy is broken.
+REQUIRED_EXTENSIONS = ("_ssl",)
+
+
+def import_error(module):
+    """None when `module` imports in this (the source's) interpreter; else the last line
+    of what importing it said."""
+    result = subprocess.run([sys.executable, "-E", "-s", "-c", "import " + module],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    if result.returncode == 0:
+        return None
+    lines = result.stderr.strip().splitlines()
+    return lines[-1] if lines else "exit %d" % result.returncode
+
+
 # --- Byte-compiling the stdlib ----------------------------------------------------------
 
 # The first package every interpreter imports from the zip. Its compiled form gains one
@@ -484,6 +499,7 @@ class Gatherer(object):
         self.stripped = []
         self.libraries = []
         self.announced = []
+        self.broken = []  # extension modules left out: they do not import in the source
 
     def stripped_name(self, name):
         base = name.split(".", 1)[0] if not name.startswith("config-") else name
@@ -545,6 +561,7 @@ class Gatherer(object):
             "hot": hot,
             "stripped": sorted(set(self.stripped)),
             "announced": self.announced,
+            "broken": self.broken,
             "warnings": self.warnings,
         }
         with open(os.path.join(self.out, "layout.json"), "w") as f:
@@ -708,20 +725,64 @@ class Gatherer(object):
         return None
 
     def gather_closure(self, python, os_info, dash, ldconfig):
+        """The shared libraries that the interpreter, dash, ldconfig and each extension
+        module load, transitively. A library missing for a required part is an error. An
+        extension module whose library is missing is left out with a warning when it
+        does not import in the source either (the standard profile is what imports
+        there): official images keep _tkinter without Tk, vendors' builds miss a library
+        here and there. One that does import in the source is an error, as dpy could
+        not give the runtime what the source has."""
         defaults = search_dirs(os_info["libc"], python["multiarch"])
-        queue = [python["executable"], dash]
+        required = [python["executable"], dash]
         if ldconfig:
-            queue.append(ldconfig)
-        dynload = python["lib_dynload"]
-        if os.path.isdir(dynload):
-            queue += [os.path.join(dynload, n) for n in sorted(os.listdir(dynload)) if not self.stripped_name(n)]
+            required.append(ldconfig)
         reference = Elf.read(python["executable"])
         for soname in self.config.get("extra_libraries", []):
             found = resolve_library(soname, reference, "/", defaults) if reference else None
             if found:
                 self.root.copy(found)
-                queue.append(found)
+                required.append(found)
         seen = set()
+        found, missing = self.closure(required, os_info, defaults, seen)
+        if missing:
+            name, needer = missing[0]
+            fail("missing-library", "%s needed by %s not found in the source image" % (name, needer))
+        self.carry(found)
+        dynload = python["lib_dynload"]
+        if not os.path.isdir(dynload):
+            return
+        for entry in sorted(os.listdir(dynload)):
+            if self.stripped_name(entry):
+                continue
+            module = os.path.join(dynload, entry)
+            found, missing = self.closure([module], os_info, defaults, set(seen))
+            if not missing:
+                self.carry(found)
+                seen.update(os.path.realpath(p) for _, p in found)
+                seen.add(os.path.realpath(module))
+                continue
+            name, needer = missing[0]
+            module_name = entry.split(".", 1)[0]
+            if module_name in REQUIRED_EXTENSIONS:
+                fail("missing-library", "%s needed by %s not found in the source image; %s is required "
+                     "(a runtime without TLS is no runtime): use a source that has it"
+                     % (name, needer, module_name))
+            error = import_error(module_name)
+            if error is None:
+                fail("missing-library", "%s needed by %s not found in the source image, yet %s imports "
+                     "there; the source loads it from a place dpy does not search"
+                     % (name, needer, module_name))
+            os.remove(self.root.resolve(module))
+            self.broken.append({"module": module_name, "file": entry, "missing": name})
+            warn("the stdlib module %s is left out: it does not import in the source either (%s, needed by %s, "
+                 "is not in the source image)" % (module_name, name, os.path.basename(needer)), self.warnings)
+
+    def closure(self, start, os_info, defaults, seen):
+        """Resolves what the ELF files `start` load, transitively, copying nothing:
+        returns ([(soname, path)], [(soname, needed by)]). Real paths in `seen` are not
+        walked again, and those walked are added to it; their loaders are checked."""
+        queue = list(start)
+        found, missing = [], []
         while queue:
             path = queue.pop(0)
             real = os.path.realpath(path)
@@ -739,13 +800,20 @@ class Gatherer(object):
             for name in elf.needed:
                 if os_info["libc"] == "musl" and musl_reserved(name):
                     continue
-                found = resolve_library(name, elf, origin, defaults)
-                if not found:
-                    fail("missing-library", "%s needed by %s not found in the source image" % (name, path))
-                if found not in [l["path"] for l in self.libraries]:
-                    self.libraries.append({"soname": name, "path": found})
-                self.root.copy(found)
-                queue.append(found)
+                library = resolve_library(name, elf, origin, defaults)
+                if not library:
+                    missing.append((name, path))
+                    continue
+                found.append((name, library))
+                queue.append(library)
+        return found, missing
+
+    def carry(self, found):
+        """Copies resolved libraries into the root and lists each once."""
+        for name, path in found:
+            if path not in [l["path"] for l in self.libraries]:
+                self.libraries.append({"soname": name, "path": path})
+            self.root.copy(path)
 
     def gather_certificates(self, info):
         cafile, capath = info["openssl_cafile"], info["openssl_capath"]
