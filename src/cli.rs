@@ -492,6 +492,10 @@ fn record_of(
         built_at: now(),
         site_packages: Some(outcome.site_packages.clone()),
         broken_modules: outcome.broken_modules.clone(),
+        builder_pip: match kind {
+            metadata::Kind::Buildroot => outcome.builder_pip.clone(),
+            metadata::Kind::Runtime => None,
+        },
         manifests: Vec::new(),
     }
 }

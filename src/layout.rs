@@ -68,6 +68,34 @@ pub struct OsLayout {
     pub machine: String,
 }
 
+/// The pip that chroot-pip runs in the -buildroot image: the source's own, or the one
+/// the builder stage added (templates/context/builder-pip.sh writes builder-pip.json).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BuilderPip {
+    /// `source`, `apt`, `apk`, `pypi`, or `none` when nothing answered.
+    pub origin: String,
+    #[serde(default)]
+    pub version: String,
+}
+
+impl BuilderPip {
+    pub fn load(export_dir: &Path) -> Result<Self> {
+        let path = export_dir.join("builder-pip.json");
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        serde_json::from_str(&text).map_err(|e| {
+            Error::Distill(format!(
+                "{}: the builder stage wrote an unreadable answer: {e}",
+                path.display()
+            ))
+        })
+    }
+
+    /// `apt 23.0.1`, or None when the builder has no pip.
+    pub fn describe(&self) -> Option<String> {
+        (self.origin != "none").then(|| format!("{} {}", self.origin, self.version))
+    }
+}
+
 /// A stdlib extension module left out of the runtime because it does not import in the
 /// source either: a library it needs is not in the source image.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -44,6 +44,9 @@ pub struct Record {
     pub built_at: String,
     #[serde(default)]
     pub site_packages: Option<String>,
+    /// The -buildroot image's pip and where it came from (`source 24.0`, `apt 23.0.1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub builder_pip: Option<String>,
     /// Stdlib extension modules left out because they do not import in the source.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub broken_modules: Vec<String>,
@@ -217,6 +220,7 @@ mod tests {
             built_at: "1970-01-01T00:00:00Z".into(),
             site_packages: None,
             broken_modules: Vec::new(),
+            builder_pip: None,
             manifests: Vec::new(),
         }
     }

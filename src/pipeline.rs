@@ -43,6 +43,8 @@ pub struct Outcome {
     pub site_packages: String,
     /// Stdlib extension modules left out: they do not import in the source either.
     pub broken_modules: Vec<String>,
+    /// Where the -buildroot image's pip comes from (`source 24.0`, `apt 23.0.1`), if any.
+    pub builder_pip: Option<String>,
     pub seconds: f64,
     pub warnings: Vec<String>,
     pub zip_entries: usize,
@@ -143,6 +145,12 @@ pub async fn finish(engine: &Engine, job: Job<'_>, gathered: Gathered) -> Result
     let export_dir = work.path().join("export");
     let t = Instant::now();
     let distilled = distill::distill(&export_dir, recipe, job.distill)?;
+    let builder_pip = crate::layout::BuilderPip::load(&export_dir)?.describe();
+    if builder_pip.is_none() {
+        progress.warn(
+            "the -buildroot image has no pip: the source has none, and neither a package repository nor PyPI answered; chroot-pip says how to add one",
+        );
+    }
     progress.note(&format!(
         "distilled: {} stdlib entries in {} ({:.1} MB), root {:.1} MB, {:.1}s",
         distilled.stats.zip_entries,
@@ -197,6 +205,7 @@ pub async fn finish(engine: &Engine, job: Job<'_>, gathered: Gathered) -> Result
         os_name: distilled.layout.os_name(),
         site_packages: distilled.layout.python.purelib.clone(),
         broken_modules: distilled.layout.broken_modules(),
+        builder_pip,
         zip_entries: distilled.stats.zip_entries,
         runtime,
         buildroot,

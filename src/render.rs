@@ -58,6 +58,10 @@ const VERBATIM: &[(&str, &str)] = &[
     ),
     ("dpy/gather.py", GATHER_PY),
     (
+        "dpy/builder-pip.sh",
+        include_str!("../templates/context/builder-pip.sh"),
+    ),
+    (
         "dpy/_dpy_zipimport.py",
         include_str!("../templates/context/_dpy_zipimport.py"),
     ),

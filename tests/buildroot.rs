@@ -183,13 +183,39 @@ fn flask_on_debian_with_a_private_ca_and_a_grafted_library() {
     if !common::engine("buildroot::debian") {
         return;
     }
-    let source = common::debian_source();
-    common::require_image(&source);
+    // Debian's python3 without python3-pip, as debootstrap makes it: the builder gets
+    // pip from the family's package manager, and everything below runs through it.
+    common::require_image(&common::debian_source());
+    let source = common::derived_image(
+        "debian-without-pip",
+        &common::debian_source(),
+        "dpkg --purge python3-pip && ! python3 -m pip --version",
+    );
     let dir = tempfile::tempdir().unwrap();
     let (bundle, marker) = ca_bundle(dir.path());
     let repository = common::unique_repository("flaskdeb");
-    dpy_build("3.11-bookworm", &source, &repository, &bundle);
+    let metadata = dir.path().join("meta.json");
+    common::build_amd64(
+        "3.11-bookworm",
+        &source,
+        &repository,
+        &["--ca-bundle", bundle.to_str().unwrap()],
+    )
+    .args(["--metadata-file", metadata.to_str().unwrap()])
+    .run();
     let base = format!("{repository}:3.11-bookworm");
+    let records: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&metadata).unwrap()).unwrap();
+    let pips: Vec<&str> = records["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["builder_pip"].as_str().unwrap_or("-"))
+        .collect();
+    assert!(
+        pips.contains(&"-") && pips.iter().any(|p| p.starts_with("apt ")),
+        "the -buildroot record names apt's pip: {pips:?}"
+    );
 
     let app = format!("{repository}-flask:1");
     let out = docker_build(&examples().join("simple-flask"), &app, &base, &bundle);
@@ -330,6 +356,8 @@ fn helpers_fail_clearly_and_leave_build_root_unchanged() {
         chroot-apt install dpy-no-such-package; echo \"apt=$?\"; \
         env -u BUILD_ROOT chroot-pip install x; echo \"unset=$?\"; \
         chroot-exec -h >/dev/null; echo \"exec-help=$?\"; \
+        rm -rf /usr/lib/python3/dist-packages/pip; chroot-pip install x 2>/tmp/e; echo \"nopip=$?\"; \
+        echo \"lines=$(wc -l </tmp/e)\"; cat /tmp/e >&2; \
         [ \"$before\" = \"$(snapshot)\" ] && echo unchanged";
     let out = Command::new("/usr/bin/docker")
         .args(["run", "--rm", "-v"])
@@ -339,7 +367,15 @@ fn helpers_fail_clearly_and_leave_build_root_unchanged() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    for expected in ["pip=1", "apt=3", "unset=2", "exec-help=0", "unchanged"] {
+    for expected in [
+        "pip=1",
+        "apt=3",
+        "unset=2",
+        "exec-help=0",
+        "nopip=2",
+        "lines=1",
+        "unchanged",
+    ] {
         assert!(stdout.contains(expected), "{expected}\n{stdout}\n{stderr}");
     }
     assert!(
@@ -348,6 +384,12 @@ fn helpers_fail_clearly_and_leave_build_root_unchanged() {
     );
     assert!(
         stderr.contains("chroot-apt: ") && stderr.contains("BUILD_ROOT is not set"),
+        "{stderr}"
+    );
+    // A builder without pip: one line that says what is missing and how to add it.
+    assert!(
+        stderr.contains("chroot-pip: the builder's /usr/bin/python3 has no pip")
+            && stderr.contains("apt-get install -y python3-pip"),
         "{stderr}"
     );
     docker(&[

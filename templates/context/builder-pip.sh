@@ -1,0 +1,73 @@
+#!/bin/sh
+# Gives the -buildroot image's builder a pip when the source has none (Debian's python3
+# without python3-pip, as debootstrap makes it; a vendor's image without ensurepip's
+# wheel): chroot-pip runs the builder's own `python3 -m pip`.
+#
+# In order: the source's own pip; the family's package manager, only when it owns the
+# interpreter (python3-pip on a /usr/local CPython would bring a second Python); PyPI's
+# pip wheel, checked against its published sha256 and installed through the builder's
+# interpreter. Writes what it found to /opt/dpy/builder-pip.json, which the export
+# hands to dpy for the metadata; `none` when nothing answered.
+set -u
+out=/opt/dpy/builder-pip.json
+py="$(command -v python3 || command -v python || true)"
+
+record() {
+    printf '{"origin": "%s", "version": "%s"}\n' "$1" "$2" >"$out"
+    echo "builder-pip: ${1} ${2}"
+    exit 0
+}
+pip_version() { "$py" -m pip --version 2>/dev/null | awk '{ print $2 }'; }
+
+# No interpreter: the gather stage says so in its own error.
+[ -n "$py" ] || record none ""
+v="$(pip_version)"
+[ -n "$v" ] && record source "$v"
+
+ca=""
+if [ -s /run/dpy-ca/bundle.pem ]; then
+    ca=/run/dpy-ca/bundle.pem
+    export SSL_CERT_FILE="$ca"
+fi
+real="$(readlink -f "$py")"
+
+if command -v apt-get >/dev/null 2>&1 && dpkg -S "$real" >/dev/null 2>&1; then
+    opt=""
+    [ -n "$ca" ] && opt="-o Acquire::https::CaInfo=$ca"
+    # shellcheck disable=SC2086
+    if apt-get $opt update >/tmp/builder-pip.log 2>&1 \
+        && DEBIAN_FRONTEND=noninteractive apt-get $opt install -y --no-install-recommends python3-pip >>/tmp/builder-pip.log 2>&1; then
+        rm -rf /var/lib/apt/lists/*
+        v="$(pip_version)"
+        [ -n "$v" ] && record apt "$v"
+    fi
+    rm -rf /var/lib/apt/lists/*
+elif command -v apk >/dev/null 2>&1 && apk info -q --who-owns "$real" >/dev/null 2>&1; then
+    if apk add --no-cache py3-pip >/tmp/builder-pip.log 2>&1; then
+        v="$(pip_version)"
+        [ -n "$v" ] && record apk "$v"
+    fi
+fi
+
+# PyPI: the newest pip wheel this interpreter can run, by the JSON API, sha256 checked.
+"$py" - >>/tmp/builder-pip.log 2>&1 <<'PY'
+import hashlib, json, os, ssl, subprocess, sys, tempfile, urllib.request
+context = ssl.create_default_context(cafile=os.environ.get("SSL_CERT_FILE") or None)
+with urllib.request.urlopen("https://pypi.org/pypi/pip/json", timeout=60, context=context) as answer:
+    files = json.load(answer)["urls"]
+wheel = next(f for f in files if f["packagetype"] == "bdist_wheel")
+with urllib.request.urlopen(wheel["url"], timeout=120, context=context) as answer:
+    data = answer.read()
+if hashlib.sha256(data).hexdigest() != wheel["digests"]["sha256"]:
+    sys.exit("the pip wheel's sha256 is not the one PyPI publishes")
+path = os.path.join(tempfile.mkdtemp(), wheel["filename"])
+with open(path, "wb") as f:
+    f.write(data)
+# A wheel of pip runs pip: it installs itself, offline.
+env = dict(os.environ, PIP_BREAK_SYSTEM_PACKAGES="1", PIP_ROOT_USER_ACTION="ignore",
+           PIP_DISABLE_PIP_VERSION_CHECK="1")
+subprocess.check_call([sys.executable, os.path.join(path, "pip"), "install", "--no-index", path], env=env)
+PY
+v="$(pip_version)"
+[ -n "$v" ] && record pypi "$v"
+record none ""
