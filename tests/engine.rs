@@ -227,7 +227,7 @@ async fn thirty_concurrent_exports_each_arrive_whole() {
     // Each export differs (no shared BuildKit work) and is big enough to take many chunks.
     let payloads: Vec<Vec<u8>> = (0..30u32)
         .map(|i| {
-            let mut state = u64::from(i) * 0x9E37_79B9_7F4A_7C15 + 1;
+            let mut state = u64::from(i).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
             (0..3_000_000)
                 .map(|_| {
                     state ^= state << 13;
@@ -260,13 +260,13 @@ async fn thirty_concurrent_exports_each_arrive_whole() {
                 &Progress::new(ProgressMode::Quiet, format!("export {i}")),
             )
             .await
-            .map(|_| out)
+            // Read at once, as the gather stage's unpack does: a late last chunk shows.
+            .map(|_| std::fs::read(&out).unwrap())
         }
     });
     let results = futures_util::future::join_all(builds).await;
     for (i, (result, payload)) in results.into_iter().zip(&payloads).enumerate() {
-        let out = result.unwrap_or_else(|e| panic!("export {i}: {e}"));
-        let data = std::fs::read(&out).unwrap();
+        let data = result.unwrap_or_else(|e| panic!("export {i}: {e}"));
         let mut archive = tar::Archive::new(data.as_slice());
         let mut found = Vec::new();
         for entry in archive.entries().unwrap() {
