@@ -32,7 +32,6 @@ import platform
 import py_compile
 import re
 import shutil
-import ssl
 import stat
 import struct
 import subprocess
@@ -291,6 +290,9 @@ def describe_python():
 
 
 def describe_ssl():
+    # Imported here, after the closure: a source whose _ssl cannot load is refused there,
+    # in one line naming the missing library, not by a traceback at the top.
+    import ssl
     paths = ssl.get_default_verify_paths()
     return {
         "cafile": paths.cafile,
