@@ -46,3 +46,39 @@ fn doctor_reports_a_missing_source_image() {
         .stdout_contains("MISSING source dpy-test/absent:0")
         .run();
 }
+
+/// Sixty BuildKit probes from four processes side by side, as the issue that found the
+/// partial exports ran them: each probe's exported tar holds its file. Without the wait
+/// for the end-of-archive marker (engine::export), 3 of 480 such probes failed here.
+#[test]
+fn sixty_probes_side_by_side_each_export_whole() {
+    if !common::engine("doctor::concurrent-probes") {
+        return;
+    }
+    let loops: Vec<_> = (0..4)
+        .map(|_| {
+            std::thread::spawn(|| {
+                (0..15)
+                    .map(|_| {
+                        let out = std::process::Command::new(common::BIN)
+                            .arg("doctor")
+                            .output()
+                            .unwrap();
+                        String::from_utf8_lossy(&out.stdout)
+                            .lines()
+                            .find(|l| l.contains("buildkit"))
+                            .unwrap_or("no buildkit line")
+                            .to_string()
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let lines: Vec<String> = loops.into_iter().flat_map(|l| l.join().unwrap()).collect();
+    assert_eq!(lines.len(), 60);
+    let bad: Vec<&String> = lines
+        .iter()
+        .filter(|l| !l.starts_with("ok      buildkit"))
+        .collect();
+    assert!(bad.is_empty(), "{} of 60 probes: {bad:?}", bad.len());
+}

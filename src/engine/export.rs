@@ -10,7 +10,10 @@
 //! So dpy waits for the archive's own end: the two zero blocks that a tar writer puts
 //! after the last entry. An archive whose entries run to a proper end marker is whole;
 //! one that stays short past a grace period is reported, and the build is started again.
+//! An export that carries a `manifest.json` (the gather stage writes one last, listing
+//! every file it wrote with its size) must also hold each file it lists, at that size.
 
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -45,14 +48,32 @@ pub fn complete(path: &Path) -> Result<(), String> {
     // Where the last entry's data ends, rounded up to a block.
     let mut end = 0u64;
     let mut entries = 0usize;
+    let mut found: HashMap<String, Found> = HashMap::new();
+    let mut manifest = None;
     for entry in archive
         .entries()
         .map_err(|e| format!("the exported tar: {e}"))?
     {
-        let entry = entry.map_err(|e| format!("the exported tar breaks off: {e}"))?;
+        let mut entry = entry.map_err(|e| format!("the exported tar breaks off: {e}"))?;
         let size = entry.header().entry_size().unwrap_or(0);
         end = entry.raw_file_position() + size.div_ceil(512) * 512;
         entries += 1;
+        let name = entry
+            .path()
+            .map(|p| normal(&p.to_string_lossy()))
+            .unwrap_or_default();
+        let kind = entry.header().entry_type();
+        if name == MANIFEST {
+            let mut text = String::new();
+            entry
+                .read_to_string(&mut text)
+                .map_err(|e| format!("the exported tar breaks off in {MANIFEST}: {e}"))?;
+            manifest = Some(text);
+        } else if kind.is_symlink() || kind.is_hard_link() {
+            found.insert(name, Found::Link);
+        } else if kind.is_file() {
+            found.insert(name, Found::File(size));
+        }
     }
     if end + 1024 > len {
         return Err(format!(
@@ -69,7 +90,61 @@ pub fn complete(path: &Path) -> Result<(), String> {
             "the exported tar has no end-of-archive marker after its {entries} entries"
         ));
     }
-    Ok(())
+    match manifest {
+        Some(text) => against_manifest(&text, &found),
+        None => Ok(()),
+    }
+}
+
+/// The gather stage's list of what it wrote, as the export must hold it.
+pub const MANIFEST: &str = "manifest.json";
+
+#[derive(serde::Deserialize)]
+struct Manifest {
+    /// Path (relative to the export's root) → size in bytes.
+    files: HashMap<String, u64>,
+    links: Vec<String>,
+}
+
+enum Found {
+    File(u64),
+    Link,
+}
+
+fn normal(path: &str) -> String {
+    path.trim_start_matches("./")
+        .trim_end_matches('/')
+        .to_string()
+}
+
+fn against_manifest(text: &str, found: &HashMap<String, Found>) -> Result<(), String> {
+    let manifest: Manifest = serde_json::from_str(text)
+        .map_err(|e| format!("the export's {MANIFEST} is not readable: {e}"))?;
+    let mut wrong = Vec::new();
+    for (path, size) in &manifest.files {
+        match found.get(path.as_str()) {
+            Some(Found::File(have)) if have == size => {}
+            // A hard link's data is its target's, checked under the target's name.
+            Some(Found::Link) => {}
+            Some(Found::File(have)) => wrong.push(format!("{path} ({have} of {size} bytes)")),
+            None => wrong.push(format!("{path} (missing)")),
+        }
+    }
+    for path in &manifest.links {
+        if !found.contains_key(path.as_str()) {
+            wrong.push(format!("{path} (missing link)"));
+        }
+    }
+    if wrong.is_empty() {
+        return Ok(());
+    }
+    wrong.sort();
+    Err(format!(
+        "the export lacks {} of the {} files its {MANIFEST} lists, e.g. {}",
+        wrong.len(),
+        manifest.files.len() + manifest.links.len(),
+        wrong[0]
+    ))
 }
 
 /// Fault injection for the tests: `DPY_FAULT_CUT_EXPORTS=N` cuts the first N exports
@@ -127,6 +202,37 @@ mod tests {
             std::fs::write(&path, &whole[..cut]).unwrap();
             assert!(complete(&path).is_err(), "cut at {cut} of {}", whole.len());
         }
+    }
+
+    #[test]
+    fn a_manifest_names_what_the_export_must_hold() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.tar");
+        let listed = |files: &str| {
+            let manifest = format!("{{\"files\": {{{files}}}, \"links\": []}}");
+            let mut builder = tar::Builder::new(Vec::new());
+            for (name, data) in [("a", &b"12345"[..]), ("root/b", &b"xy"[..])] {
+                let mut header = tar::Header::new_gnu();
+                header.set_size(data.len() as u64);
+                header.set_cksum();
+                builder.append_data(&mut header, name, data).unwrap();
+            }
+            let mut header = tar::Header::new_gnu();
+            header.set_size(manifest.len() as u64);
+            header.set_cksum();
+            builder
+                .append_data(&mut header, MANIFEST, manifest.as_bytes())
+                .unwrap();
+            builder.into_inner().unwrap()
+        };
+        std::fs::write(&path, listed(r#""a": 5, "root/b": 2"#)).unwrap();
+        assert_eq!(complete(&path), Ok(()));
+        std::fs::write(&path, listed(r#""a": 5, "root/b": 3"#)).unwrap();
+        assert!(complete(&path)
+            .unwrap_err()
+            .contains("root/b (2 of 3 bytes)"));
+        std::fs::write(&path, listed(r#""a": 5, "root/c": 1"#)).unwrap();
+        assert!(complete(&path).unwrap_err().contains("root/c (missing)"));
     }
 
     #[tokio::test]

@@ -393,6 +393,23 @@ def resolve_library(name, elf, origin, defaults):
     return None
 
 
+def write_manifest(out):
+    """Lists every file written under `out` with its size, and every link, in
+    manifest.json, written last: dpy checks the export it receives against it."""
+    files, links = {}, []
+    for current, dirs, names in os.walk(out):
+        for name in names + [d for d in dirs if os.path.islink(os.path.join(current, d))]:
+            path = os.path.join(current, name)
+            relative = os.path.relpath(path, out)
+            if os.path.islink(path):
+                links.append(relative)
+            elif os.path.isfile(path):
+                files[relative] = os.path.getsize(path)
+    files.pop("manifest.json", None)
+    with open(os.path.join(out, "manifest.json"), "w") as f:
+        json.dump({"files": files, "links": sorted(links)}, f, sort_keys=True)
+
+
 # Extension modules a runtime cannot do without, even when the source's own copy is broken.
 REQUIRED_EXTENSIONS = ("_ssl",)
 
@@ -568,6 +585,7 @@ class Gatherer(object):
         }
         with open(os.path.join(self.out, "layout.json"), "w") as f:
             json.dump(layout, f, indent=2, sort_keys=True)
+        write_manifest(self.out)
         print("gather: Python %s on %s (%s), %d libraries, %d packages recorded"
               % (python["version"], os_info["pretty_name"], os_info["libc"], len(self.libraries), len(packages)))
 
