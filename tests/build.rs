@@ -64,14 +64,6 @@ fn runtime_files(image: &str) -> Vec<String> {
     files
 }
 
-fn assert_nothing_left(repository: &str, containers_before: &[String]) {
-    assert!(
-        common::images_of(repository).is_empty(),
-        "no image tagged in {repository}"
-    );
-    common::assert_no_new_containers(containers_before);
-}
-
 #[test]
 fn builds_the_debian_source_and_passes_conformance() {
     if !common::engine("build::e2e") {
@@ -82,7 +74,9 @@ fn builds_the_debian_source_and_passes_conformance() {
     let repository = common::unique_repository("e2e");
     let dir = tempfile::tempdir().unwrap();
     let metadata = dir.path().join("meta.json");
-    // A platform given twice is built once: one line of tags, no platform suffix.
+    // A platform given twice is built once: one line of tags, no platform suffix, and
+    // no second pair of images left dangling.
+    let before = common::Engine::now();
     let out = Test::new()
         .args(build_args(&repository, &source))
         .args(["--platform", "linux/amd64,linux/amd64"])
@@ -97,6 +91,7 @@ fn builds_the_debian_source_and_passes_conformance() {
         )),
         "{stdout}"
     );
+    before.assert_no_new_dangling();
     let runtime = format!("{repository}:3.11-bookworm");
     let buildroot = format!("{repository}:3.11-bookworm-buildroot");
     docker_ok(&["image", "inspect", &buildroot]);
@@ -189,14 +184,14 @@ fn a_source_without_python_is_refused() {
     }
     let source = derived_source("nopython", "rm -f /usr/bin/python3* /usr/bin/python");
     let repository = common::unique_repository("nopython");
-    let before = common::containers();
+    let before = common::Engine::now();
     Test::new()
         .args(build_args(&repository, &source))
         .status(12)
         .stderr_contains("no python3 on PATH")
         .one_line_error()
         .run();
-    assert_nothing_left(&repository, &before);
+    before.assert_nothing_left(&repository);
 }
 
 #[test]
@@ -208,7 +203,7 @@ fn a_missing_library_of_a_required_part_is_still_an_error() {
     // runtime: refused, not left out.
     let source = derived_source("nolibssl", "rm -f /usr/lib/x86_64-linux-gnu/libssl.so.3");
     let repository = common::unique_repository("nolibssl");
-    let before = common::containers();
+    let before = common::Engine::now();
     Test::new()
         .args(build_args(&repository, &source))
         .args(["--progress", "quiet", "--metadata-file", "/dev/null"])
@@ -217,7 +212,7 @@ fn a_missing_library_of_a_required_part_is_still_an_error() {
         .stderr_contains("_ssl is required")
         .one_line_error()
         .run();
-    assert_nothing_left(&repository, &before);
+    before.assert_nothing_left(&repository);
 }
 
 #[test]
@@ -231,7 +226,7 @@ fn a_failing_step_is_named_with_its_log_tail() {
         "echo 'raise RuntimeError(\"stdlib broken on purpose\")' > /usr/lib/python3.11/json/__init__.py",
     );
     let repository = common::unique_repository("brokenstep");
-    let before = common::containers();
+    let before = common::Engine::now();
     let out = Test::new()
         .args(build_args(&repository, &source))
         .args(["--progress", "quiet"])
@@ -245,7 +240,7 @@ fn a_failing_step_is_named_with_its_log_tail() {
         "names the step: {stderr}"
     );
     assert!(stderr.contains("exit code: 1"), "{stderr}");
-    assert_nothing_left(&repository, &before);
+    before.assert_nothing_left(&repository);
 }
 
 #[test]
@@ -254,7 +249,7 @@ fn a_missing_source_that_cannot_be_pulled_suggests_source_image() {
         return;
     }
     let repository = common::unique_repository("missing");
-    let before = common::containers();
+    let before = common::Engine::now();
     Test::new()
         .args(build_args(&repository, "dpy-test/does-not-exist:0"))
         .status(11)
@@ -262,7 +257,7 @@ fn a_missing_source_that_cannot_be_pulled_suggests_source_image() {
         .stderr_contains("--source-image")
         .one_line_error()
         .run();
-    assert_nothing_left(&repository, &before);
+    before.assert_nothing_left(&repository);
 }
 
 #[test]
@@ -304,7 +299,7 @@ fn interrupt_at(marker: &str, name: &str) {
     let source = common::debian_source();
     common::require_image(&source);
     let repository = common::unique_repository(name);
-    let before = common::containers();
+    let before = common::Engine::now();
     let mut child = std::process::Command::new(common::BIN)
         .args(build_args(&repository, &source))
         .args(["--no-cache", "--metadata-file", "/dev/null"])
@@ -337,7 +332,7 @@ fn interrupt_at(marker: &str, name: &str) {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130), "{seen}{rest}");
     assert!(rest.contains("interrupted"), "{rest}");
-    assert_nothing_left(&repository, &before);
+    before.assert_nothing_left(&repository);
     // Hold tags carry the interrupted process's id (engine::build's session ids).
     let holds = common::images_of(&format!("dpy-hold/dpy-{}-*", child.id()));
     assert!(holds.is_empty(), "held images left: {holds:?}");

@@ -200,7 +200,7 @@ fn a_build_whose_answer_keeps_breaking_off_fails_with_one_line_and_leaves_nothin
     let source = common::debian_source();
     common::require_image(&source);
     let repository = common::unique_repository("alwaysbroken");
-    let before = common::containers();
+    let before = common::Engine::now();
     let proxy = CuttingProxy::start(usize::MAX);
     common::build_amd64("3.11-bookworm", &source, &repository, &[])
         .env("DOCKER_HOST", &proxy.host())
@@ -209,8 +209,7 @@ fn a_build_whose_answer_keeps_breaking_off_fails_with_one_line_and_leaves_nothin
         .stderr_contains("the engine's answer broke off 2 times building export for linux/amd64")
         .run();
     assert_eq!(proxy.cuts(), 2);
-    assert!(common::images_of(&repository).is_empty());
-    common::assert_no_new_containers(&before);
+    before.assert_nothing_left(&repository);
 }
 
 /// Thirty tar exports at once, as platforms and targets export side by side: each one
@@ -303,13 +302,12 @@ fn an_export_cut_short_is_noticed_built_again_and_then_refused() {
 
     // Cut every time: one line, exit 10, nothing tagged, no container.
     let repository = common::unique_repository("cutexports");
-    let before = common::containers();
+    let before = common::Engine::now();
     common::build_amd64("3.11-bookworm", &source, &repository, &[])
         .env("DPY_FAULT_CUT_EXPORTS", "2")
         .status(10)
         .one_line_error()
         .stderr_contains("the export of export for linux/amd64 arrived incomplete 2 times")
         .run();
-    assert!(common::images_of(&repository).is_empty());
-    common::assert_no_new_containers(&before);
+    before.assert_nothing_left(&repository);
 }

@@ -367,6 +367,57 @@ pub fn python_in(image: &str, args: &[&str]) -> Output {
     docker(&all)
 }
 
+/// What the engine holds that a failed build must not add to: containers, and untagged
+/// images that dpy built (they carry its io.dpy.profile label; a test-bed image left
+/// untagged by a rebuild does not count).
+pub struct Engine {
+    containers: Vec<String>,
+    dangling: Vec<String>,
+}
+
+fn dpy_dangling() -> Vec<String> {
+    docker_ok(&[
+        "image",
+        "ls",
+        "-q",
+        "--no-trunc",
+        "--filter",
+        "dangling=true",
+        "--filter",
+        "label=io.dpy.profile",
+    ])
+    .lines()
+    .map(str::to_string)
+    .collect()
+}
+
+impl Engine {
+    pub fn now() -> Self {
+        Engine {
+            containers: containers(),
+            dangling: dpy_dangling(),
+        }
+    }
+
+    /// No tag in `repository`, no new container, no new dangling image of dpy's.
+    pub fn assert_nothing_left(&self, repository: &str) {
+        assert!(
+            images_of(repository).is_empty(),
+            "no image tagged in {repository}"
+        );
+        assert_no_new_containers(&self.containers);
+        self.assert_no_new_dangling();
+    }
+
+    pub fn assert_no_new_dangling(&self) {
+        let new: Vec<String> = dpy_dangling()
+            .into_iter()
+            .filter(|i| !self.dangling.contains(i))
+            .collect();
+        assert!(new.is_empty(), "dangling images left: {new:?}");
+    }
+}
+
 /// No container created since `before` is left. Tests run two at a time and the other
 /// one may have a short-lived container of its own running (dpy test removes its
 /// containers when they exit): a container still there after 20 s is a leak.
