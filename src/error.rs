@@ -130,7 +130,7 @@ impl Error {
                 "{context}: {message} (is the Docker engine running? check DOCKER_HOST, or run `dpy doctor`)"
             ))
         } else {
-            Error::Engine(format!("{context}: the engine refused it: {message}"))
+            Error::Engine(format!("{context}: {message}"))
         }
     }
 }
@@ -177,7 +177,7 @@ mod tests {
         );
         assert_eq!(
             refused.to_string(),
-            "tagging Bar/Bad:3.11-bookworm: the engine refused it: Docker responded with status code 400: invalid reference format"
+            "tagging Bar/Bad:3.11-bookworm: Docker responded with status code 400: invalid reference format"
         );
         assert_eq!(refused.exit_code(), exit::ENGINE);
     }

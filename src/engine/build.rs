@@ -68,59 +68,66 @@ fn marked_error(line: &str) -> Option<Error> {
     Some(Error::SourceUnfit(message.trim().to_string()))
 }
 
-/// How many times a build is started when the engine's answer breaks off mid-stream.
-const STREAM_ATTEMPTS: u32 = 2;
+/// How many times a build is started when its answer breaks off or its export is cut.
+const ATTEMPTS: u32 = 2;
 
 /// How one attempt at a build ended badly.
 enum Failure {
-    /// The engine's progress stream ended in the middle of a message: nothing says the
-    /// build itself failed, and BuildKit's cache makes a second attempt cheap.
-    Broken(String),
-    /// The build succeeded but its tar export arrived incomplete.
-    Incomplete(String),
+    /// Worth one more attempt: the engine's progress stream ended in the middle of a
+    /// message (nothing says the build itself failed), or the build succeeded and its
+    /// tar export arrived incomplete. BuildKit's cache makes a second attempt cheap.
+    /// `warning` is said before the retry, `error` is the outcome after the last one.
+    Retry {
+        warning: String,
+        error: Error,
+    },
     Final(Error),
 }
 
 /// Runs the build to its end and returns the image id (for `Output::Image`).
 ///
-/// A build whose progress stream breaks off is started once more (seen about once in a
-/// few hundred builds, with two platforms building at once); a build that fails is not.
+/// A build whose progress stream breaks off (seen about once in a few hundred builds,
+/// with two platforms building at once), or whose export arrives incomplete, is started
+/// once more; a build that fails is not.
 pub async fn build(engine: &Engine, spec: BuildSpec<'_>, progress: &Progress) -> Result<Built> {
     let mut attempt = 1;
     loop {
         match build_once(engine, &spec, progress).await {
             Ok(built) => return Ok(built),
-            Err(Failure::Broken(message)) if attempt < STREAM_ATTEMPTS => {
-                progress.warn(&format!(
-                    "the engine's answer broke off ({message}); building {} again",
-                    spec.target
-                ));
+            Err(Failure::Retry { warning, .. }) if attempt < ATTEMPTS => {
+                progress.warn(&warning);
                 attempt += 1;
             }
-            Err(Failure::Broken(message)) => {
-                return Err(Error::engine(
-                    &format!(
-                        "the engine's answer broke off {STREAM_ATTEMPTS} times building {} for {}",
-                        spec.target, spec.platform
-                    ),
-                    message,
-                ))
-            }
-            Err(Failure::Incomplete(message)) if attempt < STREAM_ATTEMPTS => {
-                progress.warn(&format!(
-                    "the export of {} arrived incomplete ({message}); building it again",
-                    spec.target
-                ));
-                attempt += 1;
-            }
-            Err(Failure::Incomplete(message)) => {
-                return Err(Error::Engine(format!(
-                    "the export of {} for {} arrived incomplete {STREAM_ATTEMPTS} times: {message}; the engine or its session with dpy is unreliable here: run `dpy doctor`",
-                    spec.target, spec.platform
-                )))
-            }
-            Err(Failure::Final(error)) => return Err(error),
+            Err(Failure::Retry { error, .. } | Failure::Final(error)) => return Err(error),
         }
+    }
+}
+
+/// A broken answer: retried, then an engine error that says how often it broke.
+fn broken(spec: &BuildSpec<'_>, message: String) -> Failure {
+    Failure::Retry {
+        warning: format!(
+            "the engine's answer broke off ({message}); building {} again",
+            spec.target
+        ),
+        error: Error::Engine(format!(
+            "the engine's answer broke off {ATTEMPTS} times building {} for {}: {message}",
+            spec.target, spec.platform
+        )),
+    }
+}
+
+/// An incomplete export (engine::export): retried, then an engine error.
+fn incomplete(spec: &BuildSpec<'_>, message: String) -> Failure {
+    Failure::Retry {
+        warning: format!(
+            "the export of {} arrived incomplete ({message}); building it again",
+            spec.target
+        ),
+        error: Error::Engine(format!(
+            "the export of {} for {} arrived incomplete {ATTEMPTS} times: {message}; the engine or its session with dpy is unreliable here: run `dpy doctor`",
+            spec.target, spec.platform
+        )),
     }
 }
 
@@ -203,7 +210,7 @@ async fn build_once(
         Some(Failure::Final(marked_error(line).expect("a marked line")))
     } else if let Some(message) = failure {
         Some(if is_broken_stream(&message) {
-            Failure::Broken(message)
+            broken(spec, message)
         } else {
             Failure::Final(step_error(progress, spec.platform, &message))
         })
@@ -222,7 +229,7 @@ async fn build_once(
             super::export::settle(path)
                 .await
                 .err()
-                .map(Failure::Incomplete)
+                .map(|message| incomplete(spec, message))
         }
         _ => error,
     };
