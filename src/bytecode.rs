@@ -18,8 +18,7 @@ use crate::context::BuildContext;
 use crate::distill::rootfs;
 use crate::engine::{self, BuildSpec, Engine, Output};
 use crate::error::{Error, Result};
-use crate::layout::Layout;
-use crate::pipeline::Gathered;
+use crate::gather::Gathered;
 
 /// stdlib.json, written by the gather stage.
 #[derive(Debug, Deserialize)]
@@ -68,10 +67,10 @@ pub async fn share(
     engine: &Engine,
     native: &Gathered,
     native_platform: &str,
-    native_python: &str,
-    other: &Gathered,
+    other: &mut Gathered,
     no_cache: bool,
 ) -> Result<Shared> {
+    let native_python = native.layout.python.executable.as_str();
     let (mine, theirs) = (manifest(native)?, manifest(other)?);
     let native_root = native.export_dir().join("root");
     let other_root = other.export_dir().join("root");
@@ -104,7 +103,7 @@ pub async fn share(
         )
         .await?;
     }
-    share_hot_list(native, other)?;
+    share_hot_list(native, other);
     Ok(Shared {
         reused,
         compiled_natively: differing.len(),
@@ -115,32 +114,28 @@ pub async fn share(
 /// The stored entries of the zip go with the bytecode: the gather stage of an emulated
 /// platform does not list them (it would import dozens of modules under qemu), and the
 /// stdlibs are the same but for the modules named after the platform.
-fn share_hot_list(native: &Gathered, other: &Gathered) -> Result<()> {
-    let native_layout = Layout::load(&native.export_dir().join("layout.json"))?;
-    let path = other.export_dir().join("layout.json");
-    let mut layout = Layout::load(&path)?;
-    if layout.hot.is_empty() {
-        // Platform-specific modules carry the multiarch triplet in their names
-        // (_sysconfigdata__x86_64-linux-gnu): name the other platform's own.
-        let (from, to) = (
-            native_layout.python.multiarch.clone().unwrap_or_default(),
-            layout.python.multiarch.clone().unwrap_or_default(),
-        );
-        layout.hot = native_layout
-            .hot
-            .into_iter()
-            .map(|name| {
-                if from.is_empty() || to.is_empty() {
-                    name
-                } else {
-                    name.replace(&from, &to)
-                }
-            })
-            .collect();
-        let text = serde_json::to_string_pretty(&layout).expect("a layout serializes");
-        std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
+fn share_hot_list(native: &Gathered, other: &mut Gathered) {
+    if !other.layout.hot.is_empty() {
+        return;
     }
-    Ok(())
+    // Platform-specific modules carry the multiarch triplet in their names
+    // (_sysconfigdata__x86_64-linux-gnu): name the other platform's own.
+    let (from, to) = (
+        native.layout.python.multiarch.clone().unwrap_or_default(),
+        other.layout.python.multiarch.clone().unwrap_or_default(),
+    );
+    other.layout.hot = native
+        .layout
+        .hot
+        .iter()
+        .map(|name| {
+            if from.is_empty() || to.is_empty() {
+                name.clone()
+            } else {
+                name.replace(&from, &to)
+            }
+        })
+        .collect();
 }
 
 fn pyc_name(relative: &str) -> PathBuf {

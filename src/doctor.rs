@@ -4,12 +4,21 @@
 //! what to do about it.
 
 use crate::catalog::Catalog;
-use crate::cli::DoctorArgs;
 use crate::context::BuildContext;
 use crate::engine::{self, BuildSpec, Engine, Output, Progress, ProgressMode};
 use crate::error::{Error, Result};
 use crate::platform::{self, Platform};
 use crate::recipe::Recipe;
+
+/// What `dpy doctor` is asked to check beyond the engine itself.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// A target whose source image must be in the local store.
+    pub target: Option<String>,
+    pub source_image: Option<String>,
+    /// Comma-separated platforms that must be runnable; None: the engine's own.
+    pub platform: Option<String>,
+}
 
 struct Report {
     problems: Vec<String>,
@@ -38,7 +47,7 @@ fn engine_advice() -> String {
     )
 }
 
-pub async fn run(args: DoctorArgs) -> Result<()> {
+pub async fn run(args: Options) -> Result<()> {
     let mut report = Report {
         problems: Vec::new(),
     };

@@ -1,42 +1,60 @@
-//! `dpy build`: the stages in order, for one target on one platform.
+//! `dpy build`, the whole sequence, in order:
 //!
-//! target → recipe (flavor) → render → engine (gather, export) → distill → image
-//! (buildroot, runtime) → tags. Each stage takes the previous stage's value; this module
-//! only sequences them and keeps the rule that a failure tags nothing.
+//! 1. inputs: targets, platforms, repository, metadata file, CA bundle, credentials,
+//!    all checked before the engine is asked anything;
+//! 2. engine: connected once; platforms checked runnable; the registry asked (`--push`);
+//! 3. for each target, for every platform at once:
+//!    target → recipe → render → gather (engine) → compile once → distill → images;
+//! 4. tag: only once every platform of the target has built, so a failure tags nothing;
+//! 5. metadata or publish: records of what was built, or pushed images and indexes.
+//!
+//! Each stage is its own module and takes the previous stage's value; this module only
+//! sequences them and passes the values on.
 
-use std::collections::HashMap;
+use std::path::PathBuf;
 use std::time::Instant;
 
+use crate::bytecode;
+use crate::catalog::Catalog;
 use crate::context::BuildContext;
-use crate::distill::{self, Distilled};
-use crate::engine::source::{self, SourceImage};
-use crate::engine::{self, BuildSpec, Engine, Output, Progress, ProgressMode};
+use crate::distill;
+use crate::engine::source::SourceImage;
+use crate::engine::{Engine, Progress, ProgressMode};
 use crate::error::{Error, Result};
-use crate::platform::Platform;
-use crate::recipe::Recipe;
+use crate::gather::{self, Gathered};
+use crate::images::{self, Images};
+use crate::layout::BuilderPip;
+use crate::metadata;
+use crate::platform::{self, Platform};
+use crate::publish;
+use crate::recipe::{CaBundle, Recipe};
 use crate::render;
+use crate::target::Target;
 
-/// Names the stdlib modules left out because they do not import in the source (comma-
-/// separated), for `dpy test` to expect them absent.
-pub const BROKEN_MODULES_LABEL: &str = "io.dpy.modules.broken";
-
-/// One `(target, platform)` to build.
-pub struct Job<'a> {
-    pub recipe: &'a Recipe,
-    pub platform: &'a Platform,
-    pub repository: &'a str,
-    /// Added to both tags when several platforms share one local image store.
-    pub tag_suffix: Option<String>,
-    pub no_cache: bool,
+/// What `dpy build` was asked, as given: checked by [`build`] before anything is built.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    pub targets: Vec<String>,
+    /// Comma-separated platforms; None: the engine's own.
+    pub platforms: Option<String>,
+    pub repository: String,
+    /// Instead of the flavor's `python:<target>`; `{arch}` stands for each platform's.
+    pub source_image: Option<String>,
     pub progress: ProgressMode,
-    pub distill: distill::Options,
+    pub metadata_file: PathBuf,
+    pub no_cache: bool,
+    pub profile: String,
+    /// Compile the stdlib once on the native platform and share it with emulated ones.
+    pub compile_once: bool,
+    pub push: bool,
+    pub registry_auth: Option<String>,
+    pub ca_bundle: Option<PathBuf>,
 }
 
-/// A built pair of images, not yet tagged: `tag` names them.
+/// A built pair of images of one platform, not yet tagged, and what the records say.
 #[derive(Debug, Clone)]
 pub struct Outcome {
-    pub runtime: TaggedImage,
-    pub buildroot: TaggedImage,
+    pub images: Images,
     pub source: SourceImage,
     pub python_version: String,
     pub os_name: String,
@@ -46,116 +64,297 @@ pub struct Outcome {
     /// Where the -buildroot image's pip comes from (`source 24.0`, `apt 23.0.1`), if any.
     pub builder_pip: Option<String>,
     pub seconds: f64,
-    pub warnings: Vec<String>,
-    pub zip_entries: usize,
 }
 
-#[derive(Debug, Clone)]
-pub struct TaggedImage {
-    pub repository: String,
-    pub tag: String,
-    pub id: String,
-    /// The reference that keeps the image alive until it is tagged (Engine::hold).
-    pub hold: String,
+/// The inputs, checked: what the build runs on.
+struct Plan {
+    catalog: Catalog,
+    targets: Vec<Target>,
+    requested: Option<Vec<Platform>>,
+    ca_bundle: Option<CaBundle>,
+    destination: Option<(publish::Destination, Option<publish::Credentials>)>,
 }
 
-impl TaggedImage {
-    pub fn reference(&self) -> String {
-        format!("{}:{}", self.repository, self.tag)
+/// Builds every target for every platform, then tags, and records or publishes.
+pub async fn build(options: BuildOptions) -> Result<()> {
+    // 1. Inputs.
+    let plan = check(&options)?;
+
+    // 2. The engine and the registry.
+    let engine = Engine::connect()?;
+    let native = Platform::from_engine_arch(&engine.version().await?.arch);
+    let platforms = plan
+        .requested
+        .clone()
+        .unwrap_or_else(|| vec![native.clone()]);
+    for p in &platforms {
+        p.ensure_runnable(&native)?;
     }
-}
-
-/// What the gather stage handed over for one platform: the exported tree, unpacked.
-pub struct Gathered {
-    pub source: SourceImage,
-    pub context: BuildContext,
-    /// Holds `export/` (layout.json, stdlib.json, root/, stubs/) until the distill is done.
-    pub work: tempfile::TempDir,
-    pub warnings: Vec<String>,
-    pub progress: Progress,
-    pub started: Instant,
-}
-
-impl Gathered {
-    pub fn export_dir(&self) -> std::path::PathBuf {
-        self.work.path().join("export")
+    if let Some((destination, credentials)) = &plan.destination {
+        publish::preflight(destination, credentials).await?;
     }
+
+    // 3-5. Each target in turn; its platforms side by side.
+    let work = async {
+        for target in &plan.targets {
+            build_target(&engine, &options, &plan, target, &platforms, &native).await?;
+        }
+        Ok::<(), Error>(())
+    };
+    let result = tokio::select! {
+        result = work => result,
+        _ = tokio::signal::ctrl_c() => Err(Error::Interrupted),
+    };
+    // Interrupted (or failed) between a build and its tag: nothing stays held.
+    engine.release_all().await;
+    result
 }
 
-/// Gather, distill and build: the whole pipeline for one platform.
-pub async fn run(engine: &Engine, job: Job<'_>) -> Result<Outcome> {
-    let gathered = gather(engine, &job).await?;
-    finish(engine, job, gathered).await
-}
-
-/// Resolves the source and runs the gather stage, whose files are exported to dpy.
-pub async fn gather(engine: &Engine, job: &Job<'_>) -> Result<Gathered> {
-    let started = Instant::now();
-    let recipe = job.recipe;
-    let platform = job.platform.to_string();
-    let progress = Progress::new(job.progress, format!("{} {platform}", recipe.target));
-
-    let source = source::resolve(engine, &recipe.source_image, &platform).await?;
-    progress.note(&format!("source {} ({})", source.name, source.digest));
-
-    let context = render::render_context(recipe)?;
-    let work = tempfile::Builder::new()
-        .prefix("dpy-build-")
-        .tempdir()
-        .map_err(|e| Error::io(std::env::temp_dir(), e))?;
-    let export_tar = work.path().join("export.tar");
-    let built = engine::build(
-        engine,
-        BuildSpec {
-            context: &context,
-            dockerfile: render::BUILDROOT_DOCKERFILE,
-            target: "export",
-            platform: &platform,
-            output: Output::Tar(export_tar.clone()),
-            no_cache: job.no_cache,
-            build_args: HashMap::new(),
-            labels: HashMap::new(),
-        },
-        &progress,
-    )
-    .await?;
-    unpack(&export_tar, &work.path().join("export"))?;
-    let _ = std::fs::remove_file(&export_tar);
-    Ok(Gathered {
-        source,
-        context,
-        work,
-        warnings: built.warnings,
-        progress,
-        started,
+/// Every input that can be checked without the engine, in one place.
+fn check(options: &BuildOptions) -> Result<Plan> {
+    let catalog = Catalog::embedded()?;
+    let targets = options
+        .targets
+        .iter()
+        .map(|t| catalog.parse_target(t))
+        .collect::<Result<_>>()?;
+    let requested = options
+        .platforms
+        .as_deref()
+        .map(platform::parse_list)
+        .transpose()?;
+    crate::repository::check(&options.repository)?;
+    metadata::check_writable(&options.metadata_file)?;
+    let ca_bundle = options
+        .ca_bundle
+        .as_deref()
+        .map(CaBundle::load)
+        .transpose()?;
+    let destination = if options.push {
+        let destination = publish::Destination::parse(&options.repository)?;
+        let credentials = publish::credentials(&destination, options.registry_auth.as_deref())?;
+        Some((destination, credentials))
+    } else {
+        if let Some(auth) = &options.registry_auth {
+            publish::check_credentials_form(auth)?;
+        }
+        None
+    };
+    Ok(Plan {
+        catalog,
+        targets,
+        requested,
+        ca_bundle,
+        destination,
     })
 }
 
-/// Distills a gathered tree and builds both images (untagged).
-pub async fn finish(engine: &Engine, job: Job<'_>, gathered: Gathered) -> Result<Outcome> {
+/// One target, every platform: the stages in order.
+async fn build_target(
+    engine: &Engine,
+    options: &BuildOptions,
+    plan: &Plan,
+    target: &Target,
+    platforms: &[Platform],
+    native: &Platform,
+) -> Result<()> {
+    let native_position = platforms.iter().position(|p| p == native);
+    let compile_once = options.compile_once && native_position.is_some() && platforms.len() > 1;
+    let many = platforms.len() > 1;
+    let name = |e: Error, p: &Platform| if many { e.prefixed(&p.to_string()) } else { e };
+
+    // Recipe and render, per platform.
+    let recipes = platforms
+        .iter()
+        .map(|p| {
+            let source = options
+                .source_image
+                .as_deref()
+                .map(|s| s.replace("{arch}", &p.tag_suffix()));
+            let mut recipe =
+                Recipe::new(&plan.catalog, target, source.as_deref(), &options.profile)?;
+            recipe.ca_bundle = plan.ca_bundle.clone();
+            recipe.compile_stdlib = !compile_once || p == native;
+            Ok(recipe)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let contexts = recipes
+        .iter()
+        .map(render::render_context)
+        .collect::<Result<Vec<_>>>()?;
+    let progress = |p: &Platform| Progress::new(options.progress, format!("{target} {p}"));
+
+    // Gather, every platform at once.
+    let gathers = platforms.iter().zip(recipes.iter().zip(&contexts)).map(
+        |(p, (recipe, context))| async move {
+            gather::gather(
+                engine,
+                &recipe.source_image,
+                context,
+                &p.to_string(),
+                options.no_cache,
+                progress(p),
+            )
+            .await
+            .map_err(|e| name(e, p))
+        },
+    );
+    let mut gathered = Vec::new();
+    for result in futures_util::future::join_all(gathers).await {
+        gathered.push(result?);
+    }
+
+    // Compile once: emulated platforms take the native bytecode.
+    if let Some(n) = native_position.filter(|_| compile_once) {
+        for i in (0..platforms.len()).filter(|&i| i != n) {
+            let (from, to) = pair(&mut gathered, n, i);
+            let shared = compile_once_for(engine, options.no_cache, &platforms[n], from, to)
+                .await
+                .map_err(|e| name(e, &platforms[i]))?;
+            if !shared {
+                // Another interpreter (another magic number): gather again, compiling.
+                let recipe = Recipe {
+                    compile_stdlib: true,
+                    ..recipes[i].clone()
+                };
+                let context = render::render_context(&recipe)?;
+                gathered[i] = gather::gather(
+                    engine,
+                    &recipe.source_image,
+                    &context,
+                    &platforms[i].to_string(),
+                    options.no_cache,
+                    progress(&platforms[i]),
+                )
+                .await
+                .map_err(|e| name(e, &platforms[i]))?;
+            }
+        }
+    }
+
+    // Distill and build the images, every platform at once.
+    // Pushed images always carry the platform in their tag: the plain tag is the index.
+    let suffixed = many || plan.destination.is_some();
+    let finishing = platforms
+        .iter()
+        .zip(recipes.iter().zip(contexts))
+        .zip(gathered)
+        .map(|((p, (recipe, context)), g)| {
+            let spec = images::ImageSpec {
+                recipe,
+                platform: p.to_string(),
+                no_cache: options.no_cache,
+                repository: &options.repository,
+                tag_suffix: suffixed.then(|| p.tag_suffix()),
+            };
+            async move {
+                finish(engine, spec, context, g)
+                    .await
+                    .map_err(|e| name(e, p))
+            }
+        });
+    let results = futures_util::future::join_all(finishing).await;
+    if results.iter().any(Result::is_err) {
+        for outcome in results.iter().flatten() {
+            images::discard(engine, &outcome.images).await;
+        }
+        return Err(results
+            .into_iter()
+            .find_map(Result::err)
+            .expect("one failed"));
+    }
+    let outcomes: Vec<Outcome> = results.into_iter().flatten().collect();
+
+    // Tag, now that every platform has built.
+    for outcome in &outcomes {
+        images::tag(engine, &outcome.images).await?;
+        println!(
+            "{} {} ({:.1}s)",
+            outcome.images.runtime.reference(),
+            outcome.images.buildroot.reference(),
+            outcome.seconds
+        );
+    }
+
+    // Metadata, or publish and then metadata.
+    let records = match &plan.destination {
+        None => local_records(engine, &outcomes, platforms).await,
+        Some((destination, credentials)) => {
+            publish_all(
+                destination,
+                credentials,
+                engine,
+                target,
+                &outcomes,
+                platforms,
+            )
+            .await?
+        }
+    };
+    metadata::append(&options.metadata_file, &records)
+}
+
+/// The native platform's gathered tree and another's, the second one mutable.
+fn pair(gathered: &mut [Gathered], n: usize, i: usize) -> (&Gathered, &mut Gathered) {
+    if n < i {
+        let (low, high) = gathered.split_at_mut(i);
+        (&low[n], &mut high[0])
+    } else {
+        let (low, high) = gathered.split_at_mut(n);
+        (&high[0], &mut low[i])
+    }
+}
+
+/// Shares the native bytecode with another platform's gathered tree; false when its
+/// stdlib differs from the native one (another magic number) and it must compile its own.
+async fn compile_once_for(
+    engine: &Engine,
+    no_cache: bool,
+    native: &Platform,
+    from: &Gathered,
+    to: &mut Gathered,
+) -> Result<bool> {
+    let started = Instant::now();
+    if !bytecode::compatible(from, to)? {
+        to.progress
+            .note("compile once: the stdlib differs from the native one; compiling here");
+        return Ok(false);
+    }
+    let shared = bytecode::share(engine, from, &native.to_string(), to, no_cache).await?;
+    to.progress.note(&format!(
+        "compile once: {} stdlib modules reused from {native}, {} compiled there ({:.1}s); {native} compiled the whole stdlib in {:.1}s, which this platform skipped",
+        shared.reused,
+        shared.compiled_natively,
+        bytecode::elapsed(started),
+        shared.native_compile_seconds,
+    ));
+    Ok(true)
+}
+
+/// Distills one platform's gathered tree and builds its two images (untagged).
+async fn finish(
+    engine: &Engine,
+    spec: images::ImageSpec<'_>,
+    mut context: BuildContext,
+    gathered: Gathered,
+) -> Result<Outcome> {
+    let recipe = spec.recipe;
     let Gathered {
         source,
-        mut context,
+        layout,
         work,
-        warnings: gathered_warnings,
+        warnings,
         progress,
         started,
     } = gathered;
-    let recipe = job.recipe;
     let export_dir = work.path().join("export");
     let t = Instant::now();
-    let distilled = distill::distill(&export_dir, recipe, job.distill)?;
-    let builder_pip = crate::layout::BuilderPip::load(&export_dir)?.describe();
-    if builder_pip.is_none() {
-        progress.warn(
-            "the -buildroot image has no pip: the source has none, and neither a package repository nor PyPI answered; chroot-pip says how to add one",
-        );
-    }
+    let mtime = distill::layer::source_date_epoch();
+    let distilled = distill::distill(&export_dir, &layout, recipe, mtime)?;
     progress.note(&format!(
         "distilled: {} stdlib entries in {} ({:.1} MB), root {:.1} MB, {:.1}s",
         distilled.stats.zip_entries,
-        distilled
-            .layout
+        layout
             .python
             .zip_path
             .rsplit('/')
@@ -165,206 +364,159 @@ pub async fn finish(engine: &Engine, job: Job<'_>, gathered: Gathered) -> Result
         distilled.root_tar.len() as f64 / 1e6,
         t.elapsed().as_secs_f64()
     ));
+    let builder_pip = BuilderPip::load(&export_dir)?.describe();
     drop(work);
     // A cached gather step prints nothing: its warnings come from layout.json instead.
-    for warning in &distilled.layout.warnings {
-        if !gathered_warnings.contains(warning) {
+    for warning in &layout.warnings {
+        if !warnings.contains(warning) {
             progress.warn(warning);
         }
     }
+    if builder_pip.is_none() {
+        progress.warn(
+            "the -buildroot image has no pip: the source has none, and neither a package repository nor PyPI answered; chroot-pip says how to add one",
+        );
+    }
 
-    let runtime_dockerfile = render::render_runtime(recipe, &distilled.layout)?;
-    context.add(render::RUNTIME_DOCKERFILE, 0o644, runtime_dockerfile);
-    context.add(render::ROOT_TAR, 0o644, distilled.root_tar.clone());
-
-    let labels = labels(recipe, &source, &distilled, job.distill.mtime);
-    let images = build_images(engine, &job, &context, &distilled, &labels, &progress).await?;
-
-    let suffix = job
-        .tag_suffix
-        .as_deref()
-        .map(|s| format!("-{s}"))
-        .unwrap_or_default();
-    let runtime = TaggedImage {
-        repository: job.repository.to_string(),
-        tag: format!("{}{suffix}", recipe.target.tag()),
-        id: images.0 .0,
-        hold: images.0 .1,
-    };
-    let buildroot = TaggedImage {
-        repository: job.repository.to_string(),
-        tag: format!("{}{suffix}", recipe.target.buildroot_tag()),
-        id: images.1 .0,
-        hold: images.1 .1,
-    };
-    let mut warnings = gathered_warnings;
-    warnings.extend(distilled.layout.warnings.iter().cloned());
-    warnings.dedup();
+    context.add(
+        render::RUNTIME_DOCKERFILE,
+        0o644,
+        render::render_runtime(recipe, &layout)?,
+    );
+    context.add(render::ROOT_TAR, 0o644, distilled.root_tar);
+    let labels = images::labels(recipe, &source, &layout, mtime);
+    let built = images::build(engine, &spec, &context, &layout, &labels, &progress).await?;
     Ok(Outcome {
-        python_version: distilled.layout.python.version.clone(),
-        os_name: distilled.layout.os_name(),
-        site_packages: distilled.layout.python.purelib.clone(),
-        broken_modules: distilled.layout.broken_modules(),
+        images: built,
+        python_version: layout.python.version.clone(),
+        os_name: layout.os_name(),
+        site_packages: layout.python.purelib.clone(),
+        broken_modules: layout.broken_modules(),
         builder_pip,
-        zip_entries: distilled.stats.zip_entries,
-        runtime,
-        buildroot,
         source,
         seconds: started.elapsed().as_secs_f64(),
-        warnings,
     })
 }
 
-/// Tags both images of an outcome. Callers tag only once every platform of a target has
-/// built, so a failure anywhere leaves no tag behind.
-pub async fn tag(engine: &Engine, outcome: &Outcome) -> Result<()> {
-    for image in [&outcome.buildroot, &outcome.runtime] {
-        engine.tag(&image.id, &image.repository, &image.tag).await?;
-    }
-    for image in [&outcome.buildroot, &outcome.runtime] {
-        engine.release(&image.hold).await;
-    }
-    Ok(())
-}
-
-/// Removes the images of an outcome that will not be tagged (unless a tag of someone
-/// else's names the same image).
-pub async fn discard(engine: &Engine, outcome: &Outcome) {
-    for image in [&outcome.runtime, &outcome.buildroot] {
-        engine.release(&image.hold).await;
-    }
-}
-
-/// An image id and the hold tag that keeps it until it is tagged.
-type Held = (String, String);
-
-/// What an image build returns, as a held image (engine::build checked both are there).
-fn held(built: engine::Built) -> Held {
-    (
-        built.image_id.expect("checked by build"),
-        built.hold.expect("an image build holds its image"),
-    )
-}
-
-/// Builds the runtime and the -buildroot image, held; returns (runtime, buildroot).
-async fn build_images(
+/// The records of images kept in the local store: the image id and its size.
+async fn local_records(
     engine: &Engine,
-    job: &Job<'_>,
-    context: &BuildContext,
-    distilled: &Distilled,
-    labels: &HashMap<String, String>,
-    progress: &Progress,
-) -> Result<(Held, Held)> {
-    let platform = job.platform.to_string();
-    let build_args: HashMap<String, String> = [
-        (
-            "DPY_PYTHON_VERSION".to_string(),
-            distilled.layout.python.version.clone(),
-        ),
-        (
-            "DPY_SITE_PACKAGES".to_string(),
-            distilled.layout.python.purelib.clone(),
-        ),
-    ]
-    .into();
-    let buildroot = engine::build(
-        engine,
-        BuildSpec {
-            context,
-            dockerfile: render::BUILDROOT_DOCKERFILE,
-            target: "buildroot",
-            platform: &platform,
-            output: Output::Image,
-            no_cache: job.no_cache,
-            build_args,
-            labels: labels.clone(),
-        },
-        progress,
-    )
-    .await?;
-    let buildroot = held(buildroot);
-    let runtime = engine::build(
-        engine,
-        BuildSpec {
-            context,
-            dockerfile: render::RUNTIME_DOCKERFILE,
-            target: "runtime",
-            platform: &platform,
-            output: Output::Image,
-            no_cache: job.no_cache,
-            build_args: HashMap::new(),
-            labels: labels.clone(),
-        },
-        progress,
-    )
-    .await;
-    match runtime {
-        Ok(built) => Ok((held(built), buildroot)),
-        Err(e) => {
-            engine.release(&buildroot.1).await;
-            Err(e)
+    outcomes: &[Outcome],
+    platforms: &[Platform],
+) -> Vec<metadata::Record> {
+    let mut records = Vec::new();
+    for (outcome, platform) in outcomes.iter().zip(platforms) {
+        for (kind, image) in [
+            (metadata::Kind::Runtime, &outcome.images.runtime),
+            (metadata::Kind::Buildroot, &outcome.images.buildroot),
+        ] {
+            let size = engine
+                .docker()
+                .inspect_image(&image.id)
+                .await
+                .ok()
+                .and_then(|i| i.size)
+                .unwrap_or(0);
+            records.push(record_of(
+                kind,
+                outcome,
+                (&image.repository, &image.tag),
+                (image.id.clone(), size.max(0) as u64),
+                vec![platform.to_string()],
+            ));
         }
     }
+    records
 }
 
-fn labels(
-    recipe: &Recipe,
-    source: &SourceImage,
-    distilled: &Distilled,
-    mtime: u64,
-) -> HashMap<String, String> {
-    let created = time::OffsetDateTime::from_unix_timestamp(mtime as i64)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| "1970-01-01T00:00:00Z".into());
-    let layout = &distilled.layout;
-    let mut labels: HashMap<String, String> = recipe.flavor.labels.clone().into_iter().collect();
-    labels.extend([
-        (
-            "org.opencontainers.image.base.name".into(),
-            source.name.clone(),
-        ),
-        (
-            "org.opencontainers.image.base.digest".into(),
-            source.digest.clone(),
-        ),
-        ("org.opencontainers.image.created".into(), created),
-        (
-            "org.opencontainers.image.version".into(),
-            recipe.target.tag(),
-        ),
-        (
-            "io.dpy.python.version".into(),
-            layout.python.version.clone(),
-        ),
-        (
-            "io.dpy.os.version".into(),
-            format!(
-                "{} {}",
-                layout.os.id.as_deref().unwrap_or("unknown"),
-                layout.os.version_id.as_deref().unwrap_or("")
-            )
-            .trim()
-            .to_string(),
-        ),
-        ("io.dpy.profile".into(), recipe.profile.name.clone()),
-    ]);
-    let broken = layout.broken_modules();
-    if !broken.is_empty() {
-        labels.insert(BROKEN_MODULES_LABEL.into(), broken.join(","));
+/// Pushes every platform's images, then an index per tag; returns their records.
+async fn publish_all(
+    destination: &publish::Destination,
+    credentials: &Option<publish::Credentials>,
+    engine: &Engine,
+    target: &Target,
+    outcomes: &[Outcome],
+    platforms: &[Platform],
+) -> Result<Vec<metadata::Record>> {
+    let mut records = Vec::new();
+    for (kind, tag) in [
+        (metadata::Kind::Runtime, target.tag()),
+        (metadata::Kind::Buildroot, target.buildroot_tag()),
+    ] {
+        let mut entries = Vec::new();
+        for (outcome, p) in outcomes.iter().zip(platforms) {
+            let image = match kind {
+                metadata::Kind::Runtime => &outcome.images.runtime,
+                metadata::Kind::Buildroot => &outcome.images.buildroot,
+            };
+            publish::push_image(engine, destination, image, credentials).await?;
+            let manifest = publish::manifest(destination, &image.tag, credentials).await?;
+            eprintln!("pushed {} ({})", image.reference(), manifest.digest);
+            entries.push((p.clone(), manifest));
+        }
+        let digest = publish::push_index(destination, &tag, &entries, credentials).await?;
+        let reference = format!("{}:{tag}", destination.repository);
+        println!("{reference}@{digest}");
+        let mut record = record_of(
+            kind,
+            &outcomes[0],
+            (&destination.repository, &tag),
+            (digest, entries[0].1.compressed_size),
+            platforms.iter().map(Platform::to_string).collect(),
+        );
+        record.manifests = entries
+            .iter()
+            .map(|(p, m)| metadata::PlatformManifest {
+                platform: p.to_string(),
+                digest: m.digest.clone(),
+            })
+            .collect();
+        records.push(record);
     }
-    labels
+    Ok(records)
 }
 
-fn unpack(tar_path: &std::path::Path, dir: &std::path::Path) -> Result<()> {
-    let file = std::fs::File::open(tar_path).map_err(|e| Error::io(tar_path, e))?;
-    let mut archive = tar::Archive::new(std::io::BufReader::new(file));
-    archive.set_preserve_permissions(true);
-    archive.set_overwrite(true);
-    archive
-        .unpack(dir)
-        .map_err(|e| Error::Distill(format!("unpacking the gathered files: {e}")))
+/// One metadata record: what the outcome says of its source and Python, plus where the
+/// image went (`repository`, `tag`) and what it is there (`digest`, `size`).
+fn record_of(
+    kind: metadata::Kind,
+    outcome: &Outcome,
+    (full_repository, tag): (&str, &str),
+    (digest, size): (String, u64),
+    platforms: Vec<String>,
+) -> metadata::Record {
+    let (registry, repository) = metadata::split_repository(full_repository);
+    metadata::Record {
+        kind,
+        name: repository
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+        registry,
+        repository,
+        tag: tag.to_string(),
+        reference: format!("{full_repository}:{tag}"),
+        digest,
+        size,
+        platforms,
+        source_image: outcome.source.name.clone(),
+        source_digest: outcome.source.digest.clone(),
+        python_version: outcome.python_version.clone(),
+        os_release: outcome.os_name.clone(),
+        built_at: now(),
+        site_packages: Some(outcome.site_packages.clone()),
+        broken_modules: outcome.broken_modules.clone(),
+        builder_pip: match kind {
+            metadata::Kind::Buildroot => outcome.builder_pip.clone(),
+            metadata::Kind::Runtime => None,
+        },
+        manifests: Vec::new(),
+    }
+}
+
+fn now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }

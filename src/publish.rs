@@ -21,7 +21,7 @@ use oci_client::{Client, Reference};
 
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::pipeline::TaggedImage;
+use crate::images::TaggedImage;
 
 /// How often a transient failure (connection refused or reset, 5xx) is tried again.
 pub const ATTEMPTS: u32 = 3;

@@ -7,12 +7,6 @@ use crate::catalog::{Catalog, Flavor, Profile, ZipPolicy};
 use crate::error::Result;
 use crate::target::Target;
 
-/// Where the runtime root lives inside the -buildroot image.
-pub const BUILD_ROOT: &str = "/opt/buildroot";
-
-/// The default user of every runtime image (distroless' `nonroot`).
-pub const NONROOT_UID: u32 = 65532;
-
 #[derive(Debug, Clone)]
 pub struct Recipe {
     pub target: Target,

@@ -9,7 +9,8 @@ use tera::{Context, Tera};
 use crate::context::BuildContext;
 use crate::error::{Error, Result};
 use crate::layout::Layout;
-use crate::recipe::{Recipe, BUILD_ROOT, NONROOT_UID};
+use crate::recipe::Recipe;
+use crate::runtime::{BUILD_ROOT, NONROOT_UID};
 
 /// Tera templates, by their path under templates/.
 const TEMPLATES: &[(&str, &str)] = &[
@@ -85,12 +86,6 @@ pub const ROOT_TAR: &str = "root.tar";
 /// The `--ca-bundle`, bind-mounted into builder steps; empty when none was given. It sits
 /// outside dpy/ because dpy/ is copied into the -buildroot image and this must never be.
 pub const CA_BUNDLE: &str = "ca/bundle.pem";
-
-/// Whether templates/helpers/<name>.tera exists (used to check image definitions).
-pub fn has_helper(name: &str) -> bool {
-    let path = format!("helpers/{name}.tera");
-    TEMPLATES.iter().any(|(p, _)| *p == path)
-}
 
 fn engine() -> Result<Tera> {
     let mut tera = Tera::default();
@@ -208,7 +203,7 @@ pub fn render_runtime(recipe: &Recipe, layout: &Layout) -> Result<String> {
     context.insert("path", &runtime_path(layout));
     context.insert("uid", &NONROOT_UID);
     context.insert("gid", &NONROOT_UID);
-    context.insert("home", crate::distill::accounts::HOME);
+    context.insert("home", crate::runtime::HOME);
     render(&tera, "runtime.Dockerfile.tera", &context)
 }
 
@@ -221,4 +216,29 @@ fn runtime_path(layout: &Layout) -> String {
         }
     }
     dirs.join(":")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Image definitions name their helpers; each must have a template (a missing one
+    /// would otherwise fail only when that family is rendered).
+    #[test]
+    fn every_helper_has_a_template() {
+        let catalog = crate::catalog::Catalog::embedded().unwrap();
+        for family in [crate::target::Family::Alpine, crate::target::Family::Debian] {
+            for helper in COMMON_HELPERS
+                .iter()
+                .map(|h| h.to_string())
+                .chain(catalog.flavor(family).helpers.iter().cloned())
+            {
+                let path = format!("helpers/{helper}.tera");
+                assert!(
+                    TEMPLATES.iter().any(|(p, _)| *p == path),
+                    "{family}: no template templates/{path}"
+                );
+            }
+        }
+    }
 }

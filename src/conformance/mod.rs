@@ -10,11 +10,10 @@ use std::collections::HashMap;
 use serde_json::{json, Value};
 
 use crate::catalog::Catalog;
-use crate::cli::TestArgs;
 use crate::engine::run::{run as run_container, RunSpec};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::recipe::NONROOT_UID;
+use crate::runtime::NONROOT_UID;
 
 const SURVEY: &str = include_str!("survey.py");
 const CHECKS: &str = include_str!("checks.py");
@@ -33,7 +32,20 @@ pub struct CheckResult {
     pub detail: String,
 }
 
-pub async fn run(args: TestArgs) -> Result<()> {
+/// What `dpy test` checks, and against what.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The runtime image.
+    pub image: String,
+    /// The image it was distilled from, for the parity checks.
+    pub source_image: Option<String>,
+    /// Leave out container-structure-test (its checks are reported as skipped).
+    pub skip_structure: bool,
+    /// The profile whose expectations apply; None: the image's io.dpy.profile label.
+    pub profile: Option<String>,
+}
+
+pub async fn run(args: Options) -> Result<()> {
     let catalog = Catalog::embedded()?;
     // A profile named on the command line is checked before the engine is asked anything.
     if let Some(name) = &args.profile {
@@ -92,7 +104,7 @@ pub async fn run(args: TestArgs) -> Result<()> {
         "profile": profile.name,
         "announced": profile.announced,
         "broken": labels
-            .get(crate::pipeline::BROKEN_MODULES_LABEL)
+            .get(crate::images::BROKEN_MODULES_LABEL)
             .map(|list| list.split(',').filter(|m| !m.is_empty()).collect::<Vec<_>>())
             .unwrap_or_default(),
     });
@@ -203,7 +215,7 @@ pub fn parse_results(stdout: &str) -> Vec<CheckResult> {
         .collect()
 }
 
-async fn structure(args: &TestArgs, family: &str, platform: &str) -> Result<Vec<CheckResult>> {
+async fn structure(args: &Options, family: &str, platform: &str) -> Result<Vec<CheckResult>> {
     let name = "structure".to_string();
     if args.skip_structure {
         return Ok(vec![CheckResult {

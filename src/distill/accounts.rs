@@ -6,9 +6,7 @@
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::recipe::NONROOT_UID;
-
-pub const HOME: &str = "/home/nonroot";
+use crate::runtime::{HOME, NONROOT_UID};
 
 pub fn passwd() -> String {
     format!(

@@ -5,7 +5,7 @@
 //! will (RPATH/RUNPATH with $ORIGIN, then the libc's own search path). A miss here is
 //! a container that dies with "no such file or directory" at start, so it fails the build.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use goblin::elf::Elf;
 
@@ -200,11 +200,6 @@ pub fn check_closure(root: &Path, libc: Libc) -> Result<()> {
         shown.join(", "),
         if missing.len() > 5 { ", ..." } else { "" }
     )))
-}
-
-/// The host path of the interpreter named by `path`, for callers that want to parse it.
-pub fn host_path(root: &Path, path: &str) -> Option<PathBuf> {
-    rootfs::resolve(root, path)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::recipe::NONROOT_UID;
+use crate::runtime::NONROOT_UID;
 
 /// Seconds since the epoch for every file; from SOURCE_DATE_EPOCH when set.
 pub fn source_date_epoch() -> u64 {

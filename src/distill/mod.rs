@@ -1,7 +1,7 @@
 //! Distill: the gathered files become the runtime root.
 //!
-//! Input is what the gather stage exported (layout.json, root/, stubs/). Output is the
-//! root as one deterministic tar, plus figures. The steps, each in its own module:
+//! Input is what the gather stage exported (root/, stubs/) and the layout it reported.
+//! Output is the root as one deterministic tar, plus figures. The steps, each in its own module:
 //! the stdlib zip (`stdlib`), ensurepip's stub, accounts (`accounts`), /tmp, the
 //! shared-library check (`elf`) and the layer tar (`layer`).
 
@@ -17,28 +17,9 @@ use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::recipe::Recipe;
 
-pub use stdlib::Compression;
-
-/// Settings of the distill that are not part of the recipe.
-#[derive(Debug, Clone, Copy)]
-pub struct Options {
-    pub compression: Compression,
-    pub mtime: u64,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            compression: Compression::HotStored,
-            mtime: layer::source_date_epoch(),
-        }
-    }
-}
-
 /// The distilled runtime root.
 #[derive(Debug)]
 pub struct Distilled {
-    pub layout: Layout,
     /// The root as a tar, the runtime image's only layer.
     pub root_tar: Vec<u8>,
     pub stats: Stats,
@@ -48,13 +29,12 @@ pub struct Distilled {
 pub struct Stats {
     pub zip_entries: usize,
     pub zip_bytes: u64,
-    pub root_files: usize,
 }
 
-/// Distills an exported gather tree (unpacked at `export`) in place.
-pub fn distill(export: &Path, recipe: &Recipe, options: Options) -> Result<Distilled> {
-    let layout = Layout::load(&export.join("layout.json"))?;
-    check_family(recipe, &layout)?;
+/// Distills an exported gather tree (unpacked at `export`) in place; every file of the
+/// layer gets `mtime`.
+pub fn distill(export: &Path, layout: &Layout, recipe: &Recipe, mtime: u64) -> Result<Distilled> {
+    check_family(recipe, layout)?;
     let root = export.join("root");
     let py = &layout.python;
 
@@ -88,7 +68,7 @@ pub fn distill(export: &Path, recipe: &Recipe, options: Options) -> Result<Disti
     }
     let zip_path = rootfs::join(&root, &py.zip_path);
     let hot: std::collections::BTreeSet<String> = layout.hot.iter().cloned().collect();
-    let zip_bytes = entries.write(&zip_path, options.compression, &hot)?;
+    let zip_bytes = entries.write(&zip_path, &hot)?;
     let landmark = rootfs::join(&root, &py.landmark);
     let zipped: Vec<PathBuf> = entries
         .paths()
@@ -130,15 +110,12 @@ pub fn distill(export: &Path, recipe: &Recipe, options: Options) -> Result<Disti
     }
 
     // 4. One deterministic layer.
-    let root_files = walkdir::WalkDir::new(&root).into_iter().count();
-    let root_tar = layer::tar_root(&root, &[accounts::HOME], options.mtime)?;
+    let root_tar = layer::tar_root(&root, &[crate::runtime::HOME], mtime)?;
     Ok(Distilled {
-        layout,
         root_tar,
         stats: Stats {
             zip_entries: entries.len(),
             zip_bytes,
-            root_files,
         },
     })
 }

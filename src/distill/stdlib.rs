@@ -19,18 +19,6 @@ use zip::{CompressionMethod, DateTime, ZipWriter};
 
 use crate::error::{Error, Result};
 
-/// How entries are stored. CPython's zipimport reads only stored and deflated entries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Compression {
-    /// Fastest to import (no inflate); layers are compressed on the wire anyway.
-    Stored,
-    /// Smallest image; every import inflates its module first.
-    Deflated,
-    /// The hot entries (what a start and the common imports load) stored, the rest
-    /// deflated: images/zip.toml has the figures behind this default.
-    HotStored,
-}
-
 /// What goes into the zip: archive name -> file on the host.
 #[derive(Debug, Default)]
 pub struct Entries {
@@ -98,13 +86,11 @@ impl Entries {
         self.files.values().map(PathBuf::as_path)
     }
 
-    /// Writes the zip; with [`Compression::HotStored`], the names in `hot` are stored.
-    pub fn write(
-        &self,
-        out: &Path,
-        compression: Compression,
-        hot: &BTreeSet<String>,
-    ) -> Result<u64> {
+    /// Writes the zip: the names in `hot` (what a start and the common imports load)
+    /// stored, so importing them inflates nothing; the rest deflated, for size.
+    /// images/zip.toml has the figures behind this split. CPython's zipimport reads only
+    /// stored and deflated entries.
+    pub fn write(&self, out: &Path, hot: &BTreeSet<String>) -> Result<u64> {
         let failed =
             |e: &dyn std::fmt::Display| Error::Distill(format!("writing {}: {e}", out.display()));
         let file = std::fs::File::create(out).map_err(|e| Error::io(out, e))?;
@@ -120,12 +106,7 @@ impl Entries {
             .compression_method(CompressionMethod::Deflated)
             .compression_level(Some(9));
         for (name, path) in &self.files {
-            let options = match compression {
-                Compression::Stored => stored,
-                Compression::Deflated => deflated,
-                Compression::HotStored if hot.contains(name) => stored,
-                Compression::HotStored => deflated,
-            };
+            let options = if hot.contains(name) { stored } else { deflated };
             let data = std::fs::read(path).map_err(|e| Error::io(path, e))?;
             zip.start_file(name.as_str(), options)
                 .and_then(|_| zip.write_all(&data).map_err(Into::into))
@@ -212,21 +193,15 @@ mod tests {
         let entries = Entries::collect(dir.path(), &["lib-dynload".into()]).unwrap();
         let out = tempfile::tempdir().unwrap();
         let hot = BTreeSet::from(["os.pyc".to_string()]);
-        for compression in [
-            Compression::Stored,
-            Compression::Deflated,
-            Compression::HotStored,
-        ] {
-            let a = out.path().join("a.zip");
-            let b = out.path().join("b.zip");
-            entries.write(&a, compression, &hot).unwrap();
-            std::thread::sleep(std::time::Duration::from_millis(1100));
-            entries.write(&b, compression, &hot).unwrap();
-            assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
-            let mut archive = zip::ZipArchive::new(std::fs::File::open(&a).unwrap()).unwrap();
-            assert_eq!(read(&mut archive, "json/decoder.pyc").0, "d");
-            assert!(archive.by_name("json/").is_err(), "no directory entries");
-        }
+        let a = out.path().join("a.zip");
+        let b = out.path().join("b.zip");
+        entries.write(&a, &hot).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        entries.write(&b, &hot).unwrap();
+        assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+        let mut archive = zip::ZipArchive::new(std::fs::File::open(&a).unwrap()).unwrap();
+        assert_eq!(read(&mut archive, "json/decoder.pyc").0, "d");
+        assert!(archive.by_name("json/").is_err(), "no directory entries");
     }
 
     #[test]
@@ -236,7 +211,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let out = tmp.path().join("hot.zip");
         let hot = BTreeSet::from(["json/decoder.pyc".to_string()]);
-        entries.write(&out, Compression::HotStored, &hot).unwrap();
+        entries.write(&out, &hot).unwrap();
         let mut archive = zip::ZipArchive::new(std::fs::File::open(&out).unwrap()).unwrap();
         assert_eq!(
             read(&mut archive, "json/decoder.pyc"),
