@@ -2,8 +2,8 @@
 //! (the official python:*-alpine layout, built from Debian sources: no Alpine image can
 //! be pulled on the test bed).
 
-mod common;
-use common::{docker_ok, Test};
+use crate::common;
+use crate::common::{docker_ok, Test};
 
 fn build(target: &str, source: &str, repository: &str) -> std::process::Output {
     common::build_amd64(target, source, repository, &[])

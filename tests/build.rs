@@ -1,8 +1,8 @@
 //! `dpy build` end to end on the real engine, and its failure modes: each fails with one
 //! line and a distinct exit code, and leaves no image, tag or container behind.
 
-mod common;
-use common::{docker_ok, Test};
+use crate::common;
+use crate::common::{docker_ok, Test};
 
 fn build_args(repository: &str, source: &str) -> Vec<String> {
     [

@@ -2,8 +2,8 @@
 //! graft), chroot-apt/apk, the examples served end to end, and a CA bundle for builder
 //! steps that never lands in any image.
 
-mod common;
-use common::{docker, docker_ok, Test};
+use crate::common;
+use crate::common::{docker, docker_ok, Test};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -1,8 +1,8 @@
 //! `dpy test`: what it refuses. (Passing runs are in build.rs and alpine.rs, on images
 //! dpy has just built.)
 
-mod common;
-use common::Test;
+use crate::common;
+use crate::common::Test;
 
 #[test]
 fn an_absent_image_is_a_usage_error() {

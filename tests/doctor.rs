@@ -1,7 +1,7 @@
 //! `dpy doctor` on the real engine, and without one.
 
-mod common;
-use common::Test;
+use crate::common;
+use crate::common::Test;
 
 #[test]
 fn doctor_passes_on_a_prepared_machine() {

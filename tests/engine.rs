@@ -3,7 +3,7 @@
 //! would fail: no registry is reachable on the test bed), and through a connection that
 //! breaks off mid-answer (a build is started once more, then fails with one line).
 
-mod common;
+use crate::common;
 use dpy::catalog::Catalog;
 use dpy::engine::{self, BuildSpec, Engine, Output, Progress, ProgressMode};
 use dpy::recipe::Recipe;

@@ -1,8 +1,8 @@
 //! Several platforms at once: linux/amd64 natively and linux/arm64 under qemu, built side
 //! by side, tagged per platform only when every platform succeeded.
 
-mod common;
-use common::{docker_ok, Test};
+use crate::common;
+use crate::common::{docker_ok, Test};
 
 #[test]
 fn amd64_and_arm64_build_together_and_pass_conformance() {

@@ -4,8 +4,8 @@
 //! library removed (libuuid), as vendors' and pyenv builds often miss one, so that the
 //! one build shows both the layout and a source whose `_uuid` does not import.
 
-mod common;
-use common::{docker_ok, Test};
+use crate::common;
+use crate::common::{docker_ok, Test};
 
 #[test]
 fn python_3_13_slim_bookworm_builds_and_passes_conformance() {

@@ -3,8 +3,7 @@
 //! check that ran after the first engine call would fail with 10 instead), and with an
 //! existing metadata file left byte for byte as it was.
 
-mod common;
-use common::Test;
+use crate::common::Test;
 
 const NO_ENGINE: &str = "unix:///nonexistent/docker.sock";
 

@@ -2,8 +2,8 @@
 //! a documented list (images/strip.toml) and the libraries only those modules load, and
 //! each module it leaves out fails to import with an error that names the profile.
 
-mod common;
-use common::{docker_ok, python_in, Test};
+use crate::common;
+use crate::common::{docker_ok, python_in, Test};
 
 fn size(image: &str) -> u64 {
     docker_ok(&["image", "inspect", "-f", "{{.Size}}", image])

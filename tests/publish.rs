@@ -2,8 +2,8 @@
 //! (Debian's docker-registry with htpasswd auth on 127.0.0.1:5000, from scripts/testbed),
 //! then `dpy readme` over the metadata the push recorded.
 
-mod common;
-use common::{docker_ok, Test};
+use crate::common;
+use crate::common::{docker_ok, Test};
 use std::process::Command;
 
 const REGISTRY: &str = "127.0.0.1:5000";

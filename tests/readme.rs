@@ -1,7 +1,6 @@
 //! `dpy readme`: snapshots over fixture metadata, validity checked by docutils.
 
-mod common;
-use common::Test;
+use crate::common::Test;
 use std::path::Path;
 
 const FIXTURE: &str = "tests/fixtures/metadata-three-registries.json";

@@ -1,7 +1,6 @@
 //! `dpy render`: the build context, as files and as snapshots.
 
-mod common;
-use common::Test;
+use crate::common::Test;
 use dpy::catalog::Catalog;
 use dpy::layout::Layout;
 use dpy::recipe::Recipe;

@@ -2,8 +2,8 @@
 //! imports load are stored, the rest deflated, no directory entries; and each module is
 //! read from it once (`_dpy_zipimport`, imported by the zip's encodings package).
 
-mod common;
-use common::{docker_ok, python_in, Test};
+use crate::common;
+use crate::common::{docker_ok, python_in, Test};
 use std::sync::OnceLock;
 
 /// One build for the whole file: the tests only read the image. A fixed repository, so

@@ -1,7 +1,6 @@
 //! The target grammar at the command line: every bad input is one line, exit 2.
 
-mod common;
-use common::Test;
+use crate::common::Test;
 
 #[test]
 fn bad_targets_are_usage_errors_naming_the_accepted_forms() {

@@ -1,0 +1,23 @@
+//! dpy's integration tests, one module per feature, in one test binary: one link
+//! instead of sixteen, and one `--test-threads` bound over the whole suite. `common` is
+//! the harness: the `Test` builder, the engine gate, docker helpers and the test bed's
+//! image names.
+
+mod common;
+
+mod alpine;
+mod build;
+mod buildroot;
+mod conformance;
+mod doctor;
+mod engine;
+mod multiarch;
+mod official_debian;
+mod options;
+mod profiles;
+mod publish;
+mod readme;
+mod render;
+mod startup;
+mod target;
+mod zip_reads;
