@@ -117,7 +117,11 @@ fn render(tera: &Tera, name: &str, context: &Context) -> Result<String> {
 /// The gather stage's instructions (read by templates/context/gather.py).
 #[derive(Debug, Serialize)]
 struct GatherConfig<'a> {
+    /// The family the target names, its libc and its display name (images/*.toml): the
+    /// gather stage refuses a source of another family before it compiles anything.
     family: &'a str,
+    libc: &'a str,
+    display: &'a str,
     compile: bool,
     profile: &'a str,
     strip: &'a [String],
@@ -175,6 +179,8 @@ pub fn render_context(recipe: &Recipe) -> Result<BuildContext> {
 
     let config = GatherConfig {
         family: recipe.flavor.family.name(),
+        libc: &recipe.flavor.libc,
+        display: &recipe.flavor.display,
         compile: recipe.compile_stdlib,
         profile: &recipe.profile.name,
         strip: &recipe.profile.modules,

@@ -34,7 +34,6 @@ pub struct Stats {
 /// Distills an exported gather tree (unpacked at `export`) in place; every file of the
 /// layer gets `mtime`.
 pub fn distill(export: &Path, layout: &Layout, recipe: &Recipe, mtime: u64) -> Result<Distilled> {
-    check_family(recipe, layout)?;
     let root = export.join("root");
     let py = &layout.python;
 
@@ -118,25 +117,6 @@ pub fn distill(export: &Path, layout: &Layout, recipe: &Recipe, mtime: u64) -> R
             zip_bytes,
         },
     })
-}
-
-/// The target names a family; the source image must be of that family.
-fn check_family(recipe: &Recipe, layout: &Layout) -> Result<()> {
-    let wanted = recipe.target.family();
-    match layout.family() {
-        Some(found) if found == wanted => Ok(()),
-        _ => Err(Error::SourceUnfit(format!(
-            "target {} is {} ({}) but the source image {} is {} ({}); pass a {} source with --source-image or pick a {} target",
-            recipe.target,
-            wanted,
-            wanted.libc(),
-            recipe.source_image,
-            layout.os_name(),
-            layout.os.libc,
-            wanted,
-            layout.os.family,
-        ))),
-    }
 }
 
 fn remove_empty_dirs(dir: &Path) -> Result<()> {

@@ -532,15 +532,16 @@ class Gatherer(object):
         executable_elf = Elf.read(python["executable"])
         loader = executable_elf.interp if executable_elf else None
         os_info = describe_os(loader)
-        wanted = self.config.get("family")
-        if wanted and os_info["family"] != wanted:
-            libc_of = {"alpine": "musl", "debian": "glibc"}
+        # The one check that the source is of the target's family (dpy's config names
+        # the family, its libc and display name, from images/*.toml).
+        wanted = self.config["family"]
+        if os_info["family"] != wanted:
             fail(
                 "family-mismatch",
-                "the target is %s (%s) but the source image is %s (%s); give a %s source with "
-                "--source-image or pick a %s target"
-                % (wanted, libc_of.get(wanted, "?"), os_info["pretty_name"] or os_info["family"],
-                   os_info["libc"], wanted, os_info["family"]),
+                "the target is %s (%s) for %s sources, but the source image is %s (%s); give a %s "
+                "source with --source-image or pick a %s target"
+                % (wanted, self.config["libc"], self.config["display"],
+                   os_info["pretty_name"] or os_info["family"], os_info["libc"], wanted, os_info["family"]),
             )
         if loader and not os.path.exists(loader):
             fail("no-loader", "the interpreter %s names the loader %s, which the source image lacks"
