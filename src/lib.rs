@@ -1,10 +1,11 @@
 //! dpy: tiny, hardened distroless Python images from the official Python images.
 //!
-//! The pipeline, one module per stage:
-//! [`target`] → [`catalog`] / [`recipe`] (the flavor) → [`render`] → [`engine`]
-//! (BuildKit through bollard) → [`distill`] → images ([`pipeline`]) → [`publish`]
-//! → [`metadata`] → [`readme`].
-//! Around it: [`doctor`] checks the engine, [`conformance`] checks images.
+//! [`pipeline`] sequences `dpy build`, one module per stage:
+//! [`target`] → [`catalog`] / [`recipe`] (the flavor) → [`render`] → [`gather`]
+//! (BuildKit through [`engine`]) → [`bytecode`] (compile once) → [`distill`] →
+//! [`images`] → tag → [`metadata`] / [`publish`]; then [`readme`].
+//! Around it: [`doctor`] checks the engine, [`conformance`] checks images, [`cli`]
+//! turns arguments into each module's options. ARCHITECTURE.md has the rules.
 
 pub mod bytecode;
 pub mod catalog;

@@ -1,7 +1,7 @@
 """checks: the runtime invariants of a dpy image, proven inside it.
 
-Runs in the RUNTIME image as its default user, fed to its entrypoint interpreter on stdin
-(`docker run -i IMAGE -`) or as `-c <this file>`, with env DPY_EXPECT holding a JSON object:
+Runs in the RUNTIME image as its default user, given to its entrypoint interpreter as
+`-c <probes.py + this file>`, with env DPY_EXPECT holding a JSON object:
   {"survey": <survey.py's object or null>, "strip": [fnmatch patterns on top-level names],
    "family": "debian"|"alpine", "zip_name": "python311.zip", "uid": 65532,
    "forbidden": [names], "expect_find_library_c": true|false|null, "profile": "standard",
@@ -50,82 +50,7 @@ CORE_MODULES = ["asyncio", "bz2", "ctypes", "ctypes.util", "datetime", "decimal"
                 "sqlite3", "ssl", "subprocess", "urllib.request", "uuid", "venv", "zlib",
                 "zoneinfo"]
 
-# ---- Shared with survey.py: keep IMPORT_LOOP, STACK_PROBE and STACK_DEPTHS identical. ----
-
-IMPORT_LOOP = r'''
-import os, signal, sys, sysconfig, warnings
-
-def _stdlib_only():
-    paths = sysconfig.get_paths()
-    dirs = set(os.path.realpath(paths[k]) for k in ("stdlib", "platstdlib"))
-    zip_name = "python%d%d.zip" % sys.version_info[:2]
-    def keep(entry):
-        if not entry:
-            return False
-        real = os.path.realpath(entry)
-        return (real in dirs or os.path.basename(entry) in (zip_name, "lib-dynload"))
-    sys.path[:] = [p for p in sys.path if keep(p)]
-    def standard(finder):
-        owner = finder if isinstance(finder, type) else type(finder)
-        return owner.__module__.split(".")[0] in ("_frozen_importlib", "_frozen_importlib_external",
-                                                  "importlib", "zipimport")
-    sys.meta_path[:] = [f for f in sys.meta_path if standard(f)]
-
-class _Hung(Exception):
-    pass
-
-def _alarm(signum, frame):
-    raise _Hung("the import took longer than 30 s")
-
-_stdlib_only()
-warnings.simplefilter("ignore")
-failed = {}
-sys.stdout.flush(); sys.stderr.flush()
-_saved = (os.dup(1), os.dup(2))
-_null = os.open(os.devnull, os.O_WRONLY)
-_streams = (sys.stdout, sys.stderr)
-try:
-    os.dup2(_null, 1); os.dup2(_null, 2)
-    _sink = open(os.devnull, "w")
-    sys.stdout = sys.stderr = _sink
-    _previous = signal.signal(signal.SIGALRM, _alarm)
-    for name in names:
-        signal.alarm(30)
-        try:
-            __import__(name)
-        except BaseException as e:
-            failed[name] = ("%s: %s" % (type(e).__name__, e))[:300]
-        finally:
-            signal.alarm(0)
-    signal.signal(signal.SIGALRM, _previous)
-finally:
-    sys.stdout, sys.stderr = _streams
-    os.dup2(_saved[0], 1); os.dup2(_saved[1], 2)
-    for _fd in _saved + (_null,):
-        os.close(_fd)
-'''
-
-STACK_PROBE = r'''
-import sys, threading
-mode, depths = sys.argv[1], [int(d) for d in sys.argv[2].split(",")]
-sys.setrecursionlimit(max(depths) * 3 + 200)
-def python(n):
-    a, b, c = n, n * 2, str(n)
-    return 0 if n == 0 else 1 + python(n - 1)
-def through_c(n):
-    a, b, c = n, n * 2, str(n)
-    return 0 if n == 0 else 1 + sorted([n - 1], key=through_c)[0]
-function = python if mode == "python" else through_c
-for depth in depths:
-    result = []
-    worker = threading.Thread(target=lambda: result.append(function(depth)))
-    worker.start()
-    worker.join()
-    if result != [depth]:
-        break
-    print(depth, flush=True)
-'''
-STACK_DEPTHS = {"python": [900, 5000], "through_c": [10, 25, 50, 100, 200, 400, 900]}
+# IMPORT_LOOP, STACK_PROBE and STACK_DEPTHS come from probes.py, sent ahead of this file.
 
 # ---- Helpers ----
 

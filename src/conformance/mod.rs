@@ -2,7 +2,8 @@
 //!
 //! Three sources of evidence: survey.py runs in the source image (what imports there,
 //! what find_library finds), checks.py runs in the runtime image as its default user
-//! and proves each invariant of DESIGN.md, and container-structure-test checks files,
+//! and proves each invariant of a runtime image (ARCHITECTURE.md), and
+//! container-structure-test checks files,
 //! users and metadata with configs kept per family in images/structure/.
 
 use std::collections::HashMap;
@@ -15,8 +16,10 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::runtime::NONROOT_UID;
 
-const SURVEY: &str = include_str!("survey.py");
-const CHECKS: &str = include_str!("checks.py");
+// Each script is sent with probes.py ahead of it: the import loop and the stack probe
+// that source and runtime image must run alike.
+const SURVEY: &str = concat!(include_str!("probes.py"), include_str!("survey.py"));
+const CHECKS: &str = concat!(include_str!("probes.py"), include_str!("checks.py"));
 const STRUCTURE_DEBIAN: &str = include_str!("../../images/structure/debian.yaml");
 const STRUCTURE_ALPINE: &str = include_str!("../../images/structure/alpine.yaml");
 
