@@ -1,0 +1,106 @@
+//! The engine gate, and what a failed build must not leave in the engine.
+
+use super::{containers, docker_ok, images_of, BIN};
+
+/// Whether the tests must find an engine (CI) rather than skip.
+pub fn engine_required() -> bool {
+    std::env::var("DPY_REQUIRE_ENGINE").is_ok_and(|v| v == "1")
+}
+
+/// `true` when a Docker engine answers. Without one: fails when required, else skips.
+pub fn engine(test: &str) -> bool {
+    let answered = std::process::Command::new(BIN)
+        .args(["doctor"])
+        .output()
+        .map(|o| {
+            o.status.code() != Some(10)
+                && !String::from_utf8_lossy(&o.stdout).contains("MISSING engine")
+        })
+        .unwrap_or(false);
+    if !answered {
+        assert!(
+            !engine_required(),
+            "{test}: DPY_REQUIRE_ENGINE=1 but no Docker engine answers; run scripts/testbed"
+        );
+        eprintln!("SKIPPED {test}: no Docker engine (set DPY_REQUIRE_ENGINE=1 to fail instead)");
+    }
+    answered
+}
+
+/// What the engine holds that a failed build must not add to: containers, and untagged
+/// images that dpy built (they carry its io.dpy.profile label; a test-bed image left
+/// untagged by a rebuild does not count).
+pub struct Engine {
+    containers: Vec<String>,
+    dangling: Vec<String>,
+}
+
+fn dpy_dangling() -> Vec<String> {
+    docker_ok(&[
+        "image",
+        "ls",
+        "-q",
+        "--no-trunc",
+        "--filter",
+        "dangling=true",
+        "--filter",
+        "label=io.dpy.profile",
+    ])
+    .lines()
+    .map(str::to_string)
+    .collect()
+}
+
+impl Engine {
+    pub fn now() -> Self {
+        Engine {
+            containers: containers(),
+            dangling: dpy_dangling(),
+        }
+    }
+
+    /// No tag in `repository`, no new container, no new dangling image of dpy's.
+    pub fn assert_nothing_left(&self, repository: &str) {
+        assert!(
+            images_of(repository).is_empty(),
+            "no image tagged in {repository}"
+        );
+        assert_no_new_containers(&self.containers);
+        self.assert_no_new_dangling();
+    }
+
+    /// The engine creates a built image before it tags it, so another test's build in
+    /// flight shows an untagged image for a moment: one still there after 20 s is a leak.
+    pub fn assert_no_new_dangling(&self) {
+        let mut new = Vec::new();
+        for _ in 0..40 {
+            new = dpy_dangling()
+                .into_iter()
+                .filter(|i| !self.dangling.contains(i))
+                .collect();
+            if new.is_empty() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+        panic!("dangling images left: {new:?}");
+    }
+}
+
+/// No container created since `before` is left. Tests run two at a time and the other
+/// one may have a short-lived container of its own running (dpy test removes its
+/// containers when they exit): a container still there after 20 s is a leak.
+pub fn assert_no_new_containers(before: &[String]) {
+    let mut new = Vec::new();
+    for _ in 0..40 {
+        new = containers()
+            .into_iter()
+            .filter(|c| !before.contains(c))
+            .collect();
+        if new.is_empty() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    panic!("stray containers: {new:?}");
+}
