@@ -4,23 +4,6 @@
 use crate::common;
 use crate::common::{docker_ok, Test};
 
-fn build_args(repository: &str, source: &str) -> Vec<String> {
-    [
-        "build",
-        "3.11-bookworm",
-        "--platform",
-        "linux/amd64",
-        "--progress",
-        "plain",
-        "--repository",
-        repository,
-        "--source-image",
-        source,
-    ]
-    .map(String::from)
-    .to_vec()
-}
-
 fn derived_source(name: &str, run: &str) -> String {
     common::derived_image(name, &common::debian_source(), run)
 }
@@ -78,7 +61,7 @@ fn builds_the_debian_source_and_passes_conformance() {
     // no second pair of images left dangling.
     let before = common::Engine::now();
     let out = Test::new()
-        .args(build_args(&repository, &source))
+        .args(common::build_argv("3.11-bookworm", &source, &repository))
         .args(["--platform", "linux/amd64,linux/amd64"])
         .args(["--metadata-file", metadata.to_str().unwrap()])
         .run();
@@ -155,7 +138,7 @@ fn two_no_cache_builds_give_the_same_runtime_layer() {
     let mut diff_ids = Vec::new();
     for _ in 0..2 {
         Test::new()
-            .args(build_args(&repository, &source))
+            .args(common::build_argv("3.11-bookworm", &source, &repository))
             .args([
                 "--no-cache",
                 "--progress",
@@ -186,7 +169,7 @@ fn a_source_without_python_is_refused() {
     let repository = common::unique_repository("nopython");
     let before = common::Engine::now();
     Test::new()
-        .args(build_args(&repository, &source))
+        .args(common::build_argv("3.11-bookworm", &source, &repository))
         .status(12)
         .stderr_contains("no python3 on PATH")
         .one_line_error()
@@ -205,7 +188,7 @@ fn a_missing_library_of_a_required_part_is_still_an_error() {
     let repository = common::unique_repository("nolibssl");
     let before = common::Engine::now();
     Test::new()
-        .args(build_args(&repository, &source))
+        .args(common::build_argv("3.11-bookworm", &source, &repository))
         .args(["--progress", "quiet", "--metadata-file", "/dev/null"])
         .status(12)
         .stderr_contains("libssl.so.3 needed by ")
@@ -228,7 +211,7 @@ fn a_failing_step_is_named_with_its_log_tail() {
     let repository = common::unique_repository("brokenstep");
     let before = common::Engine::now();
     let out = Test::new()
-        .args(build_args(&repository, &source))
+        .args(common::build_argv("3.11-bookworm", &source, &repository))
         .args(["--progress", "quiet"])
         .status(13)
         .stderr_contains("build step failed on linux/amd64")
@@ -251,7 +234,11 @@ fn a_missing_source_that_cannot_be_pulled_suggests_source_image() {
     let repository = common::unique_repository("missing");
     let before = common::Engine::now();
     Test::new()
-        .args(build_args(&repository, "dpy-test/does-not-exist:0"))
+        .args(common::build_argv(
+            "3.11-bookworm",
+            "dpy-test/does-not-exist:0",
+            &repository,
+        ))
         .status(11)
         .stderr_contains("pulling it failed")
         .stderr_contains("--source-image")
@@ -301,7 +288,7 @@ fn interrupt_at(marker: &str, name: &str) {
     let repository = common::unique_repository(name);
     let before = common::Engine::now();
     let mut child = std::process::Command::new(common::BIN)
-        .args(build_args(&repository, &source))
+        .args(common::build_argv("3.11-bookworm", &source, &repository))
         .args(["--no-cache", "--metadata-file", "/dev/null"])
         .stderr(std::process::Stdio::piped())
         .spawn()

@@ -107,15 +107,28 @@ pub fn build_debian(repository: &str, extra: &[&str]) -> String {
 /// (plain progress, no metadata file), ready for the caller's expectations and `run()`.
 pub fn build_amd64(target: &str, source: &str, repository: &str, extra: &[&str]) -> Test {
     Test::new()
-        .args([
-            "build",
-            target,
-            "--platform",
-            "linux/amd64",
-            "--progress",
-            "plain",
-        ])
-        .args(["--metadata-file", "/dev/null"])
-        .args(["--repository", repository, "--source-image", source])
+        .args(build_argv(target, source, repository))
         .args(extra)
+}
+
+/// The arguments of `dpy build TARGET` for linux/amd64 from SOURCE into REPOSITORY, plain
+/// progress, no metadata file: the one spelling of a test build. Later arguments override
+/// these (`--platform`, `--progress` and `--metadata-file` take the last one given).
+pub fn build_argv(target: &str, source: &str, repository: &str) -> Vec<String> {
+    [
+        "build",
+        target,
+        "--platform",
+        "linux/amd64",
+        "--progress",
+        "plain",
+        "--metadata-file",
+        "/dev/null",
+        "--repository",
+        repository,
+        "--source-image",
+        source,
+    ]
+    .map(String::from)
+    .to_vec()
 }
