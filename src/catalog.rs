@@ -21,23 +21,17 @@ pub const EMBEDDED: &[(&str, &str)] = &[
     ("images/zip.toml", include_str!("../images/zip.toml")),
 ];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PackageManager {
-    Apk,
-    Apt,
-}
-
 /// One family's definition (images/alpine.toml, images/debian.toml).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Flavor {
     pub family: Family,
+    /// Checked against the family's own (Family::libc); given to gather for its message.
     pub libc: String,
+    /// e.g. "Alpine Linux", for gather's family-mismatch message.
     pub display: String,
     /// Default source image; `{target}` stands for the target string.
     pub source_image: String,
-    pub package_manager: PackageManager,
     pub runtime_packages: Vec<String>,
     pub extra_libraries: Vec<String>,
     pub helpers: Vec<String>,
@@ -516,10 +510,7 @@ mod tests {
     fn embedded_definitions_load() {
         let catalog = Catalog::embedded().unwrap();
         assert_eq!(catalog.newest_alpine(), "3.23");
-        assert_eq!(
-            catalog.flavor(Family::Alpine).package_manager,
-            PackageManager::Apk
-        );
+        assert_eq!(catalog.flavor(Family::Alpine).libc, "musl");
         assert!(catalog
             .profile("standard")
             .unwrap()
