@@ -86,6 +86,14 @@ fn repository_names_the_engine_cannot_tag_are_refused_before_building() {
 }
 
 #[test]
+fn the_repository_error_is_exactly_one_line() {
+    build(&["--repository", "Bar/Bad"])
+        .status(2)
+        .stderr("dpy: error: --repository \"Bar/Bad\" is not a repository name: it has upper-case letters; a name takes lowercase letters, digits and the separators . _ __ - inside /-separated parts, optionally after a registry host (e.g. dpy/python, ghcr.io/me/python, 127.0.0.1:5000/dpy/python)\n")
+        .run();
+}
+
+#[test]
 fn credentials_without_a_user_are_refused_before_building() {
     for auth in ["nocolon", ":password"] {
         build(&["--registry-auth", auth])

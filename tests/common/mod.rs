@@ -29,6 +29,7 @@ pub struct Test {
     stdout: Vec<String>,
     stderr: Vec<String>,
     stdout_exact: Option<String>,
+    stderr_exact: Option<String>,
     one_line_error: bool,
 }
 
@@ -42,6 +43,7 @@ impl Test {
             stdout: Vec::new(),
             stderr: Vec::new(),
             stdout_exact: None,
+            stderr_exact: None,
             one_line_error: false,
         }
     }
@@ -82,8 +84,15 @@ impl Test {
         self
     }
 
+    /// The whole of stdout.
     pub fn stdout(mut self, text: &str) -> Self {
         self.stdout_exact = Some(text.into());
+        self
+    }
+
+    /// The whole of stderr: where an error line is the specification.
+    pub fn stderr(mut self, text: &str) -> Self {
+        self.stderr_exact = Some(text.into());
         self
     }
 
@@ -128,6 +137,9 @@ impl Test {
         }
         if let Some(exact) = &self.stdout_exact {
             assert_eq!(&stdout, exact, "{}", show());
+        }
+        if let Some(exact) = &self.stderr_exact {
+            assert_eq!(&stderr, exact, "{}", show());
         }
         for text in &self.stderr {
             assert!(
