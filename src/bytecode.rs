@@ -166,15 +166,21 @@ async fn compile_natively(
         context.add(format!("src/{relative}"), 0o644, data);
     }
     context.add("compile.py", 0o644, COMPILE);
-    context.add("gather.py", 0o644, crate::render::GATHER_PY);
+    // The gather stage's own package, for its compile_stdlib_file.
+    for (path, body) in crate::render::VERBATIM {
+        if path.starts_with(crate::render::GATHER_PACKAGE) {
+            context.add(*path, 0o644, *body);
+        }
+    }
     context.add(
         "Dockerfile",
         0o644,
         format!(
-            "FROM {source} AS compile\nCOPY src/ /dpy-src/\nCOPY compile.py gather.py /dpy-compile/\n\
+            "FROM {source} AS compile\nCOPY src/ /dpy-src/\nCOPY compile.py /dpy-compile/\nCOPY {package} /dpy-compile/dpy_gather/\n\
              RUN [\"{python}\", \"/dpy-compile/compile.py\", \"/dpy-src\", \"/dpy-pyc\", \"{stdlib}\", \"{zip}\", \"{on_disk}\"]\n\
              FROM scratch\nCOPY --from=compile /dpy-pyc/ /\n",
             source = native.source.name,
+            package = crate::render::GATHER_PACKAGE,
             python = native_python,
             stdlib = theirs.stdlib,
             zip = theirs.zip_path,
@@ -215,7 +221,7 @@ async fn compile_natively(
 
 /// Run by the native interpreter: the gather stage's own compile function.
 const COMPILE: &str = r#"import os, sys
-from gather import compile_stdlib_file, recorded_name
+from dpy_gather.compile import compile_stdlib_file, recorded_name
 src, out, stdlib, zip_path, on_disk = sys.argv[1:6]
 on_disk = [name for name in on_disk.split(",") if name]
 for current, _, files in os.walk(src):

@@ -48,16 +48,60 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
 ];
 
-/// The gather stage's program; its `compile_stdlib_file` also serves compile-once.
-pub const GATHER_PY: &str = include_str!("../templates/context/gather.py");
+/// The gather stage's package in the context (gather.py runs it); compile-once takes it
+/// from VERBATIM too, for its `compile_stdlib_file`.
+pub const GATHER_PACKAGE: &str = "dpy/dpy_gather/";
 
 /// Files copied into the context as they are: (path in the context, contents).
-const VERBATIM: &[(&str, &str)] = &[
+pub const VERBATIM: &[(&str, &str)] = &[
     (
         "dpy/gather.sh",
         include_str!("../templates/context/gather.sh"),
     ),
-    ("dpy/gather.py", GATHER_PY),
+    (
+        "dpy/gather.py",
+        include_str!("../templates/context/gather.py"),
+    ),
+    (
+        "dpy/dpy_gather/__init__.py",
+        include_str!("../templates/context/dpy_gather/__init__.py"),
+    ),
+    (
+        "dpy/dpy_gather/main.py",
+        include_str!("../templates/context/dpy_gather/main.py"),
+    ),
+    (
+        "dpy/dpy_gather/gather.py",
+        include_str!("../templates/context/dpy_gather/gather.py"),
+    ),
+    (
+        "dpy/dpy_gather/graft.py",
+        include_str!("../templates/context/dpy_gather/graft.py"),
+    ),
+    (
+        "dpy/dpy_gather/probe.py",
+        include_str!("../templates/context/dpy_gather/probe.py"),
+    ),
+    (
+        "dpy/dpy_gather/elf.py",
+        include_str!("../templates/context/dpy_gather/elf.py"),
+    ),
+    (
+        "dpy/dpy_gather/root.py",
+        include_str!("../templates/context/dpy_gather/root.py"),
+    ),
+    (
+        "dpy/dpy_gather/compile.py",
+        include_str!("../templates/context/dpy_gather/compile.py"),
+    ),
+    (
+        "dpy/dpy_gather/pkgdb.py",
+        include_str!("../templates/context/dpy_gather/pkgdb.py"),
+    ),
+    (
+        "dpy/dpy_gather/report.py",
+        include_str!("../templates/context/dpy_gather/report.py"),
+    ),
     (
         "dpy/builder-pip.sh",
         include_str!("../templates/context/builder-pip.sh"),

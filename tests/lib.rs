@@ -11,6 +11,7 @@ mod buildroot;
 mod conformance;
 mod doctor;
 mod engine;
+mod gather_py;
 mod multiarch;
 mod official_debian;
 mod options;

@@ -1,0 +1,68 @@
+"""Byte-compiling the stdlib. Also imported by dpy's compile-once step (src/bytecode.rs),
+which needs nothing else of the package."""
+
+import ast
+import importlib.util
+import os
+import py_compile
+
+# The first package every interpreter imports from the zip. Its compiled form gains one
+# guarded `import _dpy_zipimport` (templates/context/_dpy_zipimport.py), placed before
+# its own imports so that every later module is read from the zip once.
+HOOKED_MODULE = "encodings/__init__.py"
+HOOK_MODULE = "_dpy_zipimport"
+HOOK = "try:\n    import %s\nexcept Exception:\n    pass\n" % HOOK_MODULE
+
+
+def compile_pyc(source, cfile, dfile):
+    """Compiles the file `source` to a sourceless, unchecked-hash .pyc at `cfile` whose
+    code names `dfile` (its path in the zip): nothing ever stats a source for it."""
+    py_compile.compile(source, cfile=cfile, dfile=dfile, doraise=True,
+                       invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+
+
+def write_pyc(code, source_bytes, cfile):
+    """The same kind of .pyc as compile_pyc's, for a code object compiled here."""
+    from importlib import _bootstrap_external
+    pyc = _bootstrap_external._code_to_hash_pyc(code, importlib.util.source_hash(source_bytes), False)
+    directory = os.path.dirname(cfile)
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+    with open(cfile, "wb") as f:
+        f.write(pyc)
+
+
+def recorded_name(relative, stdlib, zip_path, on_disk):
+    """The file name a stdlib module's code object records, so tracebacks and __file__ are
+    true: its path inside the zip, or its own path for a package kept on disk."""
+    top = relative.split("/", 1)[0]
+    return "%s/%s" % (stdlib if top in on_disk else zip_path, relative)
+
+
+def compile_stdlib_file(source, cfile, dfile, relative):
+    """Compiles one stdlib source with compile_pyc, the hooked module with its hook. Also
+    run by dpy's compile-once step (src/bytecode.rs), so that bytecode is the same
+    whichever platform made it."""
+    if os.path.normpath(relative) != os.path.normpath(HOOKED_MODULE):
+        compile_pyc(source, cfile, dfile)
+        return
+    with open(source, "rb") as f:
+        data = f.read()
+    tree = ast.parse(data, dfile)
+    body = tree.body
+    index = 0
+    if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
+            and isinstance(body[0].value.value, str):
+        index = 1  # keep the docstring first: it is the module's __doc__
+    while index < len(body) and isinstance(body[index], ast.ImportFrom) and body[index].module == "__future__":
+        index += 1
+    # Every node of the hook takes the line of the statement it precedes, so no line
+    # number of the module's own code moves (tracebacks stay true to the source).
+    line = body[index].lineno if index < len(body) else 1
+    hook = ast.parse(HOOK).body
+    for statement in hook:
+        for node in ast.walk(statement):
+            if hasattr(node, "lineno"):
+                node.lineno = node.end_lineno = line
+    tree.body[index:index] = hook
+    write_pyc(compile(tree, dfile, "exec", dont_inherit=True), data, cfile)

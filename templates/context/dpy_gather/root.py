@@ -1,0 +1,85 @@
+"""Copying into the root, symlinks and all."""
+
+import os
+import shutil
+
+
+class Root(object):
+    """The output root. Every path is copied with each symlink along it recreated, so a
+    merged-/usr source (`/lib64 -> usr/lib64`) gives a root where the same absolute paths
+    resolve, and the interpreter's PT_INTERP is found."""
+
+    def __init__(self, path):
+        self.path = path
+        self.copied = set()  # source paths (as given) already handled
+        self.carried = set()  # real source paths of every file and link carried
+
+    def host(self, path):
+        return self.path + path
+
+    def ensure_dir(self, path):
+        """Creates directory `path` in the root, recreating symlinks on the way."""
+        self._walk(os.path.normpath(path), contents=False)
+
+    def copy(self, path):
+        """Copies file, link or whole directory `path` (absolute, in the source)."""
+        self._walk(os.path.normpath(path), contents=True)
+
+    def _walk(self, path, contents):
+        key = (path, contents)
+        if key in self.copied:
+            return
+        self.copied.add(key)
+        parts = [p for p in path.split("/") if p]
+        current = ""
+        for i, part in enumerate(parts):
+            current += "/" + part
+            last = i == len(parts) - 1
+            target = self.host(current)
+            if os.path.islink(current):
+                link = os.readlink(current)
+                if not os.path.lexists(target):
+                    os.symlink(link, target)
+                self.carried.add(current)
+                resolved = link if link.startswith("/") else os.path.join(os.path.dirname(current), link)
+                resolved = os.path.normpath(resolved)
+                rest = parts[i + 1:]
+                self._walk(os.path.join(resolved, *rest) if rest else resolved, contents)
+                return
+            if not os.path.exists(current):
+                if contents:
+                    return
+                os.makedirs(target, exist_ok=True)
+                continue
+            if os.path.isdir(current):
+                if not os.path.isdir(target) and not os.path.lexists(target):
+                    os.mkdir(target)
+                    shutil.copymode(current, target)
+                if last and contents:
+                    for name in sorted(os.listdir(current)):
+                        self._walk(current + "/" + name, True)
+            elif last:
+                if not os.path.lexists(target):
+                    shutil.copy2(current, target)
+                self.carried.add(current)
+
+    def resolve(self, path):
+        """The host path of `path` inside the root, following the root's own symlinks."""
+        parts = [p for p in path.split("/") if p]
+        current = ""
+        hops = 0
+        while parts:
+            part = parts.pop(0)
+            candidate = current + "/" + part
+            host = self.host(candidate)
+            if os.path.islink(host):
+                hops += 1
+                if hops > 40:
+                    return self.host(candidate)
+                link = os.readlink(host)
+                base = "" if link.startswith("/") else current
+                parts = [p for p in (base + "/" + link).split("/") if p] + parts
+                current = ""
+                continue
+            current = os.path.normpath(candidate) if part != ".." else os.path.dirname(current)
+        return self.host(current or "/")
