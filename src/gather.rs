@@ -1,5 +1,5 @@
 //! The gather stage: the source image's own interpreter describes its layout and
-//! gathers the raw runtime root (templates/context/gather.py); BuildKit exports the
+//! gathers the raw runtime root (templates/context/dpy_gather); BuildKit exports the
 //! result to dpy as a tar, which is unpacked here and its layout read, once.
 
 use std::collections::HashMap;

@@ -1,6 +1,6 @@
 //! What the source image's own interpreter says about itself.
 //!
-//! The gather stage writes layout.json (templates/context/gather.py); everything after
+//! The gather stage writes layout.json (templates/context/dpy_gather); everything after
 //! it follows these answers instead of assuming /usr/local or /usr.
 
 use std::path::Path;

@@ -158,7 +158,7 @@ fn render(tera: &Tera, name: &str, context: &Context) -> Result<String> {
         .map_err(|e| template_error(name, &e))
 }
 
-/// The gather stage's instructions (read by templates/context/gather.py).
+/// The gather stage's instructions (read by templates/context/dpy_gather).
 #[derive(Debug, Serialize)]
 struct GatherConfig<'a> {
     /// The family the target names, its libc and its display name (images/*.toml): the
