@@ -325,9 +325,6 @@ def tls_trust():
     return True, "%d CA certificates loaded (%s; %s)" % (count, ", ".join(present), ssl.OPENSSL_VERSION)
 
 
-# Where each package manager keeps its installed database (survey.py has the same map), in
-# the order gather.py looks for them.
-PACKAGE_DBS = {"dpkg": "/var/lib/dpkg/status", "apk": "/lib/apk/db/installed"}
 
 
 def owned_files(kind):

@@ -102,3 +102,7 @@ for depth in depths:
 # with the official Alpine build's -DTHREAD_STACK_SIZE=0x100000 (1 MiB); with musl's own
 # 128 KiB default (a CPython built without that flag) ~30. Hence the low first rungs.
 STACK_DEPTHS = {"python": [900, 5000], "through_c": [10, 25, 50, 100, 200, 400, 900]}
+
+# Where each package manager keeps its installed database, in the order the gather stage
+# looks for them (templates/context/dpy_gather/pkgdb.py, which runs in another image).
+PACKAGE_DBS = {"dpkg": "/var/lib/dpkg/status", "apk": "/lib/apk/db/installed"}

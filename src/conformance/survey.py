@@ -17,9 +17,6 @@ import subprocess
 import sys
 import sysconfig
 
-# Where each package manager keeps its installed database (checks.py has the same map), in
-# the order gather.py looks for them.
-PACKAGE_DBS = {"dpkg": "/var/lib/dpkg/status", "apk": "/lib/apk/db/installed"}
 
 # Libraries applications look up with ctypes.util.find_library (gunicorn: "c", ...).
 LIBRARIES = ["c", "m", "ssl", "crypto", "z", "bz2", "lzma", "ffi", "sqlite3", "uuid",
