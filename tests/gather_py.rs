@@ -387,34 +387,43 @@ print(json.dumps({"names": names, "stanzas": stanzas, "nothing": apk_stanzas(set
     assert_eq!(got["nothing"], json!([[], []]));
 }
 
+/// The loader rule's table, which src/distill/elf.rs runs too.
+fn loader_cases() -> Value {
+    serde_json::from_str(include_str!("data/loader_cases.json")).unwrap()
+}
+
 #[test]
 fn musl_answers_for_its_own_libc_names() {
-    let names = [
-        ("libc.so", true),
-        ("libpthread.so.0", true),
-        ("librt.so.1", true),
-        ("libm.so.6", true),
-        ("libdl.so.2", true),
-        ("libutil.so.1", true),
-        ("libxnet.so", true),
-        ("libc.musl-x86_64.so.1", false),
-        ("libcrypto.so.3", false),
-        ("libmagic.so.1", false),
-        ("libc.so6", false),
-        ("libm.sox", false),
-        ("libm", false),
-        ("c.so", false),
-        ("ld-musl-x86_64.so.1", false),
-    ];
+    let cases = loader_cases()["musl_reserved"].clone();
     let snippet = r##"
 import json, sys
 from dpy_gather.probe import musl_reserved
-print(json.dumps([musl_reserved(name) for name in sys.argv[1:]]))
+print(json.dumps([[name, musl_reserved(name)] for name, _ in json.loads(sys.argv[1])]))
 "##;
-    let args: Vec<&str> = names.iter().map(|(n, _)| *n).collect();
-    let got = json_of(snippet, &args);
-    let want: Vec<bool> = names.iter().map(|(_, r)| *r).collect();
-    assert_eq!(got, json!(want), "{args:?}");
+    let got = json_of(snippet, &[&cases.to_string()]);
+    assert_eq!(got, cases);
+}
+
+#[test]
+fn the_search_order_follows_the_shared_table() {
+    // Elf.read splits DT_RPATH and DT_RUNPATH at ':' as it reads them; the table holds
+    // the strings as in the file.
+    let cases = loader_cases()["search_order"].clone();
+    let snippet = r##"
+import json, sys
+from dpy_gather.probe import search_order
+split = lambda entries: [part for entry in entries for part in entry.split(":")]
+print(json.dumps([search_order(split(c["rpath"]), split(c["runpath"]), c["origin"], c["defaults"])
+                  for c in json.loads(sys.argv[1])]))
+"##;
+    let got = json_of(snippet, &[&cases.to_string()]);
+    let want: Vec<Value> = cases
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["dirs"].clone())
+        .collect();
+    assert_eq!(got, json!(want));
 }
 
 #[test]

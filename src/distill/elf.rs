@@ -110,6 +110,34 @@ pub fn musl_reserved(name: &str) -> bool {
         && (tail.is_empty() || tail.starts_with('.'))
 }
 
+/// The directories the loader tries for a DT_NEEDED name, in order: DT_RPATH unless
+/// there is a DT_RUNPATH, then DT_RUNPATH, then the defaults; `$ORIGIN` is the directory
+/// of the object that needs it, and empty entries are skipped. The gather stage collects
+/// by the same rule (dpy_gather/probe.py): tests/data/loader_cases.json is the table of
+/// cases both run.
+pub fn search_order(
+    rpaths: &[&str],
+    runpaths: &[&str],
+    origin: &str,
+    defaults: &[String],
+) -> Vec<String> {
+    let expand = |list: &[&str]| -> Vec<String> {
+        list.iter()
+            .flat_map(|s| s.split(':'))
+            .filter(|d| !d.is_empty())
+            .map(|d| d.replace("${ORIGIN}", origin).replace("$ORIGIN", origin))
+            .collect()
+    };
+    let mut dirs = if runpaths.is_empty() {
+        expand(rpaths)
+    } else {
+        Vec::new()
+    };
+    dirs.extend(expand(runpaths));
+    dirs.extend(defaults.iter().cloned());
+    dirs
+}
+
 /// One unresolved dependency.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Missing {
@@ -148,19 +176,7 @@ pub fn unresolved(root: &Path, libc: Libc) -> Result<Vec<Missing>> {
                 });
             }
         }
-        let expand = |list: &[&str]| -> Vec<String> {
-            list.iter()
-                .flat_map(|s| s.split(':'))
-                .map(|d| d.replace("${ORIGIN}", origin).replace("$ORIGIN", origin))
-                .collect()
-        };
-        let mut dirs = if elf.runpaths.is_empty() {
-            expand(&elf.rpaths)
-        } else {
-            Vec::new()
-        };
-        dirs.extend(expand(&elf.runpaths));
-        dirs.extend(defaults.iter().cloned());
+        let dirs = search_order(&elf.rpaths, &elf.runpaths, origin, &defaults);
         for needed in &elf.libraries {
             if libc == Libc::Musl && musl_reserved(needed) {
                 continue;
@@ -248,6 +264,38 @@ mod tests {
         )
         .unwrap();
         assert_eq!(search_dirs(root.path(), Libc::Musl), ["/opt/lib", "/lib"]);
+    }
+
+    /// The table the gather stage's tests run too (tests/gather_py.rs).
+    fn loader_cases() -> serde_json::Value {
+        serde_json::from_str(include_str!("../../tests/data/loader_cases.json")).unwrap()
+    }
+
+    #[test]
+    fn the_search_order_follows_the_shared_table() {
+        let strings = |v: &serde_json::Value| -> Vec<String> {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap().to_string())
+                .collect()
+        };
+        for case in loader_cases()["search_order"].as_array().unwrap() {
+            let (rpath, runpath) = (strings(&case["rpath"]), strings(&case["runpath"]));
+            let rpath: Vec<&str> = rpath.iter().map(String::as_str).collect();
+            let runpath: Vec<&str> = runpath.iter().map(String::as_str).collect();
+            let dirs = search_order(
+                &rpath,
+                &runpath,
+                case["origin"].as_str().unwrap(),
+                &strings(&case["defaults"]),
+            );
+            assert_eq!(dirs, strings(&case["dirs"]), "{case}");
+        }
+        for case in loader_cases()["musl_reserved"].as_array().unwrap() {
+            let (name, reserved) = (case[0].as_str().unwrap(), case[1].as_bool().unwrap());
+            assert_eq!(musl_reserved(name), reserved, "{name}");
+        }
     }
 
     #[test]

@@ -173,13 +173,22 @@ def musl_reserved(name):
     return bool(dot) and stem in MUSL_RESERVED and (rest == "" or rest.startswith("."))
 
 
+def search_order(rpath, runpath, origin, defaults):
+    """The directories the loader tries for a DT_NEEDED name, in order: DT_RPATH unless
+    there is a DT_RUNPATH, then DT_RUNPATH, then the defaults; $ORIGIN is the directory of
+    the object that needs it, and empty entries are skipped. src/distill/elf.rs applies
+    the same rule to verify what this collects: tests/data/loader_cases.json is the table
+    of cases both run."""
+    def expand(entries):
+        dirs = [d for entry in entries for d in entry.split(":") if d]
+        return [d.replace("${ORIGIN}", origin).replace("$ORIGIN", origin) for d in dirs]
+    return ([] if runpath else expand(rpath)) + expand(runpath) + list(defaults)
+
+
 def resolve_library(name, elf, origin, defaults):
     if "/" in name:
         return name if os.path.exists(name) else None
-    expand = lambda dirs: [d.replace("${ORIGIN}", origin).replace("$ORIGIN", origin) for d in dirs if d]
-    dirs = [] if elf.runpath else expand(elf.rpath)
-    dirs += expand(elf.runpath) + defaults
-    for d in dirs:
+    for d in search_order(elf.rpath, elf.runpath, origin, defaults):
         candidate = os.path.join(d, name)
         if os.path.exists(candidate):
             found = Elf.read(candidate)
