@@ -137,6 +137,10 @@ pub struct Layout {
     pub announced: Vec<String>,
     #[serde(default)]
     pub broken: Vec<BrokenModule>,
+    /// Stdlib-relative directories that are not the stdlib (lib-dynload, site-packages):
+    /// the gather stage decides them, and the distill leaves them out of the zip.
+    #[serde(default)]
+    pub stdlib_keep_out: Vec<String>,
     /// The locale a bare C locale is coerced to, carried as files (glibc), if any.
     #[serde(default)]
     pub locale: Option<String>,

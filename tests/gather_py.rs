@@ -862,3 +862,26 @@ with open(out + "/manifest.json") as f:
         })
     );
 }
+
+#[test]
+fn the_stdlib_keep_out_is_what_is_not_the_stdlib() {
+    let snippet = r##"
+import json
+from dpy_gather.gather import stdlib_keep_out
+debian = {"stdlib": "/usr/lib/python3.11", "lib_dynload": "/usr/lib/python3.11/lib-dynload",
+          "purelib": "/usr/local/lib/python3.11/dist-packages", "platstdlib": "/usr/lib/python3.11"}
+official = {"stdlib": "/usr/local/lib/python3.13/", "lib_dynload": "/usr/local/lib/python3.13/lib-dynload",
+            "purelib": "/usr/local/lib/python3.13/site-packages", "platstdlib": "/usr/local/lib/python3.13",
+            }
+vendor = dict(official, lib_dynload="/usr/local/lib/python3.13/extras/dynload")
+print(json.dumps([stdlib_keep_out(p) for p in (debian, official, vendor)]))
+"##;
+    assert_eq!(
+        json_of(snippet, &[]),
+        json!([
+            ["dist-packages", "lib-dynload", "site-packages"],
+            ["dist-packages", "lib-dynload", "site-packages"],
+            ["dist-packages", "extras/dynload", "site-packages"]
+        ])
+    );
+}

@@ -39,13 +39,13 @@ pub fn distill(export: &Path, layout: &Layout, recipe: &Recipe, mtime: u64) -> R
 
     // 1. The stdlib zip, with ensurepip's stub in place of the real package.
     let stdlib = rootfs::join(&root, &py.stdlib);
-    let keep_out: Vec<PathBuf> = [&py.lib_dynload, &py.purelib, &py.platstdlib]
+    // What is not the stdlib is the gather stage's decision; what stays on disk is
+    // images/zip.toml's.
+    let keep_out: Vec<PathBuf> = layout
+        .stdlib_keep_out
         .iter()
-        .filter_map(|dir| Path::new(dir.as_str()).strip_prefix(&py.stdlib).ok())
-        .filter(|rel| !rel.as_os_str().is_empty())
-        .map(Path::to_path_buf)
-        .chain(["site-packages".into(), "dist-packages".into()])
-        .chain(recipe.zip.on_disk.iter().map(PathBuf::from))
+        .chain(&recipe.zip.on_disk)
+        .map(PathBuf::from)
         .collect();
     let mut entries = stdlib::Entries::collect(&stdlib, &keep_out)?;
     let stubs = export.join("stubs");

@@ -80,6 +80,24 @@ print(json.dumps(sorted(files)))
 '''
 
 
+# Directories under the stdlib that hold no stdlib modules: extension modules and
+# third-party packages.
+NOT_STDLIB = ("site-packages", "dist-packages")
+
+
+def stdlib_keep_out(python):
+    """The stdlib-relative directories that are not the stdlib: lib-dynload, site-packages
+    and the like. Decided here once: the stdlib walk skips them, and dpy's distill leaves
+    them out of the zip (layout.json's stdlib_keep_out)."""
+    stdlib = os.path.normpath(python["stdlib"])
+    out = set(NOT_STDLIB)
+    for path in (python["lib_dynload"], python["purelib"], python["platstdlib"]):
+        relative = os.path.relpath(os.path.normpath(path), stdlib)
+        if relative != "." and not relative.startswith(".."):
+            out.add(relative)
+    return sorted(out)
+
+
 class Gatherer(object):
     def __init__(self, config, out):
         self.config = config
@@ -90,6 +108,7 @@ class Gatherer(object):
         self.libraries = []
         self.announced = []
         self.broken = []  # extension modules left out: they do not import in the source
+        self.keep_out = []  # stdlib-relative directories that are not the stdlib
 
     def stripped_name(self, name):
         base = name.split(".", 1)[0] if not name.startswith("config-") else name
@@ -153,6 +172,7 @@ class Gatherer(object):
             "stripped": sorted(set(self.stripped)),
             "announced": self.announced,
             "broken": self.broken,
+            "stdlib_keep_out": self.keep_out,
             "warnings": self.warnings,
         }
         with open(os.path.join(self.out, "layout.json"), "w") as f:
@@ -177,7 +197,9 @@ class Gatherer(object):
         stdlib.json lists every source's digest either way, so dpy can check that two
         platforms' stdlibs really are the same before it shares anything."""
         stdlib = python["stdlib"]
-        keep_out = set(os.path.realpath(p) for p in (python["lib_dynload"], python["purelib"]))
+        self.keep_out = stdlib_keep_out(python)
+        keep_out = set(os.path.realpath(os.path.join(stdlib, p)) for p in self.keep_out)
+        keep_out.update(os.path.realpath(p) for p in (python["lib_dynload"], python["purelib"]))
         zip_path = python["zip_path"]
         on_disk = self.config.get("on_disk", [])
         compile_here = self.config.get("compile", True)
@@ -192,8 +214,6 @@ class Gatherer(object):
             for d in sorted(dirs):
                 path = os.path.join(current, d)
                 if d == "__pycache__" or os.path.realpath(path) in keep_out:
-                    continue
-                if d in ("site-packages", "dist-packages") and top:
                     continue
                 if top and self.stripped_name(d):
                     self.stripped.append(d)
