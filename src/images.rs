@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use crate::context::BuildContext;
 use crate::engine::source::SourceImage;
 use crate::engine::{self, BuildSpec, Engine, Output, Progress};
+use crate::epoch::{self, Epoch};
 use crate::error::Result;
 use crate::layout::Layout;
 use crate::recipe::Recipe;
@@ -47,6 +48,8 @@ pub struct ImageSpec<'a> {
     pub repository: &'a str,
     /// Added to both tags when several platforms share one local image store.
     pub tag_suffix: Option<String>,
+    /// The time the runtime image's config carries everywhere (crate::epoch).
+    pub epoch: Epoch,
 }
 
 /// Builds the -buildroot image, then the runtime image, both held and untagged. The
@@ -101,8 +104,20 @@ pub async fn build(
         progress,
     )
     .await;
+    // The runtime's layer is reproducible already; its config's times become the epoch,
+    // so the same inputs give the same image id.
     let runtime = match runtime {
-        Ok(built) => held(built),
+        Ok(built) => {
+            let (id, hold) = held(built);
+            match epoch::pin(engine, &id, &hold, &spec.epoch).await {
+                Ok(pinned) => (pinned, hold),
+                Err(e) => {
+                    engine.release(&hold).await;
+                    engine.release(&buildroot.1).await;
+                    return Err(e);
+                }
+            }
+        }
         Err(e) => {
             engine.release(&buildroot.1).await;
             return Err(e);
@@ -160,15 +175,9 @@ pub fn labels(
     recipe: &Recipe,
     source: &SourceImage,
     layout: &Layout,
-    mtime: u64,
+    epoch: &Epoch,
 ) -> HashMap<String, String> {
-    let created = time::OffsetDateTime::from_unix_timestamp(mtime as i64)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| "1970-01-01T00:00:00Z".into());
+    let created = epoch.rfc3339();
     let mut labels: HashMap<String, String> = recipe.flavor.labels.clone().into_iter().collect();
     labels.extend([
         (

@@ -15,6 +15,7 @@ pub mod context;
 pub mod distill;
 pub mod doctor;
 pub mod engine;
+pub mod epoch;
 pub mod error;
 pub mod gather;
 pub mod images;

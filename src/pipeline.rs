@@ -20,6 +20,7 @@ use crate::context::BuildContext;
 use crate::distill;
 use crate::engine::source::SourceImage;
 use crate::engine::{Engine, Progress, ProgressMode};
+use crate::epoch::Epoch;
 use crate::error::{Error, Result};
 use crate::gather::{self, Gathered};
 use crate::images::{self, Images};
@@ -246,6 +247,7 @@ async fn build_target(
                 no_cache: options.no_cache,
                 repository: &options.repository,
                 tag_suffix: suffixed.then(|| p.tag_suffix()),
+                epoch: Epoch::of(g.source.created),
             };
             async move {
                 finish(engine, spec, context, g)
@@ -384,7 +386,7 @@ async fn finish(
         render::render_runtime(recipe, &layout)?,
     );
     context.add(render::ROOT_TAR, 0o644, distilled.root_tar);
-    let labels = images::labels(recipe, &source, &layout, mtime);
+    let labels = images::labels(recipe, &source, &layout, &spec.epoch);
     let built = images::build(engine, &spec, &context, &layout, &labels, &progress).await?;
     Ok(Outcome {
         images: built,

@@ -128,36 +128,59 @@ fn builds_the_debian_source_and_passes_conformance() {
 }
 
 #[test]
-fn two_no_cache_builds_give_the_same_runtime_layer() {
+fn two_no_cache_builds_give_the_same_runtime_image() {
     if !common::engine("build::deterministic") {
         return;
     }
     let source = common::debian_source();
     common::require_image(&source);
     let repository = common::unique_repository("determinism");
-    let mut diff_ids = Vec::new();
-    for _ in 0..2 {
-        Test::new()
-            .args(common::build_argv("3.11-bookworm", &source, &repository))
-            .args([
-                "--no-cache",
-                "--progress",
-                "quiet",
-                "--metadata-file",
-                "/dev/null",
-            ])
-            .run();
-        let image = format!("{repository}:3.11-bookworm");
-        diff_ids.push(docker_ok(&[
+    let image = format!("{repository}:3.11-bookworm");
+    let build = |env: &[(&str, &str)]| {
+        let mut test = common::build_amd64("3.11-bookworm", &source, &repository, &[]).args([
+            "--no-cache",
+            "--progress",
+            "quiet",
+        ]);
+        test = match env {
+            [] => test.env_remove("SOURCE_DATE_EPOCH"),
+            _ => env.iter().fold(test, |t, (k, v)| t.env(k, v)),
+        };
+        test.run();
+        let seen = docker_ok(&[
             "image",
             "inspect",
             "-f",
-            "{{json .RootFS.Layers}}",
+            "{{.Id}} {{.Created}} {{index .Config.Labels \"org.opencontainers.image.created\"}}",
             &image,
-        ]));
+        ]) + &docker_ok(&["history", "--format", "{{.CreatedAt}}", &image]);
         docker_ok(&["image", "rm", &image, &format!("{image}-buildroot")]);
-    }
-    assert_eq!(diff_ids[0], diff_ids[1]);
+        seen.trim().to_string()
+    };
+    // The same inputs at two times: one image id. Every time in the config is the
+    // source image's own `created`, to the second.
+    let before = common::Engine::now();
+    let (first, second) = (build(&[]), build(&[]));
+    assert_eq!(first, second);
+    before.assert_no_new_dangling();
+    let source_created = docker_ok(&["image", "inspect", "-f", "{{.Created}}", &source]);
+    let whole_seconds = format!("{}Z", &source_created.trim()[..19]);
+    let times: Vec<&str> = first.split_whitespace().skip(1).collect();
+    assert!(
+        times.len() >= 4,
+        "the config, the label and the history: {first}"
+    );
+    assert!(
+        times.iter().all(|t| *t == whole_seconds),
+        "{first} vs {whole_seconds}"
+    );
+    // SOURCE_DATE_EPOCH, when set, is the time instead.
+    let pinned = build(&[("SOURCE_DATE_EPOCH", "1700000000")]);
+    let times: Vec<&str> = pinned.split_whitespace().skip(1).collect();
+    assert!(
+        times.iter().all(|t| *t == "2023-11-14T22:13:20Z"),
+        "{pinned}"
+    );
 }
 
 #[test]

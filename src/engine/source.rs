@@ -17,6 +17,8 @@ pub struct SourceImage {
     pub digest: String,
     pub id: String,
     pub platform: String,
+    /// When the source image was made (its config's `created`), if it says.
+    pub created: Option<time::OffsetDateTime>,
 }
 
 /// Finds `name` locally or pulls it for `platform`; checks it is of that platform.
@@ -46,6 +48,7 @@ pub async fn resolve(engine: &Engine, name: &str, platform: &str) -> Result<Sour
             "source image {name} is {found}, not {wanted}; the local image store keeps one platform per tag, so give a {wanted} image with --source-image"
         )));
     }
+    let created = inspect.created;
     let id = inspect.id.unwrap_or_default();
     let digest = inspect
         .repo_digests
@@ -59,6 +62,7 @@ pub async fn resolve(engine: &Engine, name: &str, platform: &str) -> Result<Sour
         digest,
         id,
         platform: wanted,
+        created,
     })
 }
 
