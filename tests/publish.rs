@@ -59,6 +59,7 @@ fn two_platforms_pushed_under_one_index_pull_and_pass() {
             "quiet",
         ])
         .args(["--metadata-file", metadata.to_str().unwrap()])
+        .env_remove("SOURCE_DATE_EPOCH")
         .stdout_contains(&format!("{repository}:3.11-bookworm@sha256:"))
         .run();
 
@@ -137,6 +138,44 @@ fn two_platforms_pushed_under_one_index_pull_and_pass() {
         text.contains(&format!("``{image}@{digest}`` ({size})")),
         "{text}"
     );
+
+    // Built again from nothing (--no-cache) and pushed again: the same runtime manifests
+    // and the same index, byte for byte in the registry.
+    let again = dir.path().join("again.json");
+    Test::new()
+        .args([
+            "build",
+            "3.11-bookworm",
+            "--platform",
+            "linux/amd64,linux/arm64",
+        ])
+        .args(["--push", "--no-cache"])
+        .args(["--source-image", "dpy-testbed/python:3.11-bookworm-{arch}"])
+        .args(["--repository", &repository, "--registry-auth", AUTH])
+        .args([
+            "--progress",
+            "quiet",
+            "--metadata-file",
+            again.to_str().unwrap(),
+        ])
+        .env_remove("SOURCE_DATE_EPOCH")
+        .run();
+    let records: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&again).unwrap()).unwrap();
+    let rebuilt = records["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["reference"] == image.as_str())
+        .expect("a record of the pushed index");
+    assert_eq!(rebuilt["digest"], runtime["digest"]);
+    assert_eq!(rebuilt["manifests"], runtime["manifests"]);
+    let raw_again = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false", "--creds", AUTH])
+        .arg(format!("docker://{repository}:3.11-bookworm"))
+        .output()
+        .unwrap();
+    assert_eq!(raw_again.stdout, raw.stdout, "the index in the registry");
 }
 
 #[test]
