@@ -38,6 +38,14 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// Render a README.rst listing the images recorded in build metadata.
     Readme(ReadmeArgs),
+    /// Print the SBOM (SPDX 2.3 JSON) a runtime image carries.
+    Sbom(SbomArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SbomArgs {
+    /// A runtime image built by dpy, e.g. dpy/python:3.12-alpine3.20
+    pub image: String,
 }
 
 #[derive(Debug, Args)]
@@ -157,7 +165,18 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Test(args) => crate::conformance::run(args.into()).await,
         Command::Doctor(args) => crate::doctor::run(args.into()).await,
         Command::Readme(args) => readme_command(args),
+        Command::Sbom(args) => sbom_command(args).await,
     }
+}
+
+async fn sbom_command(args: SbomArgs) -> Result<()> {
+    let engine = crate::engine::Engine::connect()?;
+    let text =
+        crate::engine::run::read_file(&engine, &args.image, crate::distill::sbom::PATH).await?;
+    use std::io::Write;
+    std::io::stdout()
+        .write_all(&text)
+        .map_err(|e| Error::io("standard output", e))
 }
 
 fn readme_command(args: ReadmeArgs) -> Result<()> {

@@ -352,7 +352,7 @@ async fn finish(
     let export_dir = work.path().join("export");
     let t = Instant::now();
     let mtime = distill::layer::source_date_epoch();
-    let distilled = distill::distill(&export_dir, &layout, recipe, mtime)?;
+    let distilled = distill::distill(&export_dir, &layout, recipe, mtime, &spec.epoch.rfc3339())?;
     progress.note(&format!(
         "distilled: {} stdlib entries in {} ({:.1} MB), root {:.1} MB, {:.1}s",
         distilled.stats.zip_entries,

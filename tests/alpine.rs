@@ -287,6 +287,21 @@ fn an_apk_database_keeps_the_records_of_what_the_runtime_carries() {
     let db = String::from_utf8_lossy(&db.stdout);
     let names: Vec<&str> = db.lines().filter_map(|l| l.strip_prefix("P:")).collect();
     assert_eq!(names, ["musl", "libffi", "stand-in-libs"], "{db}");
+    // The SBOM: CPython by purl, the carried apk records by theirs; syft reads it.
+    let listed = common::assert_sbom_seen_by_syft(&image);
+    let purls: Vec<&str> = listed.iter().map(|(_, _, purl)| purl.as_str()).collect();
+    assert!(
+        purls
+            .iter()
+            .any(|p| p.starts_with("pkg:generic/python@3.13.")),
+        "{purls:?}"
+    );
+    assert!(
+        purls
+            .iter()
+            .any(|p| p.starts_with("pkg:apk/alpine/musl@1.2.5-r0?arch=x86_64&distro=alpine-3.20")),
+        "{purls:?}"
+    );
     // package-db: every carried library is owned, and no record is of a package left out.
     Test::new()
         .args(["test", &image, "--source-image", source])

@@ -104,6 +104,20 @@ fn builds_the_debian_source_and_passes_conformance() {
         "$BUILD_ROOT differs from the runtime root"
     );
 
+    // The SBOM names CPython once, through the deb record that owns the interpreter.
+    let listed = common::assert_sbom_seen_by_syft(&runtime);
+    assert!(
+        !listed.iter().any(|(name, _, _)| name == "python"),
+        "{listed:?}"
+    );
+    assert!(
+        listed
+            .iter()
+            .any(|(name, _, purl)| name == "python3.11-minimal"
+                && purl.starts_with("pkg:deb/debian/")),
+        "{listed:?}"
+    );
+
     let helpers = docker_ok(&[
         "run", "--rm", "--entrypoint", "/bin/sh", &buildroot, "-c",
         "for h in chroot-pip chroot-apt chroot-exec; do command -v $h; done; echo $PYTHON_SITE_PACKAGES",

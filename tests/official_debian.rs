@@ -45,6 +45,27 @@ fn python_3_13_slim_bookworm_builds_and_passes_conformance() {
         .stdout_contains("ok   package-db: dpkg:")
         .stdout_contains("ok   venv")
         .run();
+    // The SBOM names CPython in /usr/local as advisories do, and syft reads it.
+    let listed = common::assert_sbom_seen_by_syft(&image);
+    assert!(
+        listed
+            .iter()
+            .any(|(_, _, purl)| purl == "pkg:generic/python@3.13.5"),
+        "{listed:?}"
+    );
+    assert!(
+        listed.iter().any(|(name, _, purl)| name == "libssl3"
+            && purl.starts_with("pkg:deb/debian/libssl3@")
+            && purl.ends_with("?arch=amd64&distro=debian-12")),
+        "{listed:?}"
+    );
+    let cpe = common::syft(&image)
+        .into_iter()
+        .find(|a| a["purl"] == "pkg:generic/python@3.13.5")
+        .map(|a| a["cpes"].to_string())
+        .unwrap_or_default();
+    assert!(cpe.contains("cpe:2.3:a:python:python:3.13.5:"), "{cpe}");
+
     // Recorded in the image's labels and in the metadata of the runtime image.
     let label = docker_ok(&[
         "image",

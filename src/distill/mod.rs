@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod elf;
 pub mod layer;
 pub mod rootfs;
+pub mod sbom;
 pub mod stdlib;
 
 use std::path::{Path, PathBuf};
@@ -20,6 +21,8 @@ use crate::recipe::Recipe;
 /// The distilled runtime root.
 #[derive(Debug)]
 pub struct Distilled {
+    /// The SBOM the root carries at [`sbom::PATH`].
+    pub sbom: String,
     /// The root as a tar, the runtime image's only layer.
     pub root_tar: Vec<u8>,
     pub stats: Stats,
@@ -32,8 +35,14 @@ pub struct Stats {
 }
 
 /// Distills an exported gather tree (unpacked at `export`) in place; every file of the
-/// layer gets `mtime`.
-pub fn distill(export: &Path, layout: &Layout, recipe: &Recipe, mtime: u64) -> Result<Distilled> {
+/// layer gets `mtime`, and the SBOM says it was made at `created` (the build's epoch).
+pub fn distill(
+    export: &Path,
+    layout: &Layout,
+    recipe: &Recipe,
+    mtime: u64,
+    created: &str,
+) -> Result<Distilled> {
     let root = export.join("root");
     let py = &layout.python;
 
@@ -108,9 +117,13 @@ pub fn distill(export: &Path, layout: &Layout, recipe: &Recipe, mtime: u64) -> R
         ));
     }
 
-    // 4. One deterministic layer.
+    // 4. What the root carries, for scanners.
+    let sbom = sbom::write(&root, layout, created)?;
+
+    // 5. One deterministic layer.
     let root_tar = layer::tar_root(&root, &[crate::runtime::HOME], mtime)?;
     Ok(Distilled {
+        sbom,
         root_tar,
         stats: Stats {
             zip_entries: entries.len(),

@@ -130,3 +130,64 @@ pub async fn run(engine: &Engine, spec: RunSpec) -> Result<RunResult> {
         stderr,
     })
 }
+
+/// The contents of the file `path` in `image`, read through a container that never
+/// starts (so an image without a shell or `cat` works) and is always removed.
+pub async fn read_file(engine: &Engine, image: &str, path: &str) -> Result<Vec<u8>> {
+    let body = ContainerCreateBody {
+        image: Some(image.to_string()),
+        network_disabled: Some(true),
+        ..Default::default()
+    };
+    let created = engine
+        .docker()
+        .create_container(None::<bollard::query_parameters::CreateContainerOptions>, body)
+        .await
+        .map_err(|e| match e {
+            bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            } => Error::Usage(format!(
+                "image {image} is not in the local image store; build it with `dpy build` or pull it first"
+            )),
+            e => Error::engine(&format!("creating a container of {image}"), e),
+        })?;
+    let _guard = Removal {
+        engine: engine.clone(),
+        id: created.id.clone(),
+    };
+    let options = bollard::query_parameters::DownloadFromContainerOptionsBuilder::default()
+        .path(path)
+        .build();
+    let mut stream = engine
+        .docker()
+        .download_from_container(&created.id, Some(options));
+    let mut archive = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        match chunk {
+            Ok(bytes) => archive.extend_from_slice(&bytes),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => {
+                return Err(Error::Usage(format!(
+                    "{image} has no {path}: it was not built by a dpy that writes one"
+                )))
+            }
+            Err(e) => return Err(Error::engine(&format!("reading {path} from {image}"), e)),
+        }
+    }
+    let mut entries = tar::Archive::new(archive.as_slice());
+    for entry in entries
+        .entries()
+        .map_err(|e| Error::engine(&format!("reading {path} from {image}"), e))?
+    {
+        let mut entry =
+            entry.map_err(|e| Error::engine(&format!("reading {path} from {image}"), e))?;
+        if entry.header().entry_type().is_file() {
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut data)
+                .map_err(|e| Error::engine(&format!("reading {path} from {image}"), e))?;
+            return Ok(data);
+        }
+    }
+    Err(Error::Usage(format!("{image} has no file at {path}")))
+}

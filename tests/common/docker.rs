@@ -77,3 +77,79 @@ pub fn python_in(image: &str, args: &[&str]) -> Output {
     all.extend_from_slice(args);
     docker(&all)
 }
+
+/// What syft (Anchore's binary, scanning the local engine's image offline, its SBOM
+/// cataloger on) lists in `image`: its JSON artifacts.
+pub fn syft(image: &str) -> Vec<serde_json::Value> {
+    let out = std::process::Command::new("syft")
+        .args(["scan", &format!("docker:{image}")])
+        .args(["--select-catalogers", "+sbom-cataloger", "-o", "json", "-q"])
+        .output()
+        .expect("syft runs (scripts/testbed installs it)");
+    assert!(
+        out.status.success(),
+        "syft: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    report["artifacts"].as_array().unwrap().clone()
+}
+
+/// Checks the SBOM `dpy sbom` prints for `image` against what syft reads from the image,
+/// and returns the SBOM's packages as (name, version, purl).
+pub fn assert_sbom_seen_by_syft(image: &str) -> Vec<(String, String, String)> {
+    let out = super::Test::new().args(["sbom", image]).run();
+    let sbom: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(sbom["spdxVersion"], "SPDX-2.3");
+    let listed: Vec<(String, String, String)> = sbom["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_string(),
+                p["versionInfo"].as_str().unwrap().to_string(),
+                p["externalRefs"][0]["referenceLocator"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            )
+        })
+        .collect();
+    let artifacts = syft(image);
+    for (name, version, purl) in &listed {
+        let seen = artifacts.iter().find(|a| {
+            a["foundBy"] == "sbom-cataloger"
+                && a["name"] == name.as_str()
+                && a["version"] == version.as_str()
+        });
+        let seen = seen.unwrap_or_else(|| panic!("syft does not list {name} {version}"));
+        // syft writes the purl back in its own escaping (`1:1.2` for `1%3A1.2`).
+        assert_eq!(
+            unescape(seen["purl"].as_str().unwrap()),
+            unescape(purl),
+            "{seen}"
+        );
+    }
+    listed
+}
+
+/// A purl with its percent escapes decoded, for comparing two spellings of one purl.
+fn unescape(purl: &str) -> String {
+    let bytes = purl.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match (bytes[i], purl.get(i + 1..i + 3)) {
+            (b'%', Some(hex)) if u8::from_str_radix(hex, 16).is_ok() => {
+                out.push(u8::from_str_radix(hex, 16).unwrap());
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
