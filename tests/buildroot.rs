@@ -225,6 +225,27 @@ fn flask_on_debian_with_a_private_ca_and_a_grafted_library() {
         String::from_utf8_lossy(&out.stderr)
     );
     serve_and_check(&app, "x86_64");
+    // What chroot-pip installed keeps its .dist-info, which scanners read: syft lists
+    // flask and its dependencies with their versions, beside the image's own SBOM.
+    let python_packages: Vec<String> = common::syft(&app)
+        .iter()
+        .filter(|a| a["type"] == "python")
+        .map(|a| {
+            format!(
+                "{} {}",
+                a["name"].as_str().unwrap(),
+                a["version"].as_str().unwrap()
+            )
+        })
+        .collect();
+    for name in ["flask ", "werkzeug ", "jinja2 ", "itsdangerous "] {
+        assert!(
+            python_packages
+                .iter()
+                .any(|p| p.to_lowercase().starts_with(name)),
+            "{name} in {python_packages:?}"
+        );
+    }
 
     // A C extension linking a library the runtime root lacks: greenlet is C++, and its
     // manylinux wheel needs the system's libstdc++, which Python itself never loads.
