@@ -44,6 +44,10 @@ pub struct Record {
     pub built_at: String,
     #[serde(default)]
     pub site_packages: Option<String>,
+    /// The runtime image's SBOM, written beside the metadata file (a path relative to
+    /// that file's directory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sbom: Option<String>,
     /// The -buildroot image's pip and where it came from (`source 24.0`, `apt 23.0.1`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub builder_pip: Option<String>,
@@ -158,6 +162,31 @@ fn parent_dir(path: &Path) -> &Path {
         .unwrap_or(Path::new("."))
 }
 
+/// Writes `text` (an image's SBOM) beside the metadata file at `path`, in `dpy-sbom/`,
+/// named after `reference`; returns its path relative to the metadata file's directory,
+/// or None when the records are discarded (`/dev/null`).
+pub fn write_sbom(path: &Path, reference: &str, text: &str) -> Result<Option<String>> {
+    if destination(path)? == Destination::Discard {
+        return Ok(None);
+    }
+    let name: String = reference
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let relative = format!("dpy-sbom/{name}.spdx.json");
+    let file = parent_dir(path).join(&relative);
+    let dir = file.parent().expect("in dpy-sbom/");
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    std::fs::write(&file, text).map_err(|e| Error::io(&file, e))?;
+    Ok(Some(relative))
+}
+
 /// Adds `records` to the file at `path`, replacing records with the same reference.
 pub fn append(path: &Path, records: &[Record]) -> Result<()> {
     if destination(path)? == Destination::Discard {
@@ -221,6 +250,7 @@ mod tests {
             site_packages: None,
             broken_modules: Vec::new(),
             builder_pip: None,
+            sbom: None,
             manifests: Vec::new(),
         }
     }
@@ -293,6 +323,25 @@ mod tests {
         append(Path::new("/dev/null"), &[record("me/py:1", "sha256:x")]).unwrap();
         assert!(!Path::new("/dev/null.lock").exists());
         assert!(!Path::new("/dev/null").is_file());
+    }
+
+    #[test]
+    fn an_sbom_goes_beside_the_metadata_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.json");
+        let written = write_sbom(&path, "127.0.0.1:5000/me/py:3.12", "{}\n").unwrap();
+        assert_eq!(
+            written.as_deref(),
+            Some("dpy-sbom/127.0.0.1_5000_me_py_3.12.spdx.json")
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(written.unwrap())).unwrap(),
+            "{}\n"
+        );
+        assert_eq!(
+            write_sbom(Path::new("/dev/null"), "me/py:1", "{}").unwrap(),
+            None
+        );
     }
 
     #[test]

@@ -64,6 +64,8 @@ pub struct Outcome {
     pub broken_modules: Vec<String>,
     /// Where the -buildroot image's pip comes from (`source 24.0`, `apt 23.0.1`), if any.
     pub builder_pip: Option<String>,
+    /// The runtime image's SBOM (SPDX JSON), as it carries it.
+    pub sbom: String,
     pub seconds: f64,
 }
 
@@ -278,8 +280,8 @@ async fn build_target(
         );
     }
 
-    // Metadata, or publish and then metadata.
-    let records = match &plan.destination {
+    // Metadata, or publish and then metadata; each runtime image's SBOM beside it.
+    let mut records = match &plan.destination {
         None => local_records(engine, &outcomes, platforms).await,
         Some((destination, credentials)) => {
             publish_all(
@@ -293,6 +295,19 @@ async fn build_target(
             .await?
         }
     };
+    for record in records
+        .iter_mut()
+        .filter(|r| r.kind == metadata::Kind::Runtime)
+    {
+        // A pushed index stands for every platform; its SBOM is the first platform's
+        // (the same packages, their architectures apart).
+        let outcome = outcomes
+            .iter()
+            .find(|o| o.images.runtime.reference() == record.reference)
+            .unwrap_or(&outcomes[0]);
+        record.sbom =
+            metadata::write_sbom(&options.metadata_file, &record.reference, &outcome.sbom)?;
+    }
     metadata::append(&options.metadata_file, &records)
 }
 
@@ -395,6 +410,7 @@ async fn finish(
         site_packages: layout.python.purelib.clone(),
         broken_modules: layout.broken_modules(),
         builder_pip,
+        sbom: distilled.sbom,
         source,
         seconds: started.elapsed().as_secs_f64(),
     })
@@ -513,6 +529,7 @@ fn record_of(
             metadata::Kind::Buildroot => outcome.builder_pip.clone(),
             metadata::Kind::Runtime => None,
         },
+        sbom: None,
         manifests: Vec::new(),
     }
 }

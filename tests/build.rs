@@ -136,6 +136,18 @@ fn builds_the_debian_source_and_passes_conformance() {
         meta.contains(&runtime) && meta.contains("\"kind\": \"buildroot\""),
         "{meta}"
     );
+    // The runtime image's SBOM is beside the metadata too, the same bytes it carries.
+    let records: serde_json::Value = serde_json::from_str(&meta).unwrap();
+    let sbom = records["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["reference"] == runtime.as_str())
+        .and_then(|r| r["sbom"].as_str())
+        .expect("the runtime record names its SBOM")
+        .to_string();
+    let carried = Test::new().args(["sbom", &runtime]).run().stdout;
+    assert_eq!(std::fs::read(dir.path().join(&sbom)).unwrap(), carried);
     for image in [runtime, buildroot] {
         docker_ok(&["image", "rm", &image]);
     }
