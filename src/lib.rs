@@ -23,6 +23,7 @@ pub mod layout;
 pub mod metadata;
 pub mod pipeline;
 pub mod platform;
+pub mod provenance;
 pub mod publish;
 pub mod readme;
 pub mod recipe;

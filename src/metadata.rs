@@ -11,6 +11,10 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 pub const SCHEMA: u32 = 1;
+/// Where the runtime images' SBOMs go, beside the metadata file.
+pub const SBOM: (&str, &str) = ("dpy-sbom", ".spdx.json");
+/// Where each image's provenance statement goes, beside the metadata file.
+pub const PROVENANCE: (&str, &str) = ("dpy-provenance", ".intoto.json");
 pub const DEFAULT_FILE: &str = "dpy-metadata.json";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,6 +52,9 @@ pub struct Record {
     /// that file's directory).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sbom: Option<String>,
+    /// The image's in-toto provenance statement, beside the metadata file (relative).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<String>,
     /// The -buildroot image's pip and where it came from (`source 24.0`, `apt 23.0.1`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub builder_pip: Option<String>,
@@ -162,10 +169,15 @@ fn parent_dir(path: &Path) -> &Path {
         .unwrap_or(Path::new("."))
 }
 
-/// Writes `text` (an image's SBOM) beside the metadata file at `path`, in `dpy-sbom/`,
-/// named after `reference`; returns its path relative to the metadata file's directory,
-/// or None when the records are discarded (`/dev/null`).
-pub fn write_sbom(path: &Path, reference: &str, text: &str) -> Result<Option<String>> {
+/// Writes `text` (an image's SBOM or provenance) beside the metadata file at `path`, as
+/// `<folder>/<reference><suffix>`; returns its path relative to the metadata file's
+/// directory, or None when the records are discarded (`/dev/null`).
+pub fn write_beside(
+    path: &Path,
+    (folder, suffix): (&str, &str),
+    reference: &str,
+    text: &str,
+) -> Result<Option<String>> {
     if destination(path)? == Destination::Discard {
         return Ok(None);
     }
@@ -179,9 +191,9 @@ pub fn write_sbom(path: &Path, reference: &str, text: &str) -> Result<Option<Str
             }
         })
         .collect();
-    let relative = format!("dpy-sbom/{name}.spdx.json");
+    let relative = format!("{folder}/{name}{suffix}");
     let file = parent_dir(path).join(&relative);
-    let dir = file.parent().expect("in dpy-sbom/");
+    let dir = file.parent().expect("in its folder");
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     std::fs::write(&file, text).map_err(|e| Error::io(&file, e))?;
     Ok(Some(relative))
@@ -251,6 +263,7 @@ mod tests {
             broken_modules: Vec::new(),
             builder_pip: None,
             sbom: None,
+            provenance: None,
             manifests: Vec::new(),
         }
     }
@@ -329,7 +342,7 @@ mod tests {
     fn an_sbom_goes_beside_the_metadata_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.json");
-        let written = write_sbom(&path, "127.0.0.1:5000/me/py:3.12", "{}\n").unwrap();
+        let written = write_beside(&path, SBOM, "127.0.0.1:5000/me/py:3.12", "{}\n").unwrap();
         assert_eq!(
             written.as_deref(),
             Some("dpy-sbom/127.0.0.1_5000_me_py_3.12.spdx.json")
@@ -339,7 +352,7 @@ mod tests {
             "{}\n"
         );
         assert_eq!(
-            write_sbom(Path::new("/dev/null"), "me/py:1", "{}").unwrap(),
+            write_beside(Path::new("/dev/null"), SBOM, "me/py:1", "{}").unwrap(),
             None
         );
     }

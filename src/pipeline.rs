@@ -66,6 +66,8 @@ pub struct Outcome {
     pub builder_pip: Option<String>,
     /// The runtime image's SBOM (SPDX JSON), as it carries it.
     pub sbom: String,
+    /// The build's epoch (RFC 3339).
+    pub epoch: String,
     pub seconds: f64,
 }
 
@@ -295,18 +297,51 @@ async fn build_target(
             .await?
         }
     };
-    for record in records
-        .iter_mut()
-        .filter(|r| r.kind == metadata::Kind::Runtime)
-    {
-        // A pushed index stands for every platform; its SBOM is the first platform's
-        // (the same packages, their architectures apart).
+    let platform_names: Vec<String> = platforms.iter().map(Platform::to_string).collect();
+    for record in records.iter_mut() {
         let outcome = outcomes
             .iter()
-            .find(|o| o.images.runtime.reference() == record.reference)
+            .find(|o| {
+                o.images.runtime.reference() == record.reference
+                    || o.images.buildroot.reference() == record.reference
+            })
             .unwrap_or(&outcomes[0]);
-        record.sbom =
-            metadata::write_sbom(&options.metadata_file, &record.reference, &outcome.sbom)?;
+        if record.kind == metadata::Kind::Runtime {
+            // A pushed index stands for every platform; its SBOM is the first
+            // platform's (the same packages, their architectures apart).
+            record.sbom = metadata::write_beside(
+                &options.metadata_file,
+                metadata::SBOM,
+                &record.reference,
+                &outcome.sbom,
+            )?;
+        }
+        let mut subjects = vec![(record.reference.clone(), record.digest.clone())];
+        subjects.extend(record.manifests.iter().map(|m| {
+            (
+                format!("{}@{}", record.reference, m.platform),
+                m.digest.clone(),
+            )
+        }));
+        let statement = crate::provenance::statement(
+            &subjects,
+            &crate::provenance::Inputs {
+                target: &target.to_string(),
+                source_image: &outcome.source.name,
+                source_digest: &outcome.source.digest,
+                profile: &options.profile,
+                platforms: &platform_names,
+                no_cache: options.no_cache,
+                compile_once: options.compile_once,
+                epoch: &outcome.epoch,
+            },
+        );
+        record.provenance = metadata::write_beside(
+            &options.metadata_file,
+            metadata::PROVENANCE,
+            &record.reference,
+            &(serde_json::to_string_pretty(&statement).expect("a statement serializes") + "\n"),
+        )?;
     }
     metadata::append(&options.metadata_file, &records)
 }
@@ -411,6 +446,7 @@ async fn finish(
         broken_modules: layout.broken_modules(),
         builder_pip,
         sbom: distilled.sbom,
+        epoch: spec.epoch.rfc3339(),
         source,
         seconds: started.elapsed().as_secs_f64(),
     })
@@ -530,6 +566,7 @@ fn record_of(
             metadata::Kind::Runtime => None,
         },
         sbom: None,
+        provenance: None,
         manifests: Vec::new(),
     }
 }

@@ -13,7 +13,7 @@ use crate::recipe::Recipe;
 use crate::runtime::{BUILD_ROOT, NONROOT_UID};
 
 /// Tera templates, by their path under templates/.
-const TEMPLATES: &[(&str, &str)] = &[
+pub const TEMPLATES: &[(&str, &str)] = &[
     (
         "buildroot.Dockerfile.tera",
         include_str!("../templates/buildroot.Dockerfile.tera"),

@@ -125,6 +125,43 @@ fn two_platforms_pushed_under_one_index_pull_and_pass() {
         .expect("a record of the pushed index");
     let digest = runtime["digest"].as_str().unwrap();
     assert_eq!(runtime["manifests"].as_array().unwrap().len(), 2);
+    // Its provenance: an in-toto statement whose subjects are the pushed index and the
+    // manifest of each platform, as the registry holds them.
+    let provenance: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join(runtime["provenance"].as_str().unwrap())).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(provenance["_type"], "https://in-toto.io/Statement/v1");
+    assert_eq!(
+        provenance["predicateType"],
+        "https://slsa.dev/provenance/v1"
+    );
+    let subjects: Vec<String> = provenance["subject"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| format!("sha256:{}", s["digest"]["sha256"].as_str().unwrap()))
+        .collect();
+    let mut pushed = vec![digest.to_string()];
+    pushed.extend(
+        runtime["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["digest"].as_str().unwrap().to_string()),
+    );
+    assert_eq!(subjects, pushed);
+    let index_digest = format!(
+        "sha256:{:x}",
+        <sha2::Sha256 as sha2::Digest>::digest(&raw.stdout)
+    );
+    assert_eq!(subjects[0], index_digest, "the index the registry serves");
+    let parameters = &provenance["predicate"]["buildDefinition"]["externalParameters"];
+    assert_eq!(parameters["target"], "3.11-bookworm");
+    assert_eq!(
+        parameters["platforms"],
+        serde_json::json!(["linux/amd64", "linux/arm64"])
+    );
     assert!(
         !meta.contains("dpy-test-password"),
         "credentials never reach metadata"
