@@ -125,6 +125,13 @@ pub struct BuildArgs {
     /// config's entry for the registry). Never printed or recorded.
     #[arg(long, value_name = "USER:PASSWORD")]
     pub registry_auth: Option<String>,
+    /// The registry user whose password --registry-password-stdin reads.
+    #[arg(long, value_name = "USER")]
+    pub registry_user: Option<String>,
+    /// Read the registry password from standard input (its first line), as
+    /// `docker login --password-stdin` does: unlike --registry-auth, it never shows in `ps`.
+    #[arg(long)]
+    pub registry_password_stdin: bool,
     /// A PEM bundle that builder steps (apk, apt, pip) trust, e.g. behind a
     /// TLS-intercepting proxy. Bind-mounted, never written into an image.
     #[arg(long, value_name = "FILE")]
@@ -235,6 +242,8 @@ impl From<BuildArgs> for pipeline::BuildOptions {
             compile_once: !args.no_compile_once,
             push: args.push,
             registry_auth: args.registry_auth,
+            registry_user: args.registry_user,
+            registry_password_stdin: args.registry_password_stdin,
             ca_bundle: args.ca_bundle,
         }
     }

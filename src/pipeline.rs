@@ -49,6 +49,9 @@ pub struct BuildOptions {
     pub compile_once: bool,
     pub push: bool,
     pub registry_auth: Option<String>,
+    /// With `registry_password_stdin`: the user whose password comes on standard input.
+    pub registry_user: Option<String>,
+    pub registry_password_stdin: bool,
     pub ca_bundle: Option<PathBuf>,
 }
 
@@ -135,12 +138,35 @@ fn check(options: &BuildOptions) -> Result<Plan> {
         .as_deref()
         .map(CaBundle::load)
         .transpose()?;
+    let auth = match (
+        &options.registry_auth,
+        &options.registry_user,
+        options.registry_password_stdin,
+    ) {
+        (Some(_), _, true) => {
+            return Err(Error::Usage(
+                "--registry-auth and --registry-password-stdin both give a password; use one".into(),
+            ))
+        }
+        (_, None, true) => {
+            return Err(Error::Usage(
+                "--registry-password-stdin needs --registry-user USER".into(),
+            ))
+        }
+        (_, Some(_), false) => {
+            return Err(Error::Usage(
+                "--registry-user goes with --registry-password-stdin (or give --registry-auth USER:PASSWORD)".into(),
+            ))
+        }
+        (_, Some(user), true) => Some(format!("{user}:{}", publish::password_from_stdin()?)),
+        (auth, None, false) => auth.clone(),
+    };
     let destination = if options.push {
         let destination = publish::Destination::parse(&options.repository)?;
-        let credentials = publish::credentials(&destination, options.registry_auth.as_deref())?;
+        let credentials = publish::credentials(&destination, auth.as_deref())?;
         Some((destination, credentials))
     } else {
-        if let Some(auth) = &options.registry_auth {
+        if let Some(auth) = &auth {
             publish::check_credentials_form(auth)?;
         }
         None

@@ -92,6 +92,21 @@ pub fn check_credentials_form(text: &str) -> Result<(&str, &str)> {
     }
 }
 
+/// The first line of standard input: `--registry-password-stdin`.
+pub fn password_from_stdin() -> Result<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| Error::io("standard input", e))?;
+    let password = line.trim_end_matches(['\n', '\r']).to_string();
+    if password.is_empty() {
+        return Err(Error::Usage(
+            "--registry-password-stdin read no password: pipe it in, e.g. `printenv PASSWORD | dpy build ... --registry-password-stdin`".into(),
+        ));
+    }
+    Ok(password)
+}
+
 /// `USER:PASSWORD` from the option or DPY_REGISTRY_AUTH, else the docker config's entry.
 pub fn credentials(destination: &Destination, option: Option<&str>) -> Result<Option<Credentials>> {
     let given = option

@@ -128,3 +128,33 @@ fn a_repeated_platform_is_merged_before_the_engine_is_asked() {
         .stderr_contains("is the Docker engine running?")
         .run();
 }
+
+#[test]
+fn a_password_from_stdin_needs_its_user_and_no_second_password() {
+    for (args, says) in [
+        (
+            &["--registry-password-stdin"][..],
+            "--registry-password-stdin needs --registry-user USER",
+        ),
+        (
+            &["--registry-user", "dpy"][..],
+            "--registry-user goes with --registry-password-stdin",
+        ),
+        (
+            &[
+                "--registry-password-stdin",
+                "--registry-user",
+                "dpy",
+                "--registry-auth",
+                "a:b",
+            ][..],
+            "--registry-auth and --registry-password-stdin both give a password",
+        ),
+        (
+            &["--registry-password-stdin", "--registry-user", "dpy"][..],
+            "--registry-password-stdin read no password",
+        ),
+    ] {
+        build(args).status(2).stderr_contains(says).run();
+    }
+}

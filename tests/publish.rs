@@ -394,3 +394,47 @@ fn credentials_come_from_the_docker_config_when_not_given() {
         .one_line_error()
         .run();
 }
+
+/// `dpy build ... --registry-user dpy --registry-password-stdin` with `password` on stdin.
+fn with_password_on_stdin(password: &str, source: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = Command::new(common::BIN)
+        .args([
+            "build",
+            "3.11-bookworm",
+            "--push",
+            "--platform",
+            "linux/amd64",
+        ])
+        .args(["--registry-user", "dpy", "--registry-password-stdin"])
+        .args(["--repository", &format!("{REGISTRY}/dpy-test/stdin")])
+        .args(["--source-image", source, "--metadata-file", "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_password_on_stdin_is_used_and_never_shown() {
+    if !registry("publish::password-stdin") {
+        return;
+    }
+    // The registry takes it: the build goes past the registry check and stops at the
+    // source, which does not exist (11), instead of at the credentials (17).
+    let out = with_password_on_stdin("dpy-test-password", "dpy-test/does-not-exist:0");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(11), "{stderr}");
+    // A wrong one is refused before anything is built, and never printed.
+    let out = with_password_on_stdin("not-the-password", &common::debian_source());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(17), "{stderr}");
+    assert!(
+        stderr.contains("refused the credentials of dpy"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("not-the-password"), "{stderr}");
+}

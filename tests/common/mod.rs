@@ -109,7 +109,8 @@ impl Test {
 
     pub fn run(self) -> Output {
         let mut command = std::process::Command::new(BIN);
-        command.args(&self.args);
+        // No test answers a prompt: dpy reads nothing it was not given.
+        command.args(&self.args).stdin(std::process::Stdio::null());
         for (k, v) in &self.env {
             command.env(k, v);
         }
