@@ -120,25 +120,11 @@ enum Destination {
 /// character device such as /dev/null. A directory is refused: writing "into" it would
 /// lose the records.
 pub fn check_writable(path: &Path) -> Result<()> {
-    destination(path).map(|_| ())
-}
-
-fn destination(path: &Path) -> Result<Destination> {
-    use std::os::unix::fs::FileTypeExt;
-    let refuse = |message: &str| Err(Error::io(path, message));
-    match std::fs::metadata(path) {
-        Ok(meta) if meta.is_dir() => {
-            return refuse("is a directory, not a file; give --metadata-file a file name, e.g. DIR/dpy-metadata.json")
-        }
-        Ok(meta) if meta.file_type().is_char_device() => return Ok(Destination::Discard),
-        Ok(meta) if !meta.is_file() => {
-            return refuse("is not a regular file; give --metadata-file a file (or /dev/null for none)")
-        }
-        Ok(_) => {
-            load(path)?;
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(Error::io(path, e)),
+    if destination(path)? == Destination::Discard {
+        return Ok(());
+    }
+    if path.is_file() {
+        load(path)?;
     }
     let dir = parent_dir(path);
     if !dir.is_dir() {
@@ -160,7 +146,26 @@ fn destination(path: &Path) -> Result<Destination> {
             ),
         )
     })?;
-    Ok(Destination::File)
+    Ok(())
+}
+
+/// What `path` is as a place for records, from its file type alone (cheap: asked again
+/// each time something is written beside it).
+fn destination(path: &Path) -> Result<Destination> {
+    use std::os::unix::fs::FileTypeExt;
+    let refuse = |message: &str| Err(Error::io(path, message));
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => {
+            refuse("is a directory, not a file; give --metadata-file a file name, e.g. DIR/dpy-metadata.json")
+        }
+        Ok(meta) if meta.file_type().is_char_device() => Ok(Destination::Discard),
+        Ok(meta) if !meta.is_file() => {
+            refuse("is not a regular file; give --metadata-file a file (or /dev/null for none)")
+        }
+        Ok(_) => Ok(Destination::File),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Destination::File),
+        Err(e) => Err(Error::io(path, e)),
+    }
 }
 
 fn parent_dir(path: &Path) -> &Path {
