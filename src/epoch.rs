@@ -27,6 +27,13 @@ use time::OffsetDateTime;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 
+/// SOURCE_DATE_EPOCH, when set to a number of seconds: the one reader of it.
+pub fn source_date_epoch() -> Option<i64> {
+    std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+}
+
 /// The one time every image of a build carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Epoch(OffsetDateTime);
@@ -34,10 +41,8 @@ pub struct Epoch(OffsetDateTime);
 impl Epoch {
     /// SOURCE_DATE_EPOCH when set, else the source image's `created`, else 1970.
     pub fn of(source_created: Option<OffsetDateTime>) -> Self {
-        let from_env = std::env::var("SOURCE_DATE_EPOCH")
-            .ok()
-            .and_then(|v| v.trim().parse::<i64>().ok())
-            .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok());
+        let from_env =
+            source_date_epoch().and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok());
         Epoch(
             from_env
                 .or(source_created)

@@ -427,7 +427,9 @@ async fn finish(
     } = gathered;
     let export_dir = work.path().join("export");
     let t = Instant::now();
-    let mtime = distill::layer::source_date_epoch();
+    // The layer's file times: SOURCE_DATE_EPOCH, else 0 (not the source's date: the
+    // layer's bytes do not move when only the source's date does).
+    let mtime = crate::epoch::source_date_epoch().map_or(0, |s| s.max(0) as u64);
     let distilled = distill::distill(&export_dir, &layout, recipe, mtime, &spec.epoch.rfc3339())?;
     progress.note(&format!(
         "distilled: {} stdlib entries in {} ({:.1} MB), root {:.1} MB, {:.1}s",

@@ -8,14 +8,6 @@ use std::path::Path;
 use crate::error::{Error, Result};
 use crate::runtime::NONROOT_UID;
 
-/// Seconds since the epoch for every file; from SOURCE_DATE_EPOCH when set.
-pub fn source_date_epoch() -> u64 {
-    std::env::var("SOURCE_DATE_EPOCH")
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
-}
-
 /// Archives `root` (its contents, not the directory itself).
 pub fn tar_root(root: &Path, owned_by_nonroot: &[&str], mtime: u64) -> Result<Vec<u8>> {
     let mut builder = tar::Builder::new(Vec::new());
