@@ -33,6 +33,23 @@ fn registry(test: &str) -> bool {
     true
 }
 
+/// `dpy build 3.11-bookworm` for amd64 and arm64 from the test bed, pushed to
+/// `repository`, its records in `metadata`; the epoch is the source's own.
+fn push_two_platforms(repository: &str, metadata: &std::path::Path) -> Test {
+    Test::new()
+        .args([
+            "build",
+            "3.11-bookworm",
+            "--platform",
+            "linux/amd64,linux/arm64",
+        ])
+        .args(["--push", "--progress", "quiet"])
+        .args(["--source-image", "dpy-testbed/python:3.11-bookworm-{arch}"])
+        .args(["--repository", repository, "--registry-auth", AUTH])
+        .args(["--metadata-file", metadata.to_str().unwrap()])
+        .env_remove("SOURCE_DATE_EPOCH")
+}
+
 #[test]
 fn two_platforms_pushed_under_one_index_pull_and_pass() {
     if !registry("publish::e2e") {
@@ -41,25 +58,7 @@ fn two_platforms_pushed_under_one_index_pull_and_pass() {
     let repository = common::Repository::at(REGISTRY, "e2e");
     let dir = tempfile::tempdir().unwrap();
     let metadata = dir.path().join("meta.json");
-    Test::new()
-        .args([
-            "build",
-            "3.11-bookworm",
-            "--platform",
-            "linux/amd64,linux/arm64",
-            "--push",
-        ])
-        .args(["--source-image", "dpy-testbed/python:3.11-bookworm-{arch}"])
-        .args([
-            "--repository",
-            &repository,
-            "--registry-auth",
-            AUTH,
-            "--progress",
-            "quiet",
-        ])
-        .args(["--metadata-file", metadata.to_str().unwrap()])
-        .env_remove("SOURCE_DATE_EPOCH")
+    push_two_platforms(&repository, &metadata)
         .stdout_contains(&format!("{repository}:3.11-bookworm@sha256:"))
         .run();
 
@@ -179,23 +178,8 @@ fn two_platforms_pushed_under_one_index_pull_and_pass() {
     // Built again from nothing (--no-cache) and pushed again: the same runtime manifests
     // and the same index, byte for byte in the registry.
     let again = dir.path().join("again.json");
-    Test::new()
-        .args([
-            "build",
-            "3.11-bookworm",
-            "--platform",
-            "linux/amd64,linux/arm64",
-        ])
-        .args(["--push", "--no-cache"])
-        .args(["--source-image", "dpy-testbed/python:3.11-bookworm-{arch}"])
-        .args(["--repository", &repository, "--registry-auth", AUTH])
-        .args([
-            "--progress",
-            "quiet",
-            "--metadata-file",
-            again.to_str().unwrap(),
-        ])
-        .env_remove("SOURCE_DATE_EPOCH")
+    push_two_platforms(&repository, &again)
+        .args(["--no-cache"])
         .run();
     let records: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&again).unwrap()).unwrap();
