@@ -386,3 +386,26 @@ fn ctrl_c_cancels_the_build_and_leaves_nothing() {
     // While the -buildroot image builds, when dpy already holds a reference for it:
     interrupt_at("=> [buildroot", "ctrlc-images");
 }
+
+#[test]
+fn dpy_sbom_of_an_image_without_one_is_one_line_and_leaves_nothing() {
+    if !common::engine("build::sbom-missing") {
+        return;
+    }
+    let source = common::debian_source();
+    common::require_image(&source);
+    let before = common::Engine::now();
+    Test::new()
+        .args(["sbom", "dpy-test/does-not-exist:0"])
+        .status(2)
+        .stderr("dpy: error: image dpy-test/does-not-exist:0 is not in the local image store; build it with `dpy build` or pull it first\n")
+        .run();
+    // An image dpy did not build: no SBOM at the path, and the container made to read
+    // it is gone.
+    Test::new()
+        .args(["sbom", &source])
+        .status(2)
+        .stderr(&format!("dpy: error: {source} has no /usr/share/dpy/python.spdx.json: it was not built by a dpy that writes one\n"))
+        .run();
+    before.assert_nothing_left("dpy-test/does-not-exist");
+}
