@@ -117,6 +117,20 @@ fn broken(spec: &BuildSpec<'_>, message: String) -> Failure {
     }
 }
 
+/// A clash of shared steps between builds in flight: retried, then an engine error.
+fn clashed(spec: &BuildSpec<'_>, message: String) -> Failure {
+    Failure::Retry {
+        warning: format!(
+            "BuildKit failed a step it shared with another build ({message}); building {} again",
+            spec.target
+        ),
+        error: Error::Engine(format!(
+            "BuildKit failed {} for {} {ATTEMPTS} times on a step shared with other builds: {message}; run fewer identical builds at once",
+            spec.target, spec.platform
+        )),
+    }
+}
+
 /// An incomplete export (engine::export): retried, then an engine error.
 fn incomplete(spec: &BuildSpec<'_>, message: String) -> Failure {
     Failure::Retry {
@@ -211,6 +225,8 @@ async fn build_once(
     } else if let Some(message) = failure {
         Some(if is_broken_stream(&message) {
             broken(spec, message)
+        } else if is_shared_step_clash(&message) {
+            clashed(spec, message)
         } else {
             Failure::Final(step_error(progress, spec.platform, &message))
         })
@@ -302,6 +318,14 @@ fn is_broken_stream(message: &str) -> bool {
         || m.contains("connection closed before message completed")
 }
 
+/// BuildKit (engine 20.10) shares the steps of identical builds in flight; when two of
+/// them finish one shared step at once it can fail one build with "duplicate output"
+/// (seen once in CI, with two tests building the same source side by side). No step of
+/// the build failed, so it is started once more, as a broken answer is.
+fn is_shared_step_clash(message: &str) -> bool {
+    message.to_ascii_lowercase().contains("duplicate output")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -340,6 +364,12 @@ mod tests {
             "executor failed running [/bin/sh -c false]: exit code: 1"
         ));
         assert!(!is_broken_stream("no space left on device"));
+        assert!(is_shared_step_clash(
+            "Docker stream error: duplicate output 0"
+        ));
+        assert!(!is_shared_step_clash(
+            "executor failed running [/bin/sh -c false]: exit code: 1"
+        ));
     }
 
     #[test]
