@@ -40,6 +40,8 @@ pub enum Command {
     Readme(ReadmeArgs),
     /// Print the SBOM (SPDX 2.3 JSON) a runtime image carries.
     Sbom(SbomArgs),
+    /// Write a signing key pair in cosign's format for `dpy build --push --sign-key`.
+    Keygen(KeygenArgs),
 }
 
 #[derive(Debug, Args)]
@@ -136,6 +138,19 @@ pub struct BuildArgs {
     /// TLS-intercepting proxy. Bind-mounted, never written into an image.
     #[arg(long, value_name = "FILE")]
     pub ca_bundle: Option<PathBuf>,
+    /// With --push: sign every pushed manifest and index, and attest its provenance, in
+    /// cosign's format, with this private key (from `dpy keygen` or cosign). Its
+    /// passphrase comes from DPY_KEY_PASSPHRASE or the terminal.
+    #[arg(long, value_name = "FILE")]
+    pub sign_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Write PREFIX.key (encrypted) and PREFIX.pub. The passphrase comes from
+    /// DPY_KEY_PASSPHRASE or the terminal, never from an argument.
+    #[arg(long, value_name = "PREFIX", default_value = "dpy")]
+    pub output_prefix: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -173,6 +188,15 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Doctor(args) => crate::doctor::run(args.into()).await,
         Command::Readme(args) => readme_command(args),
         Command::Sbom(args) => sbom_command(args).await,
+        Command::Keygen(args) => {
+            let (private, public) = crate::sign::keygen(&args.output_prefix)?;
+            println!(
+                "wrote {} (private, encrypted) and {} (public: give it to verifiers)",
+                private.display(),
+                public.display()
+            );
+            Ok(())
+        }
     }
 }
 
@@ -245,6 +269,7 @@ impl From<BuildArgs> for pipeline::BuildOptions {
             registry_user: args.registry_user,
             registry_password_stdin: args.registry_password_stdin,
             ca_bundle: args.ca_bundle,
+            sign_key: args.sign_key,
         }
     }
 }

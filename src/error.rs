@@ -27,6 +27,8 @@ pub mod exit {
     pub const DOCTOR: i32 = 16;
     /// A registry refused the credentials or did not answer (`--push`).
     pub const REGISTRY: i32 = 17;
+    /// The signing key cannot be used: missing, not a key, or a wrong passphrase.
+    pub const SIGNING_KEY: i32 = 18;
     /// Files on the host: an output directory, the metadata file.
     pub const IO: i32 = 20;
     /// Interrupted by Ctrl-C (128 + SIGINT).
@@ -72,6 +74,9 @@ pub enum Error {
     #[error("{0}")]
     Registry(String),
 
+    #[error("{0}")]
+    SigningKey(String),
+
     #[error("{}: {message}", path.display())]
     Io { path: PathBuf, message: String },
 
@@ -92,6 +97,7 @@ impl Error {
             Error::Conformance(_) => exit::CONFORMANCE,
             Error::Doctor(_) => exit::DOCTOR,
             Error::Registry(_) => exit::REGISTRY,
+            Error::SigningKey(_) => exit::SIGNING_KEY,
             Error::Io { .. } => exit::IO,
             Error::Interrupted => exit::INTERRUPTED,
         }

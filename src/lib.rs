@@ -30,4 +30,5 @@ pub mod recipe;
 pub mod render;
 pub mod repository;
 pub mod runtime;
+pub mod sign;
 pub mod target;

@@ -55,6 +55,10 @@ pub struct Record {
     /// The image's in-toto provenance statement, beside the metadata file (relative).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provenance: Option<String>,
+    /// With `--sign-key`: `sha256:` of the public key whose signatures and attestations
+    /// were pushed beside every digest of this record (cosign's `sha256-<hex>.sig`/`.att`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_with: Option<String>,
     /// The -buildroot image's pip and where it came from (`source 24.0`, `apt 23.0.1`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub builder_pip: Option<String>,
@@ -269,6 +273,7 @@ mod tests {
             builder_pip: None,
             sbom: None,
             provenance: None,
+            signed_with: None,
             manifests: Vec::new(),
         }
     }

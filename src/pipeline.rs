@@ -53,6 +53,8 @@ pub struct BuildOptions {
     pub registry_user: Option<String>,
     pub registry_password_stdin: bool,
     pub ca_bundle: Option<PathBuf>,
+    /// With `push`: sign and attest what is pushed with this cosign-format key.
+    pub sign_key: Option<PathBuf>,
 }
 
 /// A built pair of images of one platform, not yet tagged, and what the records say.
@@ -81,6 +83,7 @@ struct Plan {
     requested: Option<Vec<Platform>>,
     ca_bundle: Option<CaBundle>,
     destination: Option<(publish::Destination, Option<publish::Credentials>)>,
+    signer: Option<crate::sign::Signer>,
 }
 
 /// Builds every target for every platform, then tags, and records or publishes.
@@ -171,12 +174,23 @@ fn check(options: &BuildOptions) -> Result<Plan> {
         }
         None
     };
+    // Opened now, so a missing key or a wrong passphrase fails before anything is built.
+    let signer = match (&options.sign_key, options.push) {
+        (Some(_), false) => {
+            return Err(Error::Usage(
+                "--sign-key signs what is pushed; add --push (and a registry repository)".into(),
+            ))
+        }
+        (Some(path), true) => Some(crate::sign::Signer::open(path)?),
+        (None, _) => None,
+    };
     Ok(Plan {
         catalog,
         targets,
         requested,
         ca_bundle,
         destination,
+        signer,
     })
 }
 
@@ -362,14 +376,40 @@ async fn build_target(
                 epoch: &outcome.epoch,
             },
         );
+        let statement =
+            serde_json::to_string_pretty(&statement).expect("a statement serializes") + "\n";
         record.provenance = metadata::write_beside(
             &options.metadata_file,
             metadata::PROVENANCE,
             &record.reference,
-            &(serde_json::to_string_pretty(&statement).expect("a statement serializes") + "\n"),
+            &statement,
         )?;
+        if let (Some(signer), Some((destination, credentials))) = (&plan.signer, &plan.destination)
+        {
+            sign_pushed(destination, credentials, signer, &subjects, &statement).await?;
+            record.signed_with = Some(signer.fingerprint.clone());
+        }
     }
     metadata::append(&options.metadata_file, &records)
+}
+
+/// Signs every pushed digest (the index and each platform's manifest) and attaches the
+/// signed provenance statement to each, in cosign's format, beside them in the registry.
+async fn sign_pushed(
+    destination: &publish::Destination,
+    credentials: &Option<publish::Credentials>,
+    signer: &crate::sign::Signer,
+    subjects: &[(String, String)],
+    statement: &str,
+) -> Result<()> {
+    let attestation = signer.attestation(statement.as_bytes(), crate::provenance::PREDICATE_TYPE);
+    for (name, digest) in subjects {
+        let signature = signer.signature(&destination.repository, digest);
+        publish::push_attachment(destination, digest, "sig", &signature, credentials).await?;
+        publish::push_attachment(destination, digest, "att", &attestation, credentials).await?;
+        eprintln!("signed {name} ({digest}) with {}", signer.fingerprint);
+    }
+    Ok(())
 }
 
 /// The native platform's gathered tree and another's, the second one mutable.
@@ -595,6 +635,7 @@ fn record_of(
         },
         sbom: None,
         provenance: None,
+        signed_with: None,
         manifests: Vec::new(),
     }
 }

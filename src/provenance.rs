@@ -11,6 +11,9 @@ use sha2::{Digest, Sha256};
 /// The build type this predicate describes.
 pub const BUILD_TYPE: &str = "https://dpy.invalid/build/v1";
 
+/// SLSA provenance v1, the predicate of every statement dpy writes.
+pub const PREDICATE_TYPE: &str = "https://slsa.dev/provenance/v1";
+
 /// What went into a build, as the predicate names it.
 pub struct Inputs<'a> {
     pub target: &'a str,
@@ -52,7 +55,7 @@ pub fn statement(subjects: &[(String, String)], inputs: &Inputs<'_>) -> Value {
     json!({
         "_type": "https://in-toto.io/Statement/v1",
         "subject": subject,
-        "predicateType": "https://slsa.dev/provenance/v1",
+        "predicateType": PREDICATE_TYPE,
         "predicate": {
             "buildDefinition": {
                 "buildType": BUILD_TYPE,

@@ -15,7 +15,10 @@ use bollard::auth::DockerCredentials;
 use bollard::query_parameters::PushImageOptionsBuilder;
 use futures_util::StreamExt;
 use oci_client::client::{ClientConfig, ClientProtocol};
-use oci_client::manifest::{ImageIndexEntry, OciImageIndex, Platform as OciPlatform};
+use oci_client::manifest::{
+    ImageIndexEntry, OciDescriptor, OciImageIndex, OciImageManifest, OciManifest,
+    Platform as OciPlatform,
+};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 
@@ -406,6 +409,99 @@ pub async fn push_index(
         destination,
         format!("writing the index of {tag} failed after {ATTEMPTS} attempts: {last}"),
     ))
+}
+
+/// Pushes a signature or attestation layer for `digest` under cosign's tag for it,
+/// `sha256-<hex>.<kind>` (`sig`, `att`), in the same repository. Layers already there
+/// from other keys are kept, as cosign keeps them; the same layer is not added twice,
+/// so signing an unchanged image again changes nothing. Returns the tag.
+pub async fn push_attachment(
+    destination: &Destination,
+    digest: &str,
+    kind: &str,
+    attachment: &crate::sign::Attachment,
+    credentials: &Option<Credentials>,
+) -> Result<String> {
+    let tag = format!("{}.{kind}", digest.replacen(':', "-", 1));
+    let reference = reference(destination, &tag)?;
+    let client = client(destination);
+    let auth = auth(credentials);
+    let failed = |e: &dyn fmt::Display| {
+        if is_auth_failure(&e.to_string()) {
+            refused(destination, credentials)
+        } else {
+            registry_error(destination, format!("pushing {tag}: {e}"))
+        }
+    };
+    client
+        .auth(&reference, &auth, oci_client::RegistryOperation::Push)
+        .await
+        .map_err(|e| failed(&e))?;
+    let layer = OciDescriptor {
+        media_type: attachment.media_type.to_string(),
+        digest: sha256_digest(&attachment.data),
+        size: attachment.data.len() as i64,
+        annotations: Some(attachment.annotations.clone()),
+        ..Default::default()
+    };
+    // None yet is the usual case; anything unreadable is replaced, not appended to.
+    let mut layers = match client.pull_image_manifest(&reference, &auth).await {
+        Ok((existing, _)) => existing.layers,
+        Err(_) => Vec::new(),
+    };
+    if layers
+        .iter()
+        .any(|l| l.digest == layer.digest && l.annotations == layer.annotations)
+    {
+        return Ok(tag);
+    }
+    layers.push(layer);
+    // The config lists the layers, as an image's would; tools read only the layers.
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "",
+        "os": "",
+        "config": {},
+        "rootfs": {
+            "type": "layers",
+            "diff_ids": layers.iter().map(|l| l.digest.clone()).collect::<Vec<_>>(),
+        },
+    }))
+    .expect("a config serializes");
+    let config_descriptor = OciDescriptor {
+        media_type: "application/vnd.oci.image.config.v1+json".to_string(),
+        digest: sha256_digest(&config),
+        size: config.len() as i64,
+        ..Default::default()
+    };
+    client
+        .push_blob(
+            &reference,
+            attachment.data.clone(),
+            &sha256_digest(&attachment.data),
+        )
+        .await
+        .map_err(|e| failed(&e))?;
+    client
+        .push_blob(&reference, config, &config_descriptor.digest)
+        .await
+        .map_err(|e| failed(&e))?;
+    let manifest = OciImageManifest {
+        schema_version: 2,
+        media_type: Some(OCI_MANIFEST.to_string()),
+        config: config_descriptor,
+        layers,
+        ..Default::default()
+    };
+    client
+        .push_manifest(&reference, &OciManifest::Image(manifest))
+        .await
+        .map_err(|e| failed(&e))?;
+    Ok(tag)
+}
+
+fn sha256_digest(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    format!("sha256:{:x}", Sha256::digest(bytes))
 }
 
 #[cfg(test)]

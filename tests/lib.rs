@@ -19,6 +19,7 @@ mod profiles;
 mod publish;
 mod readme;
 mod render;
+mod sign;
 mod startup;
 mod target;
 mod zip_reads;

@@ -35,7 +35,7 @@ fn registry(test: &str) -> bool {
 
 /// `dpy build 3.11-bookworm` for amd64 and arm64 from the test bed, pushed to
 /// `repository`, its records in `metadata`; the epoch is the source's own.
-fn push_two_platforms(repository: &str, metadata: &std::path::Path) -> Test {
+fn push_two_platforms(repository: &str, metadata: &std::path::Path, key: &std::path::Path) -> Test {
     Test::new()
         .args([
             "build",
@@ -47,6 +47,8 @@ fn push_two_platforms(repository: &str, metadata: &std::path::Path) -> Test {
         .args(["--source-image", "dpy-testbed/python:3.11-bookworm-{arch}"])
         .args(["--repository", repository, "--registry-auth", AUTH])
         .args(["--metadata-file", metadata.to_str().unwrap()])
+        .args(["--sign-key", key.to_str().unwrap()])
+        .env("DPY_KEY_PASSPHRASE", common::PASSPHRASE)
         .env_remove("SOURCE_DATE_EPOCH")
 }
 
@@ -58,7 +60,8 @@ fn two_platforms_pushed_under_one_index_pull_and_pass() {
     let repository = common::Repository::at(REGISTRY, "e2e");
     let dir = tempfile::tempdir().unwrap();
     let metadata = dir.path().join("meta.json");
-    push_two_platforms(&repository, &metadata)
+    let (key, public) = common::keygen(dir.path(), "signer");
+    push_two_platforms(&repository, &metadata, &key)
         .stdout_contains(&format!("{repository}:3.11-bookworm@sha256:"))
         .run();
 
@@ -178,17 +181,23 @@ fn two_platforms_pushed_under_one_index_pull_and_pass() {
     // Built again from nothing (--no-cache) and pushed again: the same runtime manifests
     // and the same index, byte for byte in the registry.
     let again = dir.path().join("again.json");
-    push_two_platforms(&repository, &again)
+    let sig_tag = |digest: &str| format!("{repository}:{}.sig", digest.replacen(':', "-", 1));
+    let signatures_before = skopeo_raw(&sig_tag(digest));
+    push_two_platforms(&repository, &again, &key)
         .args(["--no-cache"])
         .run();
-    let records: serde_json::Value =
+    let records_again: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&again).unwrap()).unwrap();
-    let rebuilt = records["images"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["reference"] == image.as_str())
-        .expect("a record of the pushed index");
+    let record = |records: &serde_json::Value, reference: &str| {
+        records["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["reference"] == reference)
+            .cloned()
+            .expect("a record of the pushed index")
+    };
+    let rebuilt = record(&records_again, &image);
     assert_eq!(rebuilt["digest"], runtime["digest"]);
     assert_eq!(rebuilt["manifests"], runtime["manifests"]);
     let raw_again = Command::new("skopeo")
@@ -197,6 +206,98 @@ fn two_platforms_pushed_under_one_index_pull_and_pass() {
         .output()
         .unwrap();
     assert_eq!(raw_again.stdout, raw.stdout, "the index in the registry");
+    // Signing the same digest again adds nothing: the signature manifest is unchanged.
+    assert_eq!(skopeo_raw(&sig_tag(digest)), signatures_before);
+
+    // The signatures, checked by skopeo against a policy that requires the key: the
+    // index and each platform's tag pass; another key, an unsigned image, and the tag
+    // moved to another digest are refused.
+    common::skopeo_verify(REGISTRY, AUTH, &image, &public).unwrap();
+    for arch in ["amd64", "arm64"] {
+        common::skopeo_verify(REGISTRY, AUTH, &format!("{image}-{arch}"), &public).unwrap();
+    }
+    let (_, other) = common::keygen(dir.path(), "other");
+    let refused = common::skopeo_verify(REGISTRY, AUTH, &image, &other).unwrap_err();
+    assert!(
+        refused.contains("signature verification failed"),
+        "{refused}"
+    );
+    let unsigned = format!("{repository}:unsigned");
+    copy_to_registry("dpy-testbed/python:3.13-alpine3.20-amd64", &unsigned);
+    let refused = common::skopeo_verify(REGISTRY, AUTH, &unsigned, &public).unwrap_err();
+    assert!(refused.contains("no signature exists"), "{refused}");
+    copy_to_registry("dpy-testbed/python:3.13-alpine3.20-amd64", &image);
+    let refused = common::skopeo_verify(REGISTRY, AUTH, &image, &public).unwrap_err();
+    assert!(refused.contains("no signature exists"), "{refused}");
+
+    // The provenance attestations of the index, one per push (cosign appends, too):
+    // each signed (openssl checks it with the public key); the first is the first push's
+    // statement, the last is the one now written beside the metadata, byte for byte.
+    let attested = common::verified_attestations(AUTH, &repository, digest, &public);
+    assert_eq!(attested.len(), 2, "{attested:?}");
+    assert!(
+        attested[0].contains("\"no_cache\": false"),
+        "{}",
+        attested[0]
+    );
+    assert_eq!(
+        attested[1],
+        std::fs::read_to_string(dir.path().join(runtime["provenance"].as_str().unwrap())).unwrap()
+    );
+    assert_eq!(
+        runtime["signed_with"].as_str().unwrap(),
+        format!(
+            "sha256:{:x}",
+            <sha2::Sha256 as sha2::Digest>::digest(public_der(&public))
+        )
+    );
+}
+
+/// The raw manifest the registry serves for `reference`.
+fn skopeo_raw(reference: &str) -> Vec<u8> {
+    let out = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false", "--creds", AUTH])
+        .arg(format!("docker://{reference}"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Copies an engine image to `reference` in the registry, unsigned.
+fn copy_to_registry(image: &str, reference: &str) {
+    let out = Command::new("skopeo")
+        .args([
+            "--insecure-policy",
+            "copy",
+            "--dest-tls-verify=false",
+            "--dest-creds",
+            AUTH,
+        ])
+        .arg(format!("docker-daemon:{image}"))
+        .arg(format!("docker://{reference}"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The DER of a `PUBLIC KEY` PEM, as openssl reads it.
+fn public_der(pem: &std::path::Path) -> Vec<u8> {
+    let out = Command::new("openssl")
+        .args(["pkey", "-pubin", "-outform", "DER", "-in"])
+        .arg(pem)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    out.stdout
 }
 
 #[test]

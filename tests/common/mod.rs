@@ -4,6 +4,7 @@
 //! - `engine`: the gate every engine test passes first, and what a failed build must
 //!   not leave in the engine;
 //! - `docker`: Debian's docker CLI, to look at what dpy made;
+//! - `sigstore`: signing keys, and signatures checked with skopeo and openssl;
 //! - `testbed`: the test bed's source images, test repositories, and the one helper that
 //!   spells `dpy build`.
 //!
@@ -11,10 +12,12 @@
 //! stderr, unless DPY_REQUIRE_ENGINE=1 (CI sets it): then a missing engine fails them.
 mod docker;
 mod engine;
+mod sigstore;
 mod testbed;
 
 pub use docker::*;
 pub use engine::*;
+pub use sigstore::*;
 pub use testbed::*;
 
 use std::process::Output;

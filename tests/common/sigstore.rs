@@ -1,0 +1,159 @@
+//! Signatures checked by tools dpy did not write: skopeo with a `sigstoreSigned`
+//! policy, and openssl for the DSSE signature of an attestation.
+//!
+//! Bookworm's own skopeo 1.9 is built with sigstore disabled (a Debian-local change),
+//! so scripts/testbed installs trixie's skopeo 1.18 as `skopeo-sigstore`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::Test;
+
+/// The passphrase of every test key: given through the environment, as CI would.
+pub const PASSPHRASE: &str = "test-passphrase";
+
+/// `dpy keygen` under `dir`: returns (PREFIX.key, PREFIX.pub).
+pub fn keygen(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let prefix = dir.join(name);
+    Test::new()
+        .args(["keygen", "--output-prefix", prefix.to_str().unwrap()])
+        .env("DPY_KEY_PASSPHRASE", PASSPHRASE)
+        .stdout_contains("wrote ")
+        .run();
+    (prefix.with_extension("key"), prefix.with_extension("pub"))
+}
+
+/// Copies `reference` out of the registry with a policy that requires a sigstore
+/// signature by `public_key` for everything under `registry`; Err with skopeo's
+/// message when the policy refuses it.
+pub fn skopeo_verify(
+    registry: &str,
+    auth: &str,
+    reference: &str,
+    public_key: &Path,
+) -> Result<(), String> {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.json");
+    std::fs::write(
+        &policy,
+        serde_json::json!({
+            "default": [{"type": "reject"}],
+            "transports": {"docker": {registry: [{
+                "type": "sigstoreSigned",
+                "keyPath": public_key,
+                "signedIdentity": {"type": "matchRepository"},
+            }]}},
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let registries_d = dir.path().join("registries.d");
+    std::fs::create_dir(&registries_d).unwrap();
+    std::fs::write(
+        registries_d.join("test.yaml"),
+        format!("docker:\n  {registry}:\n    use-sigstore-attachments: true\n"),
+    )
+    .unwrap();
+    let out = Command::new("skopeo-sigstore")
+        .arg("--policy")
+        .arg(&policy)
+        .arg("--registries.d")
+        .arg(&registries_d)
+        .args(["copy", "--src-tls-verify=false", "--src-creds", auth])
+        .arg(format!("docker://{reference}"))
+        .arg(format!("dir:{}", dir.path().join("image").display()))
+        .output()
+        .expect("skopeo-sigstore runs; run scripts/testbed");
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// The attestations pushed for `digest`, oldest first: their in-toto statements, after
+/// openssl checked each envelope's signature with `public_key`.
+pub fn verified_attestations(
+    auth: &str,
+    repository: &str,
+    digest: &str,
+    public_key: &Path,
+) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let tag = format!("{}.att", digest.replacen(':', "-", 1));
+    let out = Command::new("skopeo")
+        .args([
+            "--insecure-policy",
+            "copy",
+            "--src-tls-verify=false",
+            "--src-creds",
+            auth,
+        ])
+        .arg(format!("docker://{repository}:{tag}"))
+        .arg(format!("dir:{}", dir.path().display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("manifest.json")).unwrap()).unwrap();
+    let mut statements = Vec::new();
+    for layer in manifest["layers"].as_array().unwrap() {
+        statements.push(verified_statement(dir.path(), layer, public_key));
+    }
+    statements
+}
+
+/// One attestation layer (in `dir`, as skopeo copied it), its signature checked.
+fn verified_statement(dir: &Path, layer: &serde_json::Value, public_key: &Path) -> String {
+    assert_eq!(layer["mediaType"], "application/vnd.dsse.envelope.v1+json");
+    assert_eq!(
+        layer["annotations"]["predicateType"],
+        "https://slsa.dev/provenance/v1"
+    );
+    let hex = layer["digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:");
+    let envelope: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join(hex)).unwrap()).unwrap();
+    assert_eq!(envelope["payloadType"], "application/vnd.in-toto+json");
+    let decode = |text: &serde_json::Value| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD
+            .decode(text.as_str().unwrap())
+            .unwrap()
+    };
+    let statement = decode(&envelope["payload"]);
+    // DSSE's pre-authentication encoding, spelled out here from the specification.
+    let mut pae = format!(
+        "DSSEv1 28 application/vnd.in-toto+json {} ",
+        statement.len()
+    )
+    .into_bytes();
+    pae.extend_from_slice(&statement);
+    std::fs::write(dir.join("pae"), &pae).unwrap();
+    std::fs::write(
+        dir.join("sig.der"),
+        decode(&envelope["signatures"][0]["sig"]),
+    )
+    .unwrap();
+    let check = Command::new("openssl")
+        .args(["dgst", "-sha256", "-verify"])
+        .arg(public_key)
+        .arg("-signature")
+        .arg(dir.join("sig.der"))
+        .arg(dir.join("pae"))
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "openssl: {}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+    String::from_utf8(statement).unwrap()
+}
