@@ -48,8 +48,11 @@ pub struct ImageSpec<'a> {
     pub repository: &'a str,
     /// Added to both tags when several platforms share one local image store.
     pub tag_suffix: Option<String>,
-    /// The time the runtime image's config carries everywhere (crate::epoch).
+    /// The time both images carry everywhere: configs, history, and the file times of
+    /// the layers they add (crate::epoch).
     pub epoch: Epoch,
+    /// The source image's layers: the -buildroot image keeps them byte for byte.
+    pub source_layers: Vec<String>,
 }
 
 /// Builds the -buildroot image, then the runtime image, both held and untagged. The
@@ -88,7 +91,24 @@ pub async fn build(
         progress,
     )
     .await?;
+    // BuildKit writes the wall clock into configs and into the files COPY and RUN make;
+    // both images get the epoch instead, so the same inputs give the same image ids.
     let buildroot = held(buildroot);
+    let buildroot = match epoch::pin(
+        engine,
+        &buildroot.0,
+        &buildroot.1,
+        &spec.epoch,
+        &spec.source_layers,
+    )
+    .await
+    {
+        Ok(pinned) => (pinned, buildroot.1),
+        Err(e) => {
+            engine.release(&buildroot.1).await;
+            return Err(e);
+        }
+    };
     let runtime = engine::build(
         engine,
         BuildSpec {
@@ -104,12 +124,10 @@ pub async fn build(
         progress,
     )
     .await;
-    // The runtime's layer is reproducible already; its config's times become the epoch,
-    // so the same inputs give the same image id.
     let runtime = match runtime {
         Ok(built) => {
             let (id, hold) = held(built);
-            match epoch::pin(engine, &id, &hold, &spec.epoch).await {
+            match epoch::pin(engine, &id, &hold, &spec.epoch, &[]).await {
                 Ok(pinned) => (pinned, hold),
                 Err(e) => {
                     engine.release(&hold).await;

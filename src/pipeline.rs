@@ -292,6 +292,7 @@ async fn build_target(
                 repository: &options.repository,
                 tag_suffix: suffixed.then(|| p.tag_suffix()),
                 epoch: Epoch::of(g.source.created),
+                source_layers: g.source.layers.clone(),
             };
             async move {
                 finish(engine, spec, context, g)

@@ -200,6 +200,14 @@ fn two_platforms_pushed_under_one_index_pull_and_pass() {
     let rebuilt = record(&records_again, &image);
     assert_eq!(rebuilt["digest"], runtime["digest"]);
     assert_eq!(rebuilt["manifests"], runtime["manifests"]);
+    // The -buildroot image too: its index and both manifests.
+    let buildroot = format!("{image}-buildroot");
+    let (first, second) = (
+        record(&records, &buildroot),
+        record(&records_again, &buildroot),
+    );
+    assert_eq!(first["digest"], second["digest"]);
+    assert_eq!(first["manifests"], second["manifests"]);
     let raw_again = Command::new("skopeo")
         .args(["inspect", "--raw", "--tls-verify=false", "--creds", AUTH])
         .arg(format!("docker://{repository}:3.11-bookworm"))

@@ -19,6 +19,8 @@ pub struct SourceImage {
     pub platform: String,
     /// When the source image was made (its config's `created`), if it says.
     pub created: Option<time::OffsetDateTime>,
+    /// Its layers' diff ids: images built on it keep these as they are.
+    pub layers: Vec<String>,
 }
 
 /// Finds `name` locally or pulls it for `platform`; checks it is of that platform.
@@ -49,6 +51,7 @@ pub async fn resolve(engine: &Engine, name: &str, platform: &str) -> Result<Sour
         )));
     }
     let created = inspect.created;
+    let layers = inspect.root_fs.and_then(|r| r.layers).unwrap_or_default();
     let id = inspect.id.unwrap_or_default();
     let digest = inspect
         .repo_digests
@@ -63,6 +66,7 @@ pub async fn resolve(engine: &Engine, name: &str, platform: &str) -> Result<Sour
         id,
         platform: wanted,
         created,
+        layers,
     })
 }
 

@@ -14,6 +14,15 @@ py="$(command -v python3 || command -v python || true)"
 
 record() {
     printf '{"origin": "%s", "version": "%s"}\n' "$1" "$2" >"$out"
+    # What the package manager and this script logged carries times and speeds; the
+    # -buildroot image is reproducible without it. Kept when nothing answered; nothing
+    # to remove when the source had pip.
+    if [ "$1" != none ] && [ "$1" != source ]; then
+        rm -f /tmp/builder-pip.log /var/log/dpkg.log /var/log/alternatives.log \
+            /var/log/apt/history.log /var/log/apt/term.log /var/log/apt/eipp.log.xz \
+            /var/cache/apt/pkgcache.bin /var/cache/apt/srcpkgcache.bin \
+            /var/cache/debconf/*-old /var/lib/dpkg/*-old /var/cache/ldconfig/aux-cache
+    fi
     echo "builder-pip: ${1} ${2}"
     exit 0
 }
