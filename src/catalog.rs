@@ -274,6 +274,40 @@ impl Catalog {
             .unwrap_or_default()
     }
 
+    /// Every target of the matrix, in its order: each Python (as listed) on each Alpine
+    /// release, then on each Debian release, full and slim; the exclusions left out.
+    pub fn targets(&self) -> Vec<Target> {
+        let mut out = Vec::new();
+        for python in &self.matrix.python {
+            for (family, slims) in [
+                (Family::Alpine, &[false][..]),
+                (Family::Debian, &[false, true][..]),
+            ] {
+                let releases = self.matrix.releases(family);
+                for release in &releases.releases {
+                    if releases
+                        .exclude
+                        .iter()
+                        .any(|x| &x.python == python && &x.release == release)
+                    {
+                        continue;
+                    }
+                    for &slim in slims {
+                        let os = match family {
+                            Family::Alpine => format!("alpine{release}"),
+                            Family::Debian if slim => format!("slim-{release}"),
+                            Family::Debian => release.clone(),
+                        };
+                        if let Ok(target) = format!("{python}-{os}").parse() {
+                            out.push(target);
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// Parses a target (`3.12-alpine3.20`) and checks it is in the matrix.
     pub fn parse_target(&self, text: &str) -> Result<Target> {
         let target: Target = text.parse()?;

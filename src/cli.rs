@@ -42,6 +42,54 @@ pub enum Command {
     Sbom(SbomArgs),
     /// Write a signing key pair in cosign's format for `dpy build --push --sign-key`.
     Keygen(KeygenArgs),
+    /// List the targets of the matrix, or those the patterns match.
+    List(ListArgs),
+    /// Print a shell completion script: `dpy completions bash > /etc/bash_completion.d/dpy`.
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Patterns ('3.13-*', '*-alpine3.20') or targets; default: every target.
+    #[arg(value_parser = TargetArg, hide_possible_values = true)]
+    pub patterns: Vec<String>,
+    /// The same as JSON: one object per target.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    pub shell: clap_complete::Shell,
+}
+
+/// A target argument: any text (a target, a pattern) is taken as it is and checked by
+/// `selection`; the matrix's targets are offered to shell completion.
+#[derive(Clone)]
+struct TargetArg;
+
+impl clap::builder::TypedValueParser for TargetArg {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> std::result::Result<String, clap::Error> {
+        clap::builder::StringValueParser::new().parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        let targets = Catalog::embedded().ok()?.targets();
+        Some(Box::new(
+            targets
+                .into_iter()
+                .map(|t| clap::builder::PossibleValue::new(t.to_string())),
+        ))
+    }
 }
 
 #[derive(Debug, Args)]
@@ -89,9 +137,13 @@ pub struct RenderArgs {
 
 #[derive(Debug, Args)]
 pub struct BuildArgs {
-    /// One or more targets, e.g. 3.12-alpine3.20 3.13-slim-bookworm
-    #[arg(required = true)]
+    /// Targets (3.12-alpine3.20 3.13-slim-bookworm) or patterns over the matrix
+    /// ('3.13-*', '*-alpine3.20'); `dpy list` shows the matrix.
+    #[arg(required_unless_present = "all", value_parser = TargetArg, hide_possible_values = true)]
     pub targets: Vec<String>,
+    /// Every target of the matrix (images/matrix.toml).
+    #[arg(long)]
+    pub all: bool,
     /// Comma-separated platforms; default: the engine's own. A platform named twice is
     /// built once; the last --platform given counts.
     #[arg(long, value_name = "LIST", overrides_with = "platform")]
@@ -100,8 +152,9 @@ pub struct BuildArgs {
     /// with a registry host (`ghcr.io/me/python`), where `--push` sends them.
     #[arg(long, value_name = "NAME", default_value = DEFAULT_REPOSITORY)]
     pub repository: String,
-    /// Start from this image instead of python:<target>. `{arch}` is replaced by each
-    /// platform's architecture (amd64, arm64), for local stores that hold one per tag.
+    /// Start from this image instead of python:<target>. `{target}` is replaced by each
+    /// target (`mirror.example/python:{target}`), `{arch}` by each platform's
+    /// architecture (amd64, arm64), for local stores that hold one per tag.
     #[arg(long, value_name = "IMG")]
     pub source_image: Option<String>,
     #[arg(long, value_enum, default_value = "auto", overrides_with = "progress")]
@@ -188,6 +241,17 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Doctor(args) => crate::doctor::run(args.into()).await,
         Command::Readme(args) => readme_command(args),
         Command::Sbom(args) => sbom_command(args).await,
+        Command::List(args) => list_command(args),
+        Command::Completions(args) => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                args.shell,
+                &mut Cli::command(),
+                "dpy",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
         Command::Keygen(args) => {
             let (private, public) = crate::sign::keygen(&args.output_prefix)?;
             println!(
@@ -208,6 +272,37 @@ async fn sbom_command(args: SbomArgs) -> Result<()> {
     std::io::stdout()
         .write_all(&text)
         .map_err(|e| Error::io("standard output", e))
+}
+
+fn list_command(args: ListArgs) -> Result<()> {
+    let catalog = Catalog::embedded()?;
+    let targets = crate::selection::select(&catalog, &args.patterns, args.patterns.is_empty())?;
+    let rows: Vec<(String, &str, String)> = targets
+        .iter()
+        .map(|t| {
+            let source = catalog.flavor(t.family()).source_image_for(t);
+            (t.to_string(), t.family().name(), source)
+        })
+        .collect();
+    if args.json {
+        let json: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|(target, family, source)| {
+                serde_json::json!({"target": target, "family": family, "source_image": source})
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json).expect("a listing serializes")
+        );
+    } else {
+        let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0).max(6);
+        println!("{:width$}  {:6}  SOURCE", "TARGET", "FAMILY");
+        for (target, family, source) in rows {
+            println!("{target:width$}  {family:6}  {source}");
+        }
+    }
+    Ok(())
 }
 
 fn readme_command(args: ReadmeArgs) -> Result<()> {
@@ -256,6 +351,7 @@ impl From<BuildArgs> for pipeline::BuildOptions {
     fn from(args: BuildArgs) -> Self {
         pipeline::BuildOptions {
             targets: args.targets,
+            all: args.all,
             platforms: args.platform,
             repository: args.repository,
             source_image: args.source_image,

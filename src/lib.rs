@@ -30,5 +30,6 @@ pub mod recipe;
 pub mod render;
 pub mod repository;
 pub mod runtime;
+pub mod selection;
 pub mod sign;
 pub mod target;

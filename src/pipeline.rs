@@ -35,7 +35,10 @@ use crate::target::Target;
 /// What `dpy build` was asked, as given: checked by [`build`] before anything is built.
 #[derive(Debug, Clone)]
 pub struct BuildOptions {
+    /// Targets or patterns over the matrix (crate::selection).
     pub targets: Vec<String>,
+    /// Every target of the matrix.
+    pub all: bool,
     /// Comma-separated platforms; None: the engine's own.
     pub platforms: Option<String>,
     pub repository: String,
@@ -124,11 +127,7 @@ pub async fn build(options: BuildOptions) -> Result<()> {
 /// Every input that can be checked without the engine, in one place.
 fn check(options: &BuildOptions) -> Result<Plan> {
     let catalog = Catalog::embedded()?;
-    let targets = options
-        .targets
-        .iter()
-        .map(|t| catalog.parse_target(t))
-        .collect::<Result<_>>()?;
+    let targets = crate::selection::select(&catalog, &options.targets, options.all)?;
     let requested = options
         .platforms
         .as_deref()
@@ -212,10 +211,10 @@ async fn build_target(
     let recipes = platforms
         .iter()
         .map(|p| {
-            let source = options
-                .source_image
-                .as_deref()
-                .map(|s| s.replace("{arch}", &p.tag_suffix()));
+            let source = options.source_image.as_deref().map(|s| {
+                s.replace("{arch}", &p.tag_suffix())
+                    .replace("{target}", &target.to_string())
+            });
             let mut recipe =
                 Recipe::new(&plan.catalog, target, source.as_deref(), &options.profile)?;
             recipe.ca_bundle = plan.ca_bundle.clone();

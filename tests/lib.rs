@@ -12,6 +12,7 @@ mod conformance;
 mod doctor;
 mod engine;
 mod gather_py;
+mod matrix;
 mod multiarch;
 mod official_debian;
 mod options;

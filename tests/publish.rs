@@ -44,7 +44,7 @@ fn push_two_platforms(repository: &str, metadata: &std::path::Path, key: &std::p
             "linux/amd64,linux/arm64",
         ])
         .args(["--push", "--progress", "quiet"])
-        .args(["--source-image", "dpy-testbed/python:3.11-bookworm-{arch}"])
+        .args(["--source-image", "dpy-testbed/python:{target}-{arch}"])
         .args(["--repository", repository, "--registry-auth", AUTH])
         .args(["--metadata-file", metadata.to_str().unwrap()])
         .args(["--sign-key", key.to_str().unwrap()])

@@ -1,0 +1,124 @@
+//! The matrix: `dpy list`, target patterns and `--all` for `dpy build`, and shell
+//! completions. None of it needs the engine: a pattern is resolved, or refused, before
+//! the engine is asked anything.
+
+use crate::common::Test;
+
+const NO_ENGINE: &str = "unix:///nonexistent/docker.sock";
+
+#[test]
+fn list_prints_the_targets_a_pattern_matches_with_their_family_and_source() {
+    Test::new()
+        .args(["list", "3.13-*alpine*", "3.12-slim-trixie"])
+        .stdout(
+            "TARGET            FAMILY  SOURCE
+3.13-alpine3.20   alpine  python:3.13-alpine3.20
+3.13-alpine3.21   alpine  python:3.13-alpine3.21
+3.13-alpine3.22   alpine  python:3.13-alpine3.22
+3.13-alpine3.23   alpine  python:3.13-alpine3.23
+3.12-slim-trixie  debian  python:3.12-slim-trixie
+",
+        )
+        .run();
+}
+
+#[test]
+fn list_json_has_the_same_rows() {
+    let out = Test::new().args(["list", "--json", "3.1?-trixie"]).run();
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let targets: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["target"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        targets,
+        [
+            "3.10-trixie",
+            "3.11-trixie",
+            "3.12-trixie",
+            "3.13-trixie",
+            "3.14-trixie"
+        ]
+    );
+    assert_eq!(rows[0]["family"], "debian");
+    assert_eq!(rows[0]["source_image"], "python:3.10-trixie");
+}
+
+#[test]
+fn list_without_patterns_is_the_whole_matrix_without_its_holes() {
+    let out = Test::new().args(["list", "--json"]).run();
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let targets: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["target"].as_str().unwrap())
+        .collect();
+    assert!(targets.contains(&"3.9-alpine3.20"));
+    assert!(
+        !targets.contains(&"3.14-alpine3.20"),
+        "excluded in images/matrix.toml"
+    );
+    assert!(
+        !targets.contains(&"3.9-alpine3.23"),
+        "excluded in images/matrix.toml"
+    );
+}
+
+#[test]
+fn a_pattern_that_matches_nothing_is_refused_before_the_engine_with_the_closest_targets() {
+    Test::new()
+        .args(["build", "3.13-alpin3.2*", "--progress", "plain"])
+        .env("DOCKER_HOST", NO_ENGINE)
+        .status(2)
+        .stderr(
+            "dpy: error: the pattern \"3.13-alpin3.2*\" matches no target; closest: 3.13-alpine3.20, 3.13-alpine3.21, 3.13-alpine3.22; `dpy list` shows them all\n",
+        )
+        .run();
+}
+
+#[test]
+fn all_and_targets_together_are_refused() {
+    Test::new()
+        .args(["build", "--all", "3.12-alpine3.20"])
+        .env("DOCKER_HOST", NO_ENGINE)
+        .status(2)
+        .stderr_contains("give targets or --all, not both")
+        .one_line_error()
+        .run();
+}
+
+#[test]
+fn completions_offer_the_targets_and_the_options() {
+    // clap_complete's fish script completes options and subcommands, not positionals.
+    let everything = [
+        "3.12-alpine3.20",
+        "3.13-slim-bookworm",
+        "sign-key",
+        "keygen",
+    ];
+    for (shell, words) in [
+        ("bash", &everything[..]),
+        ("zsh", &everything[..]),
+        ("fish", &["sign-key", "keygen", "source-image"][..]),
+    ] {
+        let out = Test::new().args(["completions", shell]).run();
+        let script = String::from_utf8(out.stdout).unwrap();
+        for word in words {
+            assert!(script.contains(word), "{shell}: no {word}");
+        }
+    }
+    // The bash script is one bash accepts.
+    let out = Test::new().args(["completions", "bash"]).run();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dpy.bash");
+    std::fs::write(&path, &out.stdout).unwrap();
+    let check = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(check.success());
+}
