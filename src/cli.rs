@@ -196,6 +196,11 @@ pub struct BuildArgs {
     /// passphrase comes from DPY_KEY_PASSPHRASE or the terminal.
     #[arg(long, value_name = "FILE")]
     pub sign_key: Option<PathBuf>,
+    /// Build this many targets at once (each target's platforms build side by side
+    /// anyway). A failed target does not stop the others; a table at the end lists
+    /// each one, and the exit code is the first failure's.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
 }
 
 #[derive(Debug, Args)]
@@ -366,6 +371,7 @@ impl From<BuildArgs> for pipeline::BuildOptions {
             registry_password_stdin: args.registry_password_stdin,
             ca_bundle: args.ca_bundle,
             sign_key: args.sign_key,
+            jobs: usize::from(args.jobs),
         }
     }
 }

@@ -32,4 +32,5 @@ pub mod repository;
 pub mod runtime;
 pub mod selection;
 pub mod sign;
+pub mod summary;
 pub mod target;

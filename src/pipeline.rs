@@ -12,6 +12,7 @@
 //! sequences them and passes the values on.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::bytecode;
@@ -30,6 +31,7 @@ use crate::platform::{self, Platform};
 use crate::publish;
 use crate::recipe::{CaBundle, Recipe};
 use crate::render;
+use crate::summary;
 use crate::target::Target;
 
 /// What `dpy build` was asked, as given: checked by [`build`] before anything is built.
@@ -58,6 +60,8 @@ pub struct BuildOptions {
     pub ca_bundle: Option<PathBuf>,
     /// With `push`: sign and attest what is pushed with this cosign-format key.
     pub sign_key: Option<PathBuf>,
+    /// How many targets build at once.
+    pub jobs: usize,
 }
 
 /// A built pair of images of one platform, not yet tagged, and what the records say.
@@ -108,20 +112,65 @@ pub async fn build(options: BuildOptions) -> Result<()> {
         publish::preflight(destination, credentials).await?;
     }
 
-    // 3-5. Each target in turn; its platforms side by side.
+    // 3-5. The targets, `--jobs` at a time, each in its own task (the distill is CPU
+    // work); each target's platforms side by side. A failed target stops only itself.
+    let shared = Arc::new(Shared {
+        options,
+        plan,
+        platforms,
+        native,
+    });
+    let permits = Arc::new(tokio::sync::Semaphore::new(shared.options.jobs.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for (position, target) in shared.plan.targets.iter().cloned().enumerate() {
+        let (shared, engine, permits) = (shared.clone(), engine.clone(), permits.clone());
+        tasks.spawn(async move {
+            let _turn = permits.acquire_owned().await;
+            let started = Instant::now();
+            let result = build_target(&engine, &shared, &target).await;
+            let summary = summary::Row::new(&target, &result, started.elapsed());
+            if let (Err(e), true) = (&result, shared.plan.targets.len() > 1) {
+                eprintln!("dpy: error: {target}: {e}");
+            }
+            (position, summary, result)
+        });
+    }
     let work = async {
-        for target in &plan.targets {
-            build_target(&engine, &options, &plan, target, &platforms, &native).await?;
+        let mut done = Vec::new();
+        while let Some(joined) = tasks.join_next().await {
+            done.push(joined.map_err(|e| Error::Engine(format!("a build task failed: {e}")))?);
         }
-        Ok::<(), Error>(())
+        Ok::<_, Error>(done)
     };
-    let result = tokio::select! {
-        result = work => result,
+    let done = tokio::select! {
+        done = work => done,
         _ = tokio::signal::ctrl_c() => Err(Error::Interrupted),
     };
-    // Interrupted (or failed) between a build and its tag: nothing stays held.
+    // Interrupted (the tasks are dropped with the set) or failed between a build and its
+    // tag: nothing stays held.
+    tasks.abort_all();
+    while tasks.join_next().await.is_some() {}
     engine.release_all().await;
-    result
+    let mut done = done?;
+    done.sort_by_key(|(position, _, _)| *position);
+    if done.len() > 1 {
+        eprint!("{}", summary::table(done.iter().map(|(_, row, _)| row)));
+    }
+    // The first failure, in the order the targets were given, is the exit code.
+    let many = done.len() > 1;
+    done.into_iter()
+        .find_map(|(_, row, result)| result.err().map(|e| (row, e)))
+        .map_or(Ok(()), |(row, e)| {
+            Err(if many { e.prefixed(&row.target) } else { e })
+        })
+}
+
+/// What every target's task reads: the options, the checked inputs, the platforms.
+struct Shared {
+    options: BuildOptions,
+    plan: Plan,
+    platforms: Vec<Platform>,
+    native: Platform,
 }
 
 /// Every input that can be checked without the engine, in one place.
@@ -194,14 +243,13 @@ fn check(options: &BuildOptions) -> Result<Plan> {
 }
 
 /// One target, every platform: the stages in order.
-async fn build_target(
-    engine: &Engine,
-    options: &BuildOptions,
-    plan: &Plan,
-    target: &Target,
-    platforms: &[Platform],
-    native: &Platform,
-) -> Result<()> {
+async fn build_target(engine: &Engine, shared: &Shared, target: &Target) -> Result<String> {
+    let Shared {
+        options,
+        plan,
+        platforms,
+        native,
+    } = shared;
     let native_position = platforms.iter().position(|p| p == native);
     let compile_once = options.compile_once && native_position.is_some() && platforms.len() > 1;
     let many = platforms.len() > 1;
@@ -390,7 +438,13 @@ async fn build_target(
             record.signed_with = Some(signer.fingerprint.clone());
         }
     }
-    metadata::append(&options.metadata_file, &records)
+    metadata::append(&options.metadata_file, &records)?;
+    // What the summary shows: the runtime image's digest (or local id).
+    Ok(records
+        .iter()
+        .find(|r| r.kind == metadata::Kind::Runtime)
+        .map(|r| r.digest.clone())
+        .unwrap_or_default())
 }
 
 /// Signs every pushed digest (the index and each platform's manifest) and attaches the

@@ -122,3 +122,82 @@ fn completions_offer_the_targets_and_the_options() {
         .unwrap();
     assert!(check.success());
 }
+
+/// Three targets two at a time, from one `{target}` source pattern: the one whose
+/// source is not there fails, the other two build, and a table says so. The exit code
+/// is the failure's; the failed target leaves nothing behind.
+#[test]
+fn a_failed_target_does_not_stop_the_others() {
+    if !crate::common::engine("matrix::keep-going") {
+        return;
+    }
+    for python in ["3.11", "3.13"] {
+        crate::common::require_image(&crate::common::alpine_source(python));
+    }
+    let repository = crate::common::unique_repository("matrix");
+    let dir = tempfile::tempdir().unwrap();
+    let metadata = dir.path().join("m.json");
+    let before = crate::common::Engine::now();
+    let out = Test::new()
+        .args([
+            "build",
+            "3.13-alpine3.20",
+            "3.12-alpine3.20",
+            "3.11-alpine3.20",
+        ])
+        .args([
+            "--jobs",
+            "2",
+            "--platform",
+            "linux/amd64",
+            "--progress",
+            "plain",
+        ])
+        .args(["--source-image", "dpy-testbed/python:{target}-{arch}"])
+        .args(["--repository", &repository])
+        .args(["--metadata-file", metadata.to_str().unwrap()])
+        .status(11)
+        .stdout_contains(&format!("{repository}:3.13-alpine3.20 "))
+        .stdout_contains(&format!("{repository}:3.11-alpine3.20 "))
+        .stderr_contains(
+            "dpy: error: 3.12-alpine3.20: source image dpy-testbed/python:3.12-alpine3.20-amd64",
+        )
+        .run();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let table: Vec<&str> = stderr
+        .lines()
+        .skip_while(|l| !l.starts_with("TARGET "))
+        .collect();
+    assert_eq!(table.len(), 5, "a header, three rows, the error: {stderr}");
+    assert!(
+        table[1].starts_with("3.13-alpine3.20  sha256:") && table[1].ends_with("  built"),
+        "{stderr}"
+    );
+    assert!(
+        table[2].starts_with("3.12-alpine3.20  - ") && table[2].contains("  failed (exit 11): "),
+        "{stderr}"
+    );
+    assert!(
+        table[3].starts_with("3.11-alpine3.20  sha256:") && table[3].ends_with("  built"),
+        "{stderr}"
+    );
+    // Plain progress names each target on its lines.
+    assert!(
+        stderr.contains("[3.11-alpine3.20 linux/amd64] "),
+        "{stderr}"
+    );
+    let records: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&metadata).unwrap()).unwrap();
+    let tags: Vec<&str> = records["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["tag"].as_str().unwrap())
+        .collect();
+    assert_eq!(tags.len(), 4, "{tags:?}");
+    assert!(!tags.iter().any(|t| t.starts_with("3.12")), "{tags:?}");
+    let left =
+        crate::common::docker_ok(&["images", "-q", &format!("{repository}:3.12-alpine3.20*")]);
+    assert_eq!(left.trim(), "");
+    before.assert_no_new_dangling();
+}

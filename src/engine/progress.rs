@@ -6,9 +6,18 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{IsTerminal, Write};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use bollard::moby::buildkit::v1::StatusResponse;
+
+/// Every live line of this process, one per build in flight (indicatif keeps them
+/// together at the bottom of the terminal, and prints other lines above them).
+fn lines() -> &'static MultiProgress {
+    static LINES: OnceLock<MultiProgress> = OnceLock::new();
+    LINES.get_or_init(MultiProgress::new)
+}
 
 /// How much to print, as `--progress` (buildx's names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -51,9 +60,17 @@ pub struct Progress {
     mode: ProgressMode,
     label: String,
     vertices: Mutex<HashMap<String, VertexState>>,
+    /// In tty mode: this build's live line among every build's (`--jobs`, platforms).
+    bar: Option<ProgressBar>,
 }
 
 /// A step that failed, with its log tail.
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct FailedStep {
     pub name: String,
@@ -71,8 +88,18 @@ macro_rules! seconds {
 
 impl Progress {
     pub fn new(mode: ProgressMode, label: impl Into<String>) -> Self {
+        let mode = mode.resolve();
+        let bar = (mode == ProgressMode::Tty).then(|| {
+            let bar = lines().add(ProgressBar::new_spinner());
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {wide_msg}").expect("a fixed template"),
+            );
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            bar
+        });
         Progress {
-            mode: mode.resolve(),
+            mode,
+            bar,
             label: label.into(),
             vertices: Mutex::new(HashMap::new()),
         }
@@ -95,32 +122,30 @@ impl Progress {
     }
 
     fn emit(&self, line: &str) {
-        let mut err = std::io::stderr().lock();
-        if self.mode == ProgressMode::Tty {
-            let _ = write!(err, "\r\x1b[K");
+        match &self.bar {
+            // Above every live line, which stay at the bottom.
+            Some(_) => {
+                let _ = lines().println(line);
+            }
+            None => {
+                let _ = writeln!(std::io::stderr().lock(), "{line}");
+            }
         }
-        let _ = writeln!(err, "{line}");
     }
 
     fn status_line(&self, line: &str) {
-        if self.mode == ProgressMode::Tty {
-            let mut err = std::io::stderr().lock();
-            let width = 100;
-            let shown: String = line.chars().take(width).collect();
-            let _ = write!(err, "\r\x1b[K{shown}");
-            let _ = err.flush();
+        if let Some(bar) = &self.bar {
+            bar.set_message(line.to_string());
         }
     }
 
-    /// Clears a live status line before the caller prints something else.
+    /// Ends this build's live line.
     pub fn finish(&self) {
-        if self.mode == ProgressMode::Tty {
-            let _ = write!(std::io::stderr().lock(), "\r\x1b[K");
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
         }
     }
 
-    /// Takes one BuildKit status message. Returns lines that dpy's gather stage marked
-    /// as `DPY-ERROR` / `DPY-WARN`, for the caller to act on.
     pub fn update(&self, status: &StatusResponse) -> Vec<String> {
         let mut marked = Vec::new();
         let mut vertices = self.vertices.lock().expect("progress lock");
