@@ -201,6 +201,11 @@ pub struct BuildArgs {
     /// each one, and the exit code is the first failure's.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: u16,
+    /// Skip a target whose inputs (source digests, dpy and its definitions, profile,
+    /// options) equal those of the last build of its tag: in the metadata file, or with
+    /// --push in the registry's label. It prints `unchanged` and the digest it kept.
+    #[arg(long)]
+    pub if_changed: bool,
 }
 
 #[derive(Debug, Args)]
@@ -372,6 +377,7 @@ impl From<BuildArgs> for pipeline::BuildOptions {
             ca_bundle: args.ca_bundle,
             sign_key: args.sign_key,
             jobs: usize::from(args.jobs),
+            if_changed: args.if_changed,
         }
     }
 }

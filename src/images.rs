@@ -51,6 +51,8 @@ pub struct ImageSpec<'a> {
     /// The time both images carry everywhere: configs, history, and the file times of
     /// the layers they add (crate::epoch).
     pub epoch: Epoch,
+    /// The digest of what the images are made of (crate::inputs), for their label.
+    pub inputs: String,
     /// The source image's layers: the -buildroot image keeps them byte for byte.
     pub source_layers: Vec<String>,
 }
@@ -194,6 +196,7 @@ pub fn labels(
     source: &SourceImage,
     layout: &Layout,
     epoch: &Epoch,
+    inputs: &str,
 ) -> HashMap<String, String> {
     let created = epoch.rfc3339();
     let mut labels: HashMap<String, String> = recipe.flavor.labels.clone().into_iter().collect();
@@ -226,6 +229,7 @@ pub fn labels(
             .to_string(),
         ),
         ("io.dpy.profile".into(), recipe.profile.name.clone()),
+        (crate::inputs::LABEL.into(), inputs.to_string()),
     ]);
     let broken = layout.broken_modules();
     if !broken.is_empty() {

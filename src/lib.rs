@@ -19,6 +19,7 @@ pub mod epoch;
 pub mod error;
 pub mod gather;
 pub mod images;
+pub mod inputs;
 pub mod layout;
 pub mod metadata;
 pub mod pipeline;

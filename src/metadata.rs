@@ -59,6 +59,10 @@ pub struct Record {
     /// were pushed beside every digest of this record (cosign's `sha256-<hex>.sig`/`.att`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signed_with: Option<String>,
+    /// The digest of what the image was made of (crate::inputs): `--if-changed`
+    /// compares it with the next build's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<String>,
     /// The -buildroot image's pip and where it came from (`source 24.0`, `apt 23.0.1`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub builder_pip: Option<String>,
@@ -274,6 +278,7 @@ mod tests {
             sbom: None,
             provenance: None,
             signed_with: None,
+            inputs: None,
             manifests: Vec::new(),
         }
     }

@@ -1,12 +1,15 @@
 //! `dpy build`, the whole sequence, in order:
 //!
-//! 1. inputs: targets, platforms, repository, metadata file, CA bundle, credentials,
-//!    all checked before the engine is asked anything;
+//! 1. inputs: targets (names, patterns, `--all`), platforms, repository, metadata file,
+//!    CA bundle, credentials, signing key, all checked before the engine is asked
+//!    anything;
 //! 2. engine: connected once; platforms checked runnable; the registry asked (`--push`);
-//! 3. for each target, for every platform at once:
-//!    target → recipe → render → gather (engine) → compile once → distill → images;
+//! 3. for each target (`--jobs` at a time), for every platform at once:
+//!    target → recipe → render → sources and their inputs digest (`--if-changed` stops
+//!    here when nothing moved) → gather (engine) → compile once → distill → images;
 //! 4. tag: only once every platform of the target has built, so a failure tags nothing;
-//! 5. metadata or publish: records of what was built, or pushed images and indexes.
+//! 5. metadata or publish: records of what was built, or pushed images and indexes,
+//!    signed with `--sign-key`; then a table of every target's outcome.
 //!
 //! Each stage is its own module and takes the previous stage's value; this module only
 //! sequences them and passes the values on.
@@ -25,6 +28,7 @@ use crate::epoch::Epoch;
 use crate::error::{Error, Result};
 use crate::gather::{self, Gathered};
 use crate::images::{self, Images};
+use crate::inputs::Inputs;
 use crate::layout::BuilderPip;
 use crate::metadata;
 use crate::platform::{self, Platform};
@@ -62,6 +66,8 @@ pub struct BuildOptions {
     pub sign_key: Option<PathBuf>,
     /// How many targets build at once.
     pub jobs: usize,
+    /// Skip a target whose inputs equal those of the last build of its tag.
+    pub if_changed: bool,
 }
 
 /// A built pair of images of one platform, not yet tagged, and what the records say.
@@ -243,7 +249,7 @@ fn check(options: &BuildOptions) -> Result<Plan> {
 }
 
 /// One target, every platform: the stages in order.
-async fn build_target(engine: &Engine, shared: &Shared, target: &Target) -> Result<String> {
+async fn build_target(engine: &Engine, shared: &Shared, target: &Target) -> Result<summary::Done> {
     let Shared {
         options,
         plan,
@@ -275,6 +281,62 @@ async fn build_target(engine: &Engine, shared: &Shared, target: &Target) -> Resu
         .map(render::render_context)
         .collect::<Result<Vec<_>>>()?;
     let progress = |p: &Platform| Progress::new(options.progress, format!("{target} {p}"));
+
+    // What the images will be made of; with --if-changed, nothing more when that is
+    // what the last build of this tag was made of.
+    let mut sources = std::collections::BTreeMap::new();
+    for (p, recipe) in platforms.iter().zip(&recipes) {
+        let source = crate::engine::source::resolve(engine, &recipe.source_image, &p.to_string())
+            .await
+            .map_err(|e| name(e, p))?;
+        sources.insert(p.to_string(), source.digest);
+    }
+    let inputs = Inputs::new(
+        sources,
+        &options.profile,
+        compile_once,
+        plan.signer.as_ref().map(|s| s.fingerprint.clone()),
+    );
+    let inputs_digest = inputs.digest();
+    if options.if_changed {
+        let previous = match &plan.destination {
+            None => {
+                // Several platforms in one local store: each tag carries its platform.
+                let tag = match platforms.len() {
+                    1 => target.tag(),
+                    _ => format!("{}-{}", target.tag(), platforms[0].tag_suffix()),
+                };
+                match crate::inputs::recorded(
+                    &options.metadata_file,
+                    &format!("{}:{tag}", options.repository),
+                ) {
+                    Some(p) if engine_has(engine, &options.repository, &tag, &p.digest).await => {
+                        Some(p)
+                    }
+                    _ => None,
+                }
+            }
+            Some((destination, credentials)) => {
+                publish::recorded_inputs(destination, &target.tag(), credentials).await?
+            }
+        };
+        match previous {
+            Some(previous) if previous.inputs == inputs_digest => {
+                println!(
+                    "{}:{} unchanged ({})",
+                    options.repository,
+                    target.tag(),
+                    previous.digest
+                );
+                return Ok(summary::Done::Unchanged(previous.digest));
+            }
+            Some(previous) => progress(&platforms[0]).note(&format!(
+                "rebuilding: {}",
+                crate::inputs::what_moved(&previous, &inputs)
+            )),
+            None => {}
+        }
+    }
 
     // Gather, every platform at once.
     let gathers = platforms.iter().zip(recipes.iter().zip(&contexts)).map(
@@ -338,6 +400,7 @@ async fn build_target(engine: &Engine, shared: &Shared, target: &Target) -> Resu
                 no_cache: options.no_cache,
                 repository: &options.repository,
                 tag_suffix: suffixed.then(|| p.tag_suffix()),
+                inputs: inputs_digest.clone(),
                 epoch: Epoch::of(g.source.created),
                 source_layers: g.source.layers.clone(),
             };
@@ -437,14 +500,29 @@ async fn build_target(engine: &Engine, shared: &Shared, target: &Target) -> Resu
             sign_pushed(destination, credentials, signer, &subjects, &statement).await?;
             record.signed_with = Some(signer.fingerprint.clone());
         }
+        record.inputs = Some(inputs_digest.clone());
     }
     metadata::append(&options.metadata_file, &records)?;
     // What the summary shows: the runtime image's digest (or local id).
-    Ok(records
-        .iter()
-        .find(|r| r.kind == metadata::Kind::Runtime)
-        .map(|r| r.digest.clone())
-        .unwrap_or_default())
+    Ok(summary::Done::Built(
+        records
+            .iter()
+            .find(|r| r.kind == metadata::Kind::Runtime)
+            .map(|r| r.digest.clone())
+            .unwrap_or_default(),
+    ))
+}
+
+/// Whether the engine still holds `repository:tag` as the image `id` (a recorded build
+/// whose image was removed since is built again).
+async fn engine_has(engine: &Engine, repository: &str, tag: &str, id: &str) -> bool {
+    engine
+        .docker()
+        .inspect_image(&format!("{repository}:{tag}"))
+        .await
+        .ok()
+        .and_then(|i| i.id)
+        .is_some_and(|found| found == id)
 }
 
 /// Signs every pushed digest (the index and each platform's manifest) and attaches the
@@ -558,7 +636,7 @@ async fn finish(
         render::render_runtime(recipe, &layout)?,
     );
     context.add(render::ROOT_TAR, 0o644, distilled.root_tar);
-    let labels = images::labels(recipe, &source, &layout, &spec.epoch);
+    let labels = images::labels(recipe, &source, &layout, &spec.epoch, &spec.inputs);
     let built = images::build(engine, &spec, &context, &layout, &labels, &progress).await?;
     Ok(Outcome {
         images: built,
@@ -690,6 +768,7 @@ fn record_of(
         sbom: None,
         provenance: None,
         signed_with: None,
+        inputs: None,
         manifests: Vec::new(),
     }
 }

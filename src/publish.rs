@@ -411,6 +411,65 @@ pub async fn push_index(
     ))
 }
 
+/// What the registry holds under `tag`, as `--if-changed` compares it: the inputs
+/// label of its first platform's image and the index's digest. None when the tag is not
+/// there or its image has no such label (a build older than the label).
+pub async fn recorded_inputs(
+    destination: &Destination,
+    tag: &str,
+    credentials: &Option<Credentials>,
+) -> Result<Option<crate::inputs::Previous>> {
+    let client = client(destination);
+    let auth = auth(credentials);
+    let failed = |e: &dyn fmt::Display| {
+        if is_auth_failure(&e.to_string()) {
+            refused(destination, credentials)
+        } else {
+            registry_error(destination, format!("reading {tag}: {e}"))
+        }
+    };
+    let (manifest, digest) = match client
+        .pull_manifest(&reference(destination, tag)?, &auth)
+        .await
+    {
+        Ok(found) => found,
+        Err(e) if is_not_found(&e.to_string()) => return Ok(None),
+        Err(e) => return Err(failed(&e)),
+    };
+    let image = match manifest {
+        OciManifest::ImageIndex(index) => match index.manifests.first() {
+            Some(first) => format!("{}@{}", destination.repository, first.digest),
+            None => return Ok(None),
+        },
+        OciManifest::Image(_) => format!("{}@{digest}", destination.repository),
+    };
+    let image: Reference = image
+        .parse()
+        .map_err(|e| registry_error(destination, format!("bad reference: {e}")))?;
+    let (_, _, config) = client
+        .pull_manifest_and_config(&image, &auth)
+        .await
+        .map_err(|e| failed(&e))?;
+    let config: serde_json::Value = serde_json::from_str(&config).map_err(|e| {
+        registry_error(destination, format!("the config of {tag} is not JSON: {e}"))
+    })?;
+    let labels = &config["config"]["Labels"];
+    Ok(labels[crate::inputs::LABEL]
+        .as_str()
+        .map(|inputs| crate::inputs::Previous {
+            inputs: inputs.to_string(),
+            digest,
+            source_digest: labels["org.opencontainers.image.base.digest"]
+                .as_str()
+                .map(String::from),
+        }))
+}
+
+fn is_not_found(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("manifest unknown") || m.contains("not found") || m.contains("404")
+}
+
 /// Pushes a signature or attestation layer for `digest` under cosign's tag for it,
 /// `sha256-<hex>.<kind>` (`sig`, `att`), in the same repository. Layers already there
 /// from other keys are kept, as cosign keeps them; the same layer is not added twice,

@@ -6,6 +6,15 @@ use std::time::Duration;
 use crate::error::Result;
 use crate::target::Target;
 
+/// What became of a target that did not fail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Done {
+    /// Built (and pushed): the runtime image's digest or local id.
+    Built(String),
+    /// `--if-changed` found its inputs unchanged: the digest it kept.
+    Unchanged(String),
+}
+
 /// One target's line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Row {
@@ -17,9 +26,10 @@ pub struct Row {
 }
 
 impl Row {
-    pub fn new(target: &Target, result: &Result<String>, took: Duration) -> Self {
+    pub fn new(target: &Target, result: &Result<Done>, took: Duration) -> Self {
         let (outcome, digest) = match result {
-            Ok(digest) => ("built".to_string(), digest.clone()),
+            Ok(Done::Built(digest)) => ("built".to_string(), digest.clone()),
+            Ok(Done::Unchanged(digest)) => ("unchanged".to_string(), digest.clone()),
             Err(e) => (
                 format!("failed (exit {}): {e}", e.exit_code()),
                 "-".to_string(),
@@ -73,7 +83,11 @@ mod tests {
         let a: Target = "3.12-alpine3.20".parse().unwrap();
         let b: Target = "3.13-bookworm".parse().unwrap();
         let rows = [
-            Row::new(&a, &Ok("sha256:ab".into()), Duration::from_millis(12_340)),
+            Row::new(
+                &a,
+                &Ok(Done::Built("sha256:ab".into())),
+                Duration::from_millis(12_340),
+            ),
             Row::new(
                 &b,
                 &Err(Error::SourceMissing("no such image".into())),

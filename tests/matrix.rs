@@ -201,3 +201,54 @@ fn a_failed_target_does_not_stop_the_others() {
     assert_eq!(left.trim(), "");
     before.assert_no_new_dangling();
 }
+
+/// `--if-changed` against the metadata file: a second build of the same inputs is
+/// skipped with the id it kept and the records left as they were; a source that moved
+/// is built again, and dpy says what moved.
+#[test]
+fn if_changed_skips_a_target_whose_inputs_did_not_move() {
+    use crate::common;
+    if !common::engine("matrix::if-changed") {
+        return;
+    }
+    let base = common::alpine_source("3.13");
+    common::require_image(&base);
+    let name = format!("ifchanged{}", std::process::id());
+    let source = common::image_from_dockerfile(&name, &format!("FROM {base}\n"));
+    let repository = common::unique_repository("ifchanged");
+    let dir = tempfile::tempdir().unwrap();
+    let metadata = dir.path().join("m.json");
+    let build = || {
+        common::build_amd64(
+            "3.13-alpine3.20",
+            &source,
+            &repository,
+            &[
+                "--if-changed",
+                "--metadata-file",
+                metadata.to_str().unwrap(),
+            ],
+        )
+    };
+    let image = format!("{repository}:3.13-alpine3.20");
+    build().stdout_contains(&format!("{image} ")).run();
+    let recorded = std::fs::read(&metadata).unwrap();
+    let id = common::docker_ok(&["image", "inspect", "-f", "{{.Id}}", &image]);
+    build()
+        .stdout(&format!("{image} unchanged ({})\n", id.trim()))
+        .run();
+    assert_eq!(std::fs::read(&metadata).unwrap(), recorded);
+
+    let old = common::docker_ok(&["image", "inspect", "-f", "{{.Id}}", &source]);
+    common::image_from_dockerfile(&name, &format!("FROM {base}\nLABEL io.dpy.test.moved=1\n"));
+    let new = common::docker_ok(&["image", "inspect", "-f", "{{.Id}}", &source]);
+    build()
+        .stderr_contains(&format!(
+            "rebuilding: source {} → {}",
+            old.trim(),
+            new.trim()
+        ))
+        .stdout_contains(&format!("{image} "))
+        .run();
+    common::docker_ok(&["image", "rm", &source]);
+}

@@ -214,6 +214,13 @@ fn two_platforms_pushed_under_one_index_pull_and_pass() {
         .output()
         .unwrap();
     assert_eq!(raw_again.stdout, raw.stdout, "the index in the registry");
+    // Asked again with --if-changed: the registry's label says nothing moved, so nothing
+    // is built or pushed, and the index stays.
+    push_two_platforms(&repository, &dir.path().join("third.json"), &key)
+        .args(["--if-changed"])
+        .stdout(&format!("{image} unchanged ({digest})\n"))
+        .run();
+    assert!(!dir.path().join("third.json").exists());
     // Signing the same digest again adds nothing: the signature manifest is unchanged.
     assert_eq!(skopeo_raw(&sig_tag(digest)), signatures_before);
 

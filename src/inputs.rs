@@ -1,0 +1,131 @@
+//! What a target's images are made of, as one digest: `--if-changed` rebuilds a target
+//! only when it moved.
+//!
+//! The inputs are the source image's digest on each platform, dpy's version, the
+//! digest of the image definitions and templates dpy embeds, the profile, and the
+//! options that change the bytes (compile once, SOURCE_DATE_EPOCH, the signing key).
+//! The digest goes into the `io.dpy.inputs` label of both images and into the metadata
+//! records, so the last build of a tag can be asked, locally or in the registry.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::metadata;
+
+/// The label both images carry.
+pub const LABEL: &str = "io.dpy.inputs";
+
+/// A target's inputs, and their digest.
+#[derive(Debug, Clone, Serialize)]
+pub struct Inputs {
+    dpy: &'static str,
+    definitions: String,
+    /// Platform → the source image's digest (its registry digest, or the local id).
+    pub sources: BTreeMap<String, String>,
+    profile: String,
+    compile_once: bool,
+    source_date_epoch: Option<i64>,
+    signed_with: Option<String>,
+}
+
+impl Inputs {
+    pub fn new(
+        sources: BTreeMap<String, String>,
+        profile: &str,
+        compile_once: bool,
+        signed_with: Option<String>,
+    ) -> Self {
+        Inputs {
+            dpy: env!("CARGO_PKG_VERSION"),
+            definitions: crate::provenance::definitions_digest(),
+            sources,
+            profile: profile.to_string(),
+            compile_once,
+            source_date_epoch: crate::epoch::source_date_epoch(),
+            signed_with,
+        }
+    }
+
+    /// `sha256:` of the inputs as JSON (keys in a fixed order).
+    pub fn digest(&self) -> String {
+        let json = serde_json::to_vec(self).expect("inputs serialize");
+        format!("sha256:{:x}", Sha256::digest(json))
+    }
+}
+
+/// The last build of a tag, as recorded: what it was made of and what it made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Previous {
+    pub inputs: String,
+    /// The runtime image's digest (a pushed index) or local id.
+    pub digest: String,
+    /// The source digest it recorded (the first platform's), to say what moved.
+    pub source_digest: Option<String>,
+}
+
+/// The newest runtime record of `reference` in the metadata file, if it has inputs.
+pub fn recorded(path: &std::path::Path, reference: &str) -> Option<Previous> {
+    let file = metadata::load(path).ok()?;
+    file.images
+        .iter()
+        .rev()
+        .find(|r| r.kind == metadata::Kind::Runtime && r.reference == reference)
+        .and_then(|r| {
+            Some(Previous {
+                inputs: r.inputs.clone()?,
+                digest: r.digest.clone(),
+                source_digest: Some(r.source_digest.clone()),
+            })
+        })
+}
+
+/// What to say when a target's inputs differ from its last build's.
+pub fn what_moved(previous: &Previous, now: &Inputs) -> String {
+    let first = now.sources.values().next();
+    match (&previous.source_digest, first) {
+        (Some(old), Some(new)) if old != new => format!("source {old} → {new}"),
+        _ => "dpy, its definitions or the options changed".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inputs(source: &str) -> Inputs {
+        Inputs::new(
+            BTreeMap::from([("linux/amd64".to_string(), source.to_string())]),
+            "standard",
+            true,
+            None,
+        )
+    }
+
+    #[test]
+    fn the_digest_moves_with_the_source_and_the_options_only() {
+        assert_eq!(inputs("sha256:a").digest(), inputs("sha256:a").digest());
+        assert_ne!(inputs("sha256:a").digest(), inputs("sha256:b").digest());
+        let mut slim = inputs("sha256:a");
+        slim.profile = "slim".into();
+        assert_ne!(slim.digest(), inputs("sha256:a").digest());
+    }
+
+    #[test]
+    fn a_moved_source_is_named() {
+        let previous = Previous {
+            inputs: "sha256:x".into(),
+            digest: "sha256:d".into(),
+            source_digest: Some("sha256:a".into()),
+        };
+        assert_eq!(
+            what_moved(&previous, &inputs("sha256:b")),
+            "source sha256:a → sha256:b"
+        );
+        assert_eq!(
+            what_moved(&previous, &inputs("sha256:a")),
+            "dpy, its definitions or the options changed"
+        );
+    }
+}
