@@ -206,6 +206,11 @@ pub struct BuildArgs {
     /// --push in the registry's label. It prints `unchanged` and the digest it kept.
     #[arg(long)]
     pub if_changed: bool,
+    /// The runtime image's /bin/sh: dash, or none (no shell at all; subprocess with
+    /// shell=True and os.system fail as on any system without one). The -buildroot
+    /// image keeps its builder's shell either way.
+    #[arg(long, value_enum, default_value = "dash")]
+    pub shell: crate::runtime::Shell,
 }
 
 #[derive(Debug, Args)]
@@ -378,6 +383,7 @@ impl From<BuildArgs> for pipeline::BuildOptions {
             sign_key: args.sign_key,
             jobs: usize::from(args.jobs),
             if_changed: args.if_changed,
+            shell: args.shell,
         }
     }
 }

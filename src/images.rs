@@ -230,6 +230,10 @@ pub fn labels(
         ),
         ("io.dpy.profile".into(), recipe.profile.name.clone()),
         (crate::inputs::LABEL.into(), inputs.to_string()),
+        (
+            crate::runtime::SHELL_LABEL.into(),
+            recipe.shell.name().to_string(),
+        ),
     ]);
     let broken = layout.broken_modules();
     if !broken.is_empty() {

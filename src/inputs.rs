@@ -25,6 +25,7 @@ pub struct Inputs {
     /// Platform → the source image's digest (its registry digest, or the local id).
     pub sources: BTreeMap<String, String>,
     profile: String,
+    shell: crate::runtime::Shell,
     compile_once: bool,
     source_date_epoch: Option<i64>,
     signed_with: Option<String>,
@@ -34,6 +35,7 @@ impl Inputs {
     pub fn new(
         sources: BTreeMap<String, String>,
         profile: &str,
+        shell: crate::runtime::Shell,
         compile_once: bool,
         signed_with: Option<String>,
     ) -> Self {
@@ -42,6 +44,7 @@ impl Inputs {
             definitions: crate::provenance::definitions_digest(),
             sources,
             profile: profile.to_string(),
+            shell,
             compile_once,
             source_date_epoch: crate::epoch::source_date_epoch(),
             signed_with,
@@ -98,6 +101,7 @@ mod tests {
         Inputs::new(
             BTreeMap::from([("linux/amd64".to_string(), source.to_string())]),
             "standard",
+            crate::runtime::Shell::Dash,
             true,
             None,
         )

@@ -68,6 +68,8 @@ pub struct BuildOptions {
     pub jobs: usize,
     /// Skip a target whose inputs equal those of the last build of its tag.
     pub if_changed: bool,
+    /// The runtime image's /bin/sh.
+    pub shell: crate::runtime::Shell,
 }
 
 /// A built pair of images of one platform, not yet tagged, and what the records say.
@@ -272,6 +274,7 @@ async fn build_target(engine: &Engine, shared: &Shared, target: &Target) -> Resu
             let mut recipe =
                 Recipe::new(&plan.catalog, target, source.as_deref(), &options.profile)?;
             recipe.ca_bundle = plan.ca_bundle.clone();
+            recipe.shell = options.shell;
             recipe.compile_stdlib = !compile_once || p == native;
             Ok(recipe)
         })
@@ -294,6 +297,7 @@ async fn build_target(engine: &Engine, shared: &Shared, target: &Target) -> Resu
     let inputs = Inputs::new(
         sources,
         &options.profile,
+        options.shell,
         compile_once,
         plan.signer.as_ref().map(|s| s.fingerprint.clone()),
     );

@@ -22,6 +22,8 @@ pub struct Recipe {
     /// Whether the gather stage byte-compiles the stdlib itself. Off for an emulated
     /// platform whose bytecode is compiled once on the native one (src/bytecode.rs).
     pub compile_stdlib: bool,
+    /// The runtime image's /bin/sh: dash, or none at all.
+    pub shell: crate::runtime::Shell,
 }
 
 /// A PEM bundle for builder steps behind a TLS-intercepting proxy.
@@ -71,6 +73,7 @@ impl Recipe {
             zip: catalog.zip_policy().clone(),
             ca_bundle: None,
             compile_stdlib: true,
+            shell: crate::runtime::Shell::Dash,
         })
     }
 }

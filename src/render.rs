@@ -167,6 +167,8 @@ struct GatherConfig<'a> {
     libc: &'a str,
     display: &'a str,
     compile: bool,
+    /// `dash`, or `none`: no shell in the runtime root.
+    shell: &'a str,
     profile: &'a str,
     strip: &'a [String],
     announced: &'a [String],
@@ -226,6 +228,7 @@ pub fn render_context(recipe: &Recipe) -> Result<BuildContext> {
         libc: &recipe.flavor.libc,
         display: &recipe.flavor.display,
         compile: recipe.compile_stdlib,
+        shell: recipe.shell.name(),
         profile: &recipe.profile.name,
         strip: &recipe.profile.modules,
         announced: &recipe.profile.announced,

@@ -23,4 +23,5 @@ mod render;
 mod sign;
 mod startup;
 mod target;
+mod variants;
 mod zip_reads;

@@ -576,8 +576,14 @@ def left_out_modules():
     return True, detail
 
 
+SHELL = EXPECT.get("shell") or "dash"
+SHELL_NAMES = ("sh", "dash", "bash", "ash", "busybox")
+
+
 @check("shell")
 def shell():
+    if SHELL == "none":
+        return no_shell()
     out = subprocess.run("echo $((1+2))", shell=True, stdin=subprocess.DEVNULL,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          universal_newlines=True, timeout=60)
@@ -594,6 +600,34 @@ def shell():
     if problems:
         return False, "; ".join(problems)
     return True, "/bin/sh -> %s; shell=True and os.system work" % sh
+
+
+def no_shell():
+    """--shell none: no file named like a shell anywhere, and what needs /bin/sh fails
+    as it does on any system without one."""
+    problems = []
+    found = []
+    for top, dirs, files in os.walk("/"):
+        if top in ("/proc", "/sys", "/dev"):
+            dirs[:] = []
+            continue
+        found.extend(os.path.join(top, n) for n in files + dirs if n in SHELL_NAMES)
+    if found:
+        problems.append("shells in the image: %s" % ", ".join(sorted(found)[:5]))
+    try:
+        subprocess.run("true", shell=True, stdin=subprocess.DEVNULL, timeout=60)
+        problems.append("subprocess.run(shell=True) ran")
+    except FileNotFoundError:
+        pass
+    # glibc's system() reports the failed exec as exit status 127; musl's returns -1.
+    status = os.system("exit 3")
+    code = os.waitstatus_to_exitcode(status) if status >= 0 else status
+    if code not in (127, -1):
+        problems.append("os.system('exit 3') returned %d, not 127 (glibc) or -1 (musl)" % code)
+    if problems:
+        return False, "; ".join(problems)
+    return True, "no shell: no file named %s; shell=True raises FileNotFoundError, os.system returns %d" % (
+        "/".join(SHELL_NAMES), code)
 
 
 @check("venv")
@@ -616,6 +650,9 @@ def venv():
         activate = os.path.join(target, "bin", "activate")
         if not os.path.isfile(activate):
             return False, "the venv has no bin/activate (venv's scripts/ directory is not on disk)"
+        if SHELL == "none":
+            return True, "python -m venv %s works: its python has sys.prefix %s, bin/activate is there (no shell to source it)" % (
+                target, run.stdout.strip())
         sourced = subprocess.run(["/bin/sh", "-c", '. "$1/bin/activate" && echo "$VIRTUAL_ENV"', "sh", target],
                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, universal_newlines=True, timeout=60)

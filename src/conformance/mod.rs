@@ -22,6 +22,8 @@ const SURVEY: &str = concat!(include_str!("probes.py"), include_str!("survey.py"
 const CHECKS: &str = concat!(include_str!("probes.py"), include_str!("checks.py"));
 const STRUCTURE_DEBIAN: &str = include_str!("../../images/structure/debian.yaml");
 const STRUCTURE_ALPINE: &str = include_str!("../../images/structure/alpine.yaml");
+const STRUCTURE_SHELL_DASH: &str = include_str!("../../images/structure/shell-dash.yaml");
+const STRUCTURE_SHELL_NONE: &str = include_str!("../../images/structure/shell-none.yaml");
 
 /// Binaries no runtime image may carry.
 const FORBIDDEN: &[&str] = &[
@@ -96,6 +98,11 @@ pub async fn run(args: Options) -> Result<()> {
         Some(source) => Some(survey(&engine, source, strip).await?),
         None => None,
     };
+    // The shell the image was built with (--shell): dash, or none at all.
+    let shell = labels
+        .get(crate::runtime::SHELL_LABEL)
+        .map(String::as_str)
+        .unwrap_or("dash");
     let expect = json!({
         "survey": survey,
         "strip": strip,
@@ -105,6 +112,7 @@ pub async fn run(args: Options) -> Result<()> {
         "forbidden": FORBIDDEN,
         "expect_find_library_c": if survey.is_none() && family == "debian" { Value::Bool(true) } else { Value::Null },
         "profile": profile.name,
+        "shell": shell,
         "announced": profile.announced,
         "broken": labels
             .get(crate::images::BROKEN_MODULES_LABEL)
@@ -118,7 +126,7 @@ pub async fn run(args: Options) -> Result<()> {
         image.architecture.as_deref().unwrap_or("amd64")
     );
     let mut results = behaviour(&engine, &args.image, &expect).await?;
-    results.extend(structure(&args, &family, &platform).await?);
+    results.extend(structure(&args, &family, shell, &platform).await?);
 
     let failed: Vec<&CheckResult> = results.iter().filter(|r| !r.ok).collect();
     for r in &results {
@@ -218,7 +226,12 @@ pub fn parse_results(stdout: &str) -> Vec<CheckResult> {
         .collect()
 }
 
-async fn structure(args: &Options, family: &str, platform: &str) -> Result<Vec<CheckResult>> {
+async fn structure(
+    args: &Options,
+    family: &str,
+    shell: &str,
+    platform: &str,
+) -> Result<Vec<CheckResult>> {
     let name = "structure".to_string();
     if args.skip_structure {
         return Ok(vec![CheckResult {
@@ -234,6 +247,13 @@ async fn structure(args: &Options, family: &str, platform: &str) -> Result<Vec<C
     let dir = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
     let path = dir.path().join(format!("{family}.yaml"));
     std::fs::write(&path, config).map_err(|e| Error::io(&path, e))?;
+    // The shell's expectations are a file of their own, run with the family's.
+    let shell_path = dir.path().join(format!("shell-{shell}.yaml"));
+    let shell_config = match shell {
+        "none" => STRUCTURE_SHELL_NONE,
+        _ => STRUCTURE_SHELL_DASH,
+    };
+    std::fs::write(&shell_path, shell_config).map_err(|e| Error::io(&shell_path, e))?;
     let output = tokio::process::Command::new("container-structure-test")
         .args([
             "test",
@@ -245,6 +265,8 @@ async fn structure(args: &Options, family: &str, platform: &str) -> Result<Vec<C
         ])
         .arg("--config")
         .arg(&path)
+        .arg("--config")
+        .arg(&shell_path)
         .output()
         .await;
     let output = match output {

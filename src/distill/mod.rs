@@ -111,10 +111,18 @@ pub fn distill(
         elf::Libc::Glibc
     };
     elf::check_closure(&root, libc)?;
-    if !rootfs::exists(&root, "/bin/sh") {
-        return Err(Error::Distill(
-            "the runtime root has no /bin/sh: the gather stage found no dash".into(),
-        ));
+    match (recipe.shell, rootfs::exists(&root, "/bin/sh")) {
+        (crate::runtime::Shell::Dash, false) => {
+            return Err(Error::Distill(
+                "the runtime root has no /bin/sh: the gather stage found no dash".into(),
+            ))
+        }
+        (crate::runtime::Shell::None, true) => {
+            return Err(Error::Distill(
+                "the runtime root has a /bin/sh although --shell none asked for no shell".into(),
+            ))
+        }
+        _ => {}
     }
 
     // 4. What the root carries, for scanners.

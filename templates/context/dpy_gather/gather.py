@@ -142,7 +142,8 @@ class Gatherer(object):
         self.gather_stdlib(python)
         self.gather_stubs(python)
         self.announce_left_out(python)
-        dash = self.gather_shell()
+        # --shell none: no dash, no /bin/sh; the builder's own shell serves -buildroot.
+        dash = self.gather_shell() if self.config.get("shell", "dash") == "dash" else None
         ldconfig = self.gather_ldconfig(os_info)
         self.gather_closure(python, os_info, dash, ldconfig)
         ssl_info = describe_ssl()
@@ -345,7 +346,7 @@ class Gatherer(object):
         here and there. One that does import in the source is an error, as dpy could
         not give the runtime what the source has."""
         defaults = search_dirs(os_info["libc"], python["multiarch"])
-        required = [python["executable"], dash]
+        required = [python["executable"]] + ([dash] if dash else [])
         if ldconfig:
             required.append(ldconfig)
         reference = Elf.read(python["executable"])
