@@ -211,6 +211,12 @@ pub struct BuildArgs {
     /// image keeps its builder's shell either way.
     #[arg(long, value_enum, default_value = "dash")]
     pub shell: crate::runtime::Shell,
+    /// PLATFORM=ENDPOINT, repeatable: build that platform on that Docker engine
+    /// (unix:///path, tcp://host:2376 with TLS from DOCKER_CERT_PATH, ssh://user@host),
+    /// e.g. linux/arm64=ssh://me@arm-host to build arm64 natively. Several for one
+    /// platform take its targets in turn. Other platforms: DOCKER_HOST or the local socket.
+    #[arg(long = "engine", value_name = "PLATFORM=ENDPOINT")]
+    pub engines: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -246,6 +252,9 @@ pub struct DoctorArgs {
     /// Platforms that must be runnable, comma-separated; default: the engine's own.
     #[arg(long, value_name = "LIST")]
     pub platform: Option<String>,
+    /// PLATFORM=ENDPOINT, repeatable: also check these engines (as `dpy build --engine`).
+    #[arg(long = "engine", value_name = "PLATFORM=ENDPOINT")]
+    pub engines: Vec<String>,
 }
 
 pub async fn run(cli: Cli) -> Result<()> {
@@ -384,6 +393,7 @@ impl From<BuildArgs> for pipeline::BuildOptions {
             jobs: usize::from(args.jobs),
             if_changed: args.if_changed,
             shell: args.shell,
+            engines: args.engines,
         }
     }
 }
@@ -405,6 +415,7 @@ impl From<DoctorArgs> for crate::doctor::Options {
             target: args.target,
             source_image: args.source_image,
             platform: args.platform,
+            engines: args.engines,
         }
     }
 }

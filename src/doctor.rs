@@ -18,6 +18,8 @@ pub struct Options {
     pub source_image: Option<String>,
     /// Comma-separated platforms that must be runnable; None: the engine's own.
     pub platform: Option<String>,
+    /// `PLATFORM=ENDPOINT`: more engines, each checked as the default one is.
+    pub engines: Vec<String>,
 }
 
 struct Report {
@@ -65,6 +67,11 @@ pub async fn run(args: Options) -> Result<()> {
         }
         None => None,
     };
+    let specs = args
+        .engines
+        .iter()
+        .map(|e| crate::engine::pool::parse_spec(e))
+        .collect::<Result<Vec<_>>>()?;
     let wanted = args
         .platform
         .as_deref()
@@ -125,6 +132,62 @@ pub async fn run(args: Options) -> Result<()> {
                 },
             ),
             Err(e) => report.fail(&format!("platform {p}"), &e.to_string()),
+        }
+    }
+
+    // Every engine --engine names: reachable, BuildKit, and its platform runnable there.
+    for spec in &specs {
+        let part = format!("engine {} for {}", spec.endpoint, spec.platform);
+        let member = match Engine::connect_to(&spec.endpoint) {
+            Ok(engine) => match engine.version().await {
+                Ok(v) => {
+                    report.ok(
+                        &part,
+                        &format!(
+                            "Docker {} (API {}) on {}/{}",
+                            v.version, v.api_version, v.os, v.arch
+                        ),
+                    );
+                    crate::engine::pool::Member {
+                        native: Platform::from_engine_arch(&v.arch),
+                        engine,
+                    }
+                }
+                Err(e) => {
+                    report.fail(&part, &e.to_string());
+                    continue;
+                }
+            },
+            Err(e) => {
+                report.fail(&part, &e.to_string());
+                continue;
+            }
+        };
+        match buildkit_probe(&member.engine).await {
+            Ok(()) => report.ok(
+                &format!("{part}: buildkit"),
+                "a session build ran and exported its result",
+            ),
+            Err(e) => report.fail(
+                &format!("{part}: buildkit"),
+                &format!("a tiny BuildKit session build failed ({e})"),
+            ),
+        }
+        match member.ensure_runnable(&spec.platform) {
+            Ok(()) if spec.platform == member.native => {
+                report.ok(&format!("{part}: platform"), "native")
+            }
+            Ok(()) if member.engine.is_local() => {
+                report.ok(&format!("{part}: platform"), "emulated (binfmt)")
+            }
+            Ok(()) => report.info(
+                &format!("{part}: platform"),
+                &format!(
+                    "emulated on a {} engine elsewhere: not checked from here",
+                    member.native
+                ),
+            ),
+            Err(e) => report.fail(&format!("{part}: platform"), &e.to_string()),
         }
     }
 

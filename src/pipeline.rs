@@ -22,6 +22,7 @@ use crate::bytecode;
 use crate::catalog::Catalog;
 use crate::context::BuildContext;
 use crate::distill;
+use crate::engine::pool::{self, Member, Pool};
 use crate::engine::source::SourceImage;
 use crate::engine::{Engine, Progress, ProgressMode};
 use crate::epoch::Epoch;
@@ -70,6 +71,8 @@ pub struct BuildOptions {
     pub if_changed: bool,
     /// The runtime image's /bin/sh.
     pub shell: crate::runtime::Shell,
+    /// `PLATFORM=ENDPOINT`: the engines that build those platforms (engine::pool).
+    pub engines: Vec<String>,
 }
 
 /// A built pair of images of one platform, not yet tagged, and what the records say.
@@ -99,6 +102,7 @@ struct Plan {
     ca_bundle: Option<CaBundle>,
     destination: Option<(publish::Destination, Option<publish::Credentials>)>,
     signer: Option<crate::sign::Signer>,
+    engines: Vec<pool::EngineSpec>,
 }
 
 /// Builds every target for every platform, then tags, and records or publishes.
@@ -106,15 +110,16 @@ pub async fn build(options: BuildOptions) -> Result<()> {
     // 1. Inputs.
     let plan = check(&options)?;
 
-    // 2. The engine and the registry.
-    let engine = Engine::connect()?;
-    let native = Platform::from_engine_arch(&engine.version().await?.arch);
+    // 2. The engines and the registry.
+    let pool = Pool::connect(&plan.engines).await?;
     let platforms = plan
         .requested
         .clone()
-        .unwrap_or_else(|| vec![native.clone()]);
+        .unwrap_or_else(|| vec![pool.default_native().clone()]);
     for p in &platforms {
-        p.ensure_runnable(&native)?;
+        for member in pool.all_for(p) {
+            member.ensure_runnable(p)?;
+        }
     }
     if let Some((destination, credentials)) = &plan.destination {
         publish::preflight(destination, credentials).await?;
@@ -126,16 +131,16 @@ pub async fn build(options: BuildOptions) -> Result<()> {
         options,
         plan,
         platforms,
-        native,
+        pool,
     });
     let permits = Arc::new(tokio::sync::Semaphore::new(shared.options.jobs.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     for (position, target) in shared.plan.targets.iter().cloned().enumerate() {
-        let (shared, engine, permits) = (shared.clone(), engine.clone(), permits.clone());
+        let (shared, permits) = (shared.clone(), permits.clone());
         tasks.spawn(async move {
             let _turn = permits.acquire_owned().await;
             let started = Instant::now();
-            let result = build_target(&engine, &shared, &target).await;
+            let result = build_target(&shared, &target, position).await;
             let summary = summary::Row::new(&target, &result, started.elapsed());
             if let (Err(e), true) = (&result, shared.plan.targets.len() > 1) {
                 eprintln!("dpy: error: {target}: {e}");
@@ -158,7 +163,9 @@ pub async fn build(options: BuildOptions) -> Result<()> {
     // tag: nothing stays held.
     tasks.abort_all();
     while tasks.join_next().await.is_some() {}
-    engine.release_all().await;
+    for member in shared.pool.members() {
+        member.engine.release_all().await;
+    }
     let mut done = done?;
     done.sort_by_key(|(position, _, _)| *position);
     if done.len() > 1 {
@@ -178,7 +185,8 @@ struct Shared {
     options: BuildOptions,
     plan: Plan,
     platforms: Vec<Platform>,
-    native: Platform,
+    /// The engines, and which builds each platform (`--engine`).
+    pool: Pool,
 }
 
 /// Every input that can be checked without the engine, in one place.
@@ -240,6 +248,11 @@ fn check(options: &BuildOptions) -> Result<Plan> {
         (Some(path), true) => Some(crate::sign::Signer::open(path)?),
         (None, _) => None,
     };
+    let engines = options
+        .engines
+        .iter()
+        .map(|e| pool::parse_spec(e))
+        .collect::<Result<Vec<_>>>()?;
     Ok(Plan {
         catalog,
         targets,
@@ -247,26 +260,36 @@ fn check(options: &BuildOptions) -> Result<Plan> {
         ca_bundle,
         destination,
         signer,
+        engines,
     })
 }
 
 /// One target, every platform: the stages in order.
-async fn build_target(engine: &Engine, shared: &Shared, target: &Target) -> Result<summary::Done> {
+async fn build_target(shared: &Shared, target: &Target, turn: usize) -> Result<summary::Done> {
     let Shared {
         options,
         plan,
         platforms,
-        native,
+        pool,
     } = shared;
-    let native_position = platforms.iter().position(|p| p == native);
-    let compile_once = options.compile_once && native_position.is_some() && platforms.len() > 1;
+    // Each platform's engine, and whether that engine runs the platform natively.
+    let members: Vec<&Member> = platforms
+        .iter()
+        .map(|p| pool.for_platform(p, turn))
+        .collect();
+    let engine_of = |i: usize| &members[i].engine;
+    let native_here = |i: usize| platforms[i] == members[i].native;
+    let native_position = (0..platforms.len()).find(|&i| native_here(i));
+    let emulated = (0..platforms.len()).any(|i| !native_here(i));
+    let compile_once = options.compile_once && native_position.is_some() && emulated;
     let many = platforms.len() > 1;
     let name = |e: Error, p: &Platform| if many { e.prefixed(&p.to_string()) } else { e };
 
     // Recipe and render, per platform.
     let recipes = platforms
         .iter()
-        .map(|p| {
+        .enumerate()
+        .map(|(i, p)| {
             let source = options.source_image.as_deref().map(|s| {
                 s.replace("{arch}", &p.tag_suffix())
                     .replace("{target}", &target.to_string())
@@ -275,7 +298,7 @@ async fn build_target(engine: &Engine, shared: &Shared, target: &Target) -> Resu
                 Recipe::new(&plan.catalog, target, source.as_deref(), &options.profile)?;
             recipe.ca_bundle = plan.ca_bundle.clone();
             recipe.shell = options.shell;
-            recipe.compile_stdlib = !compile_once || p == native;
+            recipe.compile_stdlib = !compile_once || native_here(i);
             Ok(recipe)
         })
         .collect::<Result<Vec<_>>>()?;
@@ -288,10 +311,11 @@ async fn build_target(engine: &Engine, shared: &Shared, target: &Target) -> Resu
     // What the images will be made of; with --if-changed, nothing more when that is
     // what the last build of this tag was made of.
     let mut sources = std::collections::BTreeMap::new();
-    for (p, recipe) in platforms.iter().zip(&recipes) {
-        let source = crate::engine::source::resolve(engine, &recipe.source_image, &p.to_string())
-            .await
-            .map_err(|e| name(e, p))?;
+    for (i, (p, recipe)) in platforms.iter().zip(&recipes).enumerate() {
+        let source =
+            crate::engine::source::resolve(engine_of(i), &recipe.source_image, &p.to_string())
+                .await
+                .map_err(|e| name(e, p))?;
         sources.insert(p.to_string(), source.digest);
     }
     let inputs = Inputs::new(
@@ -314,7 +338,9 @@ async fn build_target(engine: &Engine, shared: &Shared, target: &Target) -> Resu
                     &options.metadata_file,
                     &format!("{}:{tag}", options.repository),
                 ) {
-                    Some(p) if engine_has(engine, &options.repository, &tag, &p.digest).await => {
+                    Some(p)
+                        if engine_has(engine_of(0), &options.repository, &tag, &p.digest).await =>
+                    {
                         Some(p)
                     }
                     _ => None,
@@ -343,10 +369,13 @@ async fn build_target(engine: &Engine, shared: &Shared, target: &Target) -> Resu
     }
 
     // Gather, every platform at once.
-    let gathers = platforms.iter().zip(recipes.iter().zip(&contexts)).map(
-        |(p, (recipe, context))| async move {
+    let gathers = platforms
+        .iter()
+        .zip(recipes.iter().zip(&contexts))
+        .enumerate()
+        .map(|(i, (p, (recipe, context)))| async move {
             gather::gather(
-                engine,
+                engine_of(i),
                 &recipe.source_image,
                 context,
                 &p.to_string(),
@@ -355,8 +384,7 @@ async fn build_target(engine: &Engine, shared: &Shared, target: &Target) -> Resu
             )
             .await
             .map_err(|e| name(e, p))
-        },
-    );
+        });
     let mut gathered = Vec::new();
     for result in futures_util::future::join_all(gathers).await {
         gathered.push(result?);
@@ -364,9 +392,9 @@ async fn build_target(engine: &Engine, shared: &Shared, target: &Target) -> Resu
 
     // Compile once: emulated platforms take the native bytecode.
     if let Some(n) = native_position.filter(|_| compile_once) {
-        for i in (0..platforms.len()).filter(|&i| i != n) {
+        for i in (0..platforms.len()).filter(|&i| !native_here(i)) {
             let (from, to) = pair(&mut gathered, n, i);
-            let shared = compile_once_for(engine, options.no_cache, &platforms[n], from, to)
+            let shared = compile_once_for(engine_of(n), options.no_cache, &platforms[n], from, to)
                 .await
                 .map_err(|e| name(e, &platforms[i]))?;
             if !shared {
@@ -377,7 +405,7 @@ async fn build_target(engine: &Engine, shared: &Shared, target: &Target) -> Resu
                 };
                 let context = render::render_context(&recipe)?;
                 gathered[i] = gather::gather(
-                    engine,
+                    engine_of(i),
                     &recipe.source_image,
                     &context,
                     &platforms[i].to_string(),
@@ -397,7 +425,8 @@ async fn build_target(engine: &Engine, shared: &Shared, target: &Target) -> Resu
         .iter()
         .zip(recipes.iter().zip(contexts))
         .zip(gathered)
-        .map(|((p, (recipe, context)), g)| {
+        .enumerate()
+        .map(|(i, ((p, (recipe, context)), g))| {
             let spec = images::ImageSpec {
                 recipe,
                 platform: p.to_string(),
@@ -408,6 +437,7 @@ async fn build_target(engine: &Engine, shared: &Shared, target: &Target) -> Resu
                 epoch: Epoch::of(g.source.created),
                 source_layers: g.source.layers.clone(),
             };
+            let engine = engine_of(i);
             async move {
                 finish(engine, spec, context, g)
                     .await
@@ -416,8 +446,10 @@ async fn build_target(engine: &Engine, shared: &Shared, target: &Target) -> Resu
         });
     let results = futures_util::future::join_all(finishing).await;
     if results.iter().any(Result::is_err) {
-        for outcome in results.iter().flatten() {
-            images::discard(engine, &outcome.images).await;
+        for (i, result) in results.iter().enumerate() {
+            if let Ok(outcome) = result {
+                images::discard(engine_of(i), &outcome.images).await;
+            }
         }
         return Err(results
             .into_iter()
@@ -427,8 +459,8 @@ async fn build_target(engine: &Engine, shared: &Shared, target: &Target) -> Resu
     let outcomes: Vec<Outcome> = results.into_iter().flatten().collect();
 
     // Tag, now that every platform has built.
-    for outcome in &outcomes {
-        images::tag(engine, &outcome.images).await?;
+    for (i, outcome) in outcomes.iter().enumerate() {
+        images::tag(engine_of(i), &outcome.images).await?;
         println!(
             "{} {} ({:.1}s)",
             outcome.images.runtime.reference(),
@@ -439,12 +471,12 @@ async fn build_target(engine: &Engine, shared: &Shared, target: &Target) -> Resu
 
     // Metadata, or publish and then metadata; each runtime image's SBOM beside it.
     let mut records = match &plan.destination {
-        None => local_records(engine, &outcomes, platforms).await,
+        None => local_records(&members, &outcomes, platforms).await,
         Some((destination, credentials)) => {
             publish_all(
                 destination,
                 credentials,
-                engine,
+                &members,
                 target,
                 &outcomes,
                 platforms,
@@ -658,12 +690,13 @@ async fn finish(
 
 /// The records of images kept in the local store: the image id and its size.
 async fn local_records(
-    engine: &Engine,
+    members: &[&Member],
     outcomes: &[Outcome],
     platforms: &[Platform],
 ) -> Vec<metadata::Record> {
     let mut records = Vec::new();
-    for (outcome, platform) in outcomes.iter().zip(platforms) {
+    for ((outcome, platform), member) in outcomes.iter().zip(platforms).zip(members) {
+        let engine = &member.engine;
         for (kind, image) in [
             (metadata::Kind::Runtime, &outcome.images.runtime),
             (metadata::Kind::Buildroot, &outcome.images.buildroot),
@@ -691,7 +724,7 @@ async fn local_records(
 async fn publish_all(
     destination: &publish::Destination,
     credentials: &Option<publish::Credentials>,
-    engine: &Engine,
+    members: &[&Member],
     target: &Target,
     outcomes: &[Outcome],
     platforms: &[Platform],
@@ -702,12 +735,13 @@ async fn publish_all(
         (metadata::Kind::Buildroot, target.buildroot_tag()),
     ] {
         let mut entries = Vec::new();
-        for (outcome, p) in outcomes.iter().zip(platforms) {
+        for ((outcome, p), member) in outcomes.iter().zip(platforms).zip(members) {
             let image = match kind {
                 metadata::Kind::Runtime => &outcome.images.runtime,
                 metadata::Kind::Buildroot => &outcome.images.buildroot,
             };
-            publish::push_image(engine, destination, image, credentials).await?;
+            // From the engine that built it; the index below joins them.
+            publish::push_image(&member.engine, destination, image, credentials).await?;
             let manifest = publish::manifest(destination, &image.tag, credentials).await?;
             eprintln!("pushed {} ({})", image.reference(), manifest.digest);
             entries.push((p.clone(), manifest));

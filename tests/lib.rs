@@ -11,6 +11,7 @@ mod buildroot;
 mod conformance;
 mod doctor;
 mod engine;
+mod engines;
 mod gather_py;
 mod matrix;
 mod multiarch;

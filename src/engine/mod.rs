@@ -5,6 +5,7 @@
 
 pub mod build;
 pub mod export;
+pub mod pool;
 pub mod progress;
 pub mod run;
 pub mod source;
@@ -19,8 +20,19 @@ pub use progress::{Progress, ProgressMode};
 #[derive(Clone)]
 pub struct Engine {
     docker: Docker,
+    /// Where it answers, as given (`unix:///…`, `tcp://…`, `ssh://…`); None: the
+    /// default (DOCKER_HOST or the local socket).
+    endpoint: Option<String>,
     /// Hold tags of built images not yet tagged or discarded (see [`Engine::hold`]).
     holds: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+/// An engine named by `--engine` failed: the advice is about that endpoint, not
+/// DOCKER_HOST.
+fn given_engine_error(context: &str, endpoint: &str, e: impl std::fmt::Display) -> Error {
+    Error::Engine(format!(
+        "{context}: {e} (does it run and answer there? `dpy doctor --engine PLATFORM={endpoint}` checks it)"
+    ))
 }
 
 /// What `docker version` would say, reduced to what dpy reports.
@@ -39,8 +51,70 @@ impl Engine {
             .map_err(|e| Error::engine("cannot set up a connection to the Docker engine", e))?;
         Ok(Engine {
             docker,
+            endpoint: None,
             holds: Default::default(),
         })
+    }
+
+    /// Connects to `endpoint` (`unix:///path`, `tcp://host:port`, `ssh://user@host`).
+    /// A tcp endpoint uses TLS when DOCKER_CERT_PATH names a directory with ca.pem,
+    /// cert.pem and key.pem, as the docker CLI does. Nothing is sent yet.
+    pub fn connect_to(endpoint: &str) -> Result<Self> {
+        const TIMEOUT: u64 = 120;
+        let failed = |e: bollard::errors::Error| {
+            given_engine_error(
+                &format!("cannot set up a connection to the engine at {endpoint}"),
+                endpoint,
+                e,
+            )
+        };
+        let version = bollard::API_DEFAULT_VERSION;
+        let docker = match endpoint.split_once("://") {
+            Some(("unix", _)) => Docker::connect_with_unix(endpoint, TIMEOUT, version),
+            Some(("ssh", _)) => Docker::connect_with_ssh(endpoint, TIMEOUT, version, None),
+            Some(("tcp", address)) => match std::env::var_os("DOCKER_CERT_PATH") {
+                Some(dir) => {
+                    let dir = std::path::PathBuf::from(dir);
+                    Docker::connect_with_ssl(
+                        &format!("https://{address}"),
+                        &dir.join("key.pem"),
+                        &dir.join("cert.pem"),
+                        &dir.join("ca.pem"),
+                        TIMEOUT,
+                        version,
+                    )
+                }
+                None => Docker::connect_with_http(endpoint, TIMEOUT, version),
+            },
+            _ => {
+                return Err(Error::Usage(format!(
+                    "the engine endpoint {endpoint:?} is not unix:///path, tcp://host:port or ssh://user@host"
+                )))
+            }
+        }
+        .map_err(failed)?;
+        Ok(Engine {
+            docker,
+            endpoint: Some(endpoint.to_string()),
+            holds: Default::default(),
+        })
+    }
+
+    /// Where this engine answers, for messages.
+    pub fn endpoint(&self) -> String {
+        self.endpoint.clone().unwrap_or_else(|| {
+            std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into())
+        })
+    }
+
+    /// Whether the engine runs on this machine (a unix socket, or tcp on loopback): its
+    /// emulation is this machine's binfmt handlers.
+    pub fn is_local(&self) -> bool {
+        let endpoint = self.endpoint();
+        endpoint.starts_with("unix://")
+            || ["tcp://127.", "tcp://localhost:", "tcp://[::1]:"]
+                .iter()
+                .any(|loopback| endpoint.starts_with(loopback))
     }
 
     pub fn docker(&self) -> &Docker {
@@ -53,7 +127,12 @@ impl Engine {
             .docker
             .version()
             .await
-            .map_err(|e| Error::engine("the Docker engine did not answer", e))?;
+            .map_err(|e| match &self.endpoint {
+                None => Error::engine("the Docker engine did not answer", e),
+                Some(at) => {
+                    given_engine_error(&format!("the Docker engine at {at} did not answer"), at, e)
+                }
+            })?;
         Ok(EngineVersion {
             version: v.version.unwrap_or_default(),
             api_version: v.api_version.unwrap_or_default(),
