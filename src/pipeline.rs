@@ -135,20 +135,27 @@ pub async fn build(options: BuildOptions) -> Result<()> {
     });
     let permits = Arc::new(tokio::sync::Semaphore::new(shared.options.jobs.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
-    for (position, target) in shared.plan.targets.iter().cloned().enumerate() {
-        let (shared, permits) = (shared.clone(), permits.clone());
-        tasks.spawn(async move {
-            let _turn = permits.acquire_owned().await;
-            let started = Instant::now();
-            let result = build_target(&shared, &target, position).await;
-            let summary = summary::Row::new(&target, &result, started.elapsed());
-            if let (Err(e), true) = (&result, shared.plan.targets.len() > 1) {
-                eprintln!("dpy: error: {target}: {e}");
-            }
-            (position, summary, result)
-        });
-    }
     let work = async {
+        // A target starts when a turn is free, in the order given (so `--jobs 1` builds
+        // and prints them in that order); its task holds the turn until it is done.
+        for (position, target) in shared.plan.targets.iter().cloned().enumerate() {
+            let turn = permits
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("the semaphore is never closed");
+            let shared = shared.clone();
+            tasks.spawn(async move {
+                let _turn = turn;
+                let started = Instant::now();
+                let result = build_target(&shared, &target, position).await;
+                let summary = summary::Row::new(&target, &result, started.elapsed());
+                if let (Err(e), true) = (&result, shared.plan.targets.len() > 1) {
+                    eprintln!("dpy: error: {target}: {e}");
+                }
+                (position, summary, result)
+            });
+        }
         let mut done = Vec::new();
         while let Some(joined) = tasks.join_next().await {
             done.push(joined.map_err(|e| Error::Engine(format!("a build task failed: {e}")))?);

@@ -160,6 +160,10 @@ pub fn render(records: Vec<Record>, template_file: Option<&Path>) -> Result<Stri
         .collect();
     context.insert("broken", &broken);
     context.insert("example", &example);
+    context.insert(
+        "build_root_diff",
+        &format!("{}-diff", crate::runtime::BUILD_ROOT),
+    );
     tera.render(&name, &context)
         .map_err(|e| crate::render::template_error(&name, &e))
 }

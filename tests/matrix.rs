@@ -123,28 +123,60 @@ fn completions_offer_the_targets_and_the_options() {
     assert!(check.success());
 }
 
-/// Three targets two at a time, from one `{target}` source pattern: the one whose
-/// source is not there fails, the other two build, and a table says so. The exit code
-/// is the failure's; the failed target leaves nothing behind.
+/// Source images for `targets` under one `{target}` pattern (`dpy-test/<name>:{target}-amd64`):
+/// each the test bed's musl stand-in of its Python, with `extra` Dockerfile lines for
+/// the targets named there. Removed again with [`remove_sources`].
+fn sources(name: &str, targets: &[&str], extra: &[(&str, &str)]) -> String {
+    for target in targets {
+        let python = target.split('-').next().unwrap();
+        let base = crate::common::alpine_source(python);
+        crate::common::require_image(&base);
+        let lines = extra
+            .iter()
+            .filter(|(t, _)| t == target)
+            .map(|(_, line)| format!("{line}\n"))
+            .collect::<String>();
+        crate::common::image_tagged(
+            &format!("dpy-test/{name}:{target}-amd64"),
+            &format!("FROM {base}\n{lines}"),
+        );
+    }
+    format!("dpy-test/{name}:{{target}}-{{arch}}")
+}
+
+fn remove_sources(name: &str, targets: &[&str]) {
+    for target in targets {
+        crate::common::docker(&["image", "rm", &format!("dpy-test/{name}:{target}-amd64")]);
+    }
+}
+
+/// Three targets two at a time, one of them from a source without Python: the other two
+/// build and are tagged, the table at the end names the failure, and the exit code is
+/// that failure's (12). The failed target leaves nothing behind.
 #[test]
 fn a_failed_target_does_not_stop_the_others() {
     if !crate::common::engine("matrix::keep-going") {
         return;
     }
-    for python in ["3.11", "3.13"] {
-        crate::common::require_image(&crate::common::alpine_source(python));
-    }
+    let name = format!("keep{}", std::process::id());
+    let targets = ["3.13-alpine3.20", "3.12-alpine3.20", "3.11-alpine3.20"];
+    // 3.12's source is the 3.13 stand-in without its interpreter.
+    let source = {
+        let base = crate::common::alpine_source("3.13");
+        crate::common::require_image(&base);
+        crate::common::image_tagged(
+            &format!("dpy-test/{name}:3.12-alpine3.20-amd64"),
+            &format!("FROM {base}\nRUN rm -f /usr/local/bin/python3* /usr/local/bin/python\n"),
+        );
+        sources(&name, &["3.13-alpine3.20", "3.11-alpine3.20"], &[])
+    };
     let repository = crate::common::unique_repository("matrix");
     let dir = tempfile::tempdir().unwrap();
     let metadata = dir.path().join("m.json");
     let before = crate::common::Engine::now();
     let out = Test::new()
-        .args([
-            "build",
-            "3.13-alpine3.20",
-            "3.12-alpine3.20",
-            "3.11-alpine3.20",
-        ])
+        .args(["build"])
+        .args(targets)
         .args([
             "--jobs",
             "2",
@@ -153,16 +185,15 @@ fn a_failed_target_does_not_stop_the_others() {
             "--progress",
             "plain",
         ])
-        .args(["--source-image", "dpy-testbed/python:{target}-{arch}"])
-        .args(["--repository", &repository])
+        .args(["--source-image", &source, "--repository", &repository])
         .args(["--metadata-file", metadata.to_str().unwrap()])
-        .status(11)
+        .status(12)
         .stdout_contains(&format!("{repository}:3.13-alpine3.20 "))
         .stdout_contains(&format!("{repository}:3.11-alpine3.20 "))
-        .stderr_contains(
-            "dpy: error: 3.12-alpine3.20: source image dpy-testbed/python:3.12-alpine3.20-amd64",
-        )
+        .stderr_contains("dpy: error: 3.12-alpine3.20: ")
+        .stderr_contains("no python3 on PATH")
         .run();
+    remove_sources(&name, &targets);
     let stderr = String::from_utf8(out.stderr).unwrap();
     let table: Vec<&str> = stderr
         .lines()
@@ -174,11 +205,15 @@ fn a_failed_target_does_not_stop_the_others() {
         "{stderr}"
     );
     assert!(
-        table[2].starts_with("3.12-alpine3.20  - ") && table[2].contains("  failed (exit 11): "),
+        table[2].starts_with("3.12-alpine3.20  - ") && table[2].contains("  failed (exit 12): "),
         "{stderr}"
     );
     assert!(
         table[3].starts_with("3.11-alpine3.20  sha256:") && table[3].ends_with("  built"),
+        "{stderr}"
+    );
+    assert!(
+        table[4].starts_with("dpy: error: 3.12-alpine3.20: "),
         "{stderr}"
     );
     // Plain progress names each target on its lines.
@@ -200,6 +235,132 @@ fn a_failed_target_does_not_stop_the_others() {
         crate::common::docker_ok(&["images", "-q", &format!("{repository}:3.12-alpine3.20*")]);
     assert_eq!(left.trim(), "");
     before.assert_no_new_dangling();
+}
+
+/// `--if-changed` over a two-target push to the loopback registry: a second run builds
+/// and pushes nothing and prints `unchanged` for both; after one source is rebuilt
+/// under the same tag, only that target is built and pushed; with the metadata file
+/// deleted, the registry's labels alone say the same. `dpy readme` over the records
+/// lists both tags.
+#[test]
+fn if_changed_over_a_two_target_push_rebuilds_only_what_moved() {
+    use crate::common;
+    if !common::engine("matrix::if-changed-push") {
+        return;
+    }
+    let name = format!("ifcpush{}", std::process::id());
+    let targets = ["3.13-alpine3.20", "3.11-alpine3.20"];
+    let source = sources(&name, &targets, &[]);
+    let repository = common::Repository::at("127.0.0.1:5000", "ifchanged");
+    let dir = tempfile::tempdir().unwrap();
+    let metadata = dir.path().join("m.json");
+    let push = || {
+        Test::new()
+            .args(["build"])
+            .args(targets)
+            .args([
+                "--platform",
+                "linux/amd64",
+                "--progress",
+                "plain",
+                "--push",
+                "--if-changed",
+            ])
+            .args(["--registry-auth", "dpy:dpy-test-password"])
+            .args(["--source-image", &source, "--repository", &repository])
+            .args(["--metadata-file", metadata.to_str().unwrap()])
+    };
+    let first = push().run();
+    let first_out = String::from_utf8(first.stdout).unwrap();
+    let digest_of = |out: &str, target: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(&format!("{repository}:{target}@")))
+            .map(String::from)
+            .unwrap_or_else(|| panic!("no {target} index in {out}"))
+    };
+    let (d13, d11) = (
+        digest_of(&first_out, targets[0]),
+        digest_of(&first_out, targets[1]),
+    );
+    let recorded = std::fs::read(&metadata).unwrap();
+
+    // Nothing moved: nothing built, nothing pushed, both unchanged with their digests.
+    let again = push()
+        .stdout(&format!(
+            "{repository}:3.13-alpine3.20 unchanged ({d13})\n{repository}:3.11-alpine3.20 unchanged ({d11})\n"
+        ))
+        .run();
+    let stderr = String::from_utf8(again.stderr).unwrap();
+    assert!(!stderr.contains("pushed "), "{stderr}");
+    assert_eq!(std::fs::read(&metadata).unwrap(), recorded);
+
+    // 3.11's source moves: only 3.11 is built and pushed.
+    let old = common::docker_ok(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{.Id}}",
+        &format!("dpy-test/{name}:3.11-alpine3.20-amd64"),
+    ]);
+    common::image_tagged(
+        &format!("dpy-test/{name}:3.11-alpine3.20-amd64"),
+        &format!(
+            "FROM {}\nLABEL io.dpy.test.moved=1\n",
+            common::alpine_source("3.11")
+        ),
+    );
+    let moved = push()
+        .stdout_contains(&format!("{repository}:3.13-alpine3.20 unchanged ({d13})\n"))
+        .stdout_contains(&format!("{repository}:3.11-alpine3.20@sha256:"))
+        .stderr_contains(&format!(
+            "[3.11-alpine3.20 linux/amd64] rebuilding: source {}",
+            old.trim()
+        ))
+        .run();
+    let stderr = String::from_utf8(moved.stderr).unwrap();
+    assert!(
+        stderr.contains(&format!("pushed {repository}:3.11-alpine3.20-amd64 ")),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains(&format!("pushed {repository}:3.13-alpine3.20")),
+        "{stderr}"
+    );
+    let d11_new = digest_of(&String::from_utf8(moved.stdout).unwrap(), targets[1]);
+    assert_ne!(d11_new, d11);
+
+    // The records: both tags, each with its Python, platform, size and digest.
+    let readme = Test::new()
+        .args(["readme", "--metadata", metadata.to_str().unwrap()])
+        .run();
+    let text = String::from_utf8(readme.stdout).unwrap();
+    for (target, digest, python) in [(targets[0], &d13, "3.13"), (targets[1], &d11_new, "3.11")] {
+        assert!(
+            text.contains(&format!("``{repository}:{target}@{digest}``")),
+            "{target}: {text}"
+        );
+        assert!(text.contains(python), "{text}");
+    }
+    assert!(text.contains("linux/amd64"), "{text}");
+    assert!(
+        text.contains("COPY --from=build /opt/buildroot-diff/ /"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("github.com"),
+        "no built-in project address: {text}"
+    );
+    crate::readme::assert_valid_rst(&text);
+
+    // Without the metadata file, the registry's labels alone: both unchanged.
+    std::fs::remove_file(&metadata).unwrap();
+    push()
+        .stdout(&format!(
+            "{repository}:3.13-alpine3.20 unchanged ({d13})\n{repository}:3.11-alpine3.20 unchanged ({d11_new})\n"
+        ))
+        .run();
+    assert!(!metadata.exists());
+    remove_sources(&name, &targets);
 }
 
 /// `--if-changed` against the metadata file: a second build of the same inputs is

@@ -55,9 +55,14 @@ pub fn derived_image(name: &str, base: &str, run: &str) -> String {
 
 /// An image built from `dockerfile` with Debian's docker CLI, tagged `dpy-test/<name>:1`.
 pub fn image_from_dockerfile(name: &str, dockerfile: &str) -> String {
+    image_tagged(&format!("dpy-test/{name}:1"), dockerfile)
+}
+
+/// An image built from `dockerfile` with Debian's docker CLI, tagged `tag`.
+pub fn image_tagged(tag: &str, dockerfile: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("Dockerfile"), dockerfile).unwrap();
-    let tag = format!("dpy-test/{name}:1");
+    let tag = tag.to_string();
     let out = std::process::Command::new("/usr/bin/docker")
         .args(["build", "-q", "-t", &tag, dir.path().to_str().unwrap()])
         .env("DOCKER_BUILDKIT", "1")
