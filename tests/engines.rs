@@ -204,3 +204,148 @@ fn a_bad_or_silent_engine_is_refused_before_building() {
     .run();
     before.assert_nothing_left(&repository);
 }
+
+/// `--engine linux/amd64=unix://…` twice, the default engine and the second: two
+/// targets take one each, and each image exists only on the engine that built it.
+#[test]
+fn two_engines_for_one_platform_take_a_target_each() {
+    if !engines("engines::spread") {
+        return;
+    }
+    for python in ["3.13", "3.11"] {
+        common::require_image(&common::alpine_source(python));
+    }
+    let repository = common::unique_repository("spread");
+    Test::new()
+        .args(["build", "3.13-alpine3.20", "3.11-alpine3.20", "--jobs", "2"])
+        .args([
+            "--platform",
+            "linux/amd64",
+            "--progress",
+            "plain",
+            "--metadata-file",
+            "/dev/null",
+        ])
+        .args([
+            "--source-image",
+            "dpy-testbed/python:{target}-{arch}",
+            "--repository",
+            &repository,
+        ])
+        .args(["--engine", "linux/amd64=unix:///var/run/docker.sock"])
+        .args(["--engine", &format!("linux/amd64={SECOND_SOCKET}")])
+        .run();
+    let (first, second) = (
+        format!("{repository}:3.13-alpine3.20"),
+        format!("{repository}:3.11-alpine3.20"),
+    );
+    let present = |out: std::process::Output| out.status.success();
+    assert!(present(common::docker(&["image", "inspect", &first])));
+    assert!(
+        !present(docker2(&["image", "inspect", &first])),
+        "{first} on the second engine"
+    );
+    assert!(present(docker2(&["image", "inspect", &second])));
+    assert!(
+        !present(common::docker(&["image", "inspect", &second])),
+        "{second} on the first engine"
+    );
+    for tag in ["3.11-alpine3.20", "3.11-alpine3.20-buildroot"] {
+        docker2(&["image", "rm", &format!("{repository}:{tag}")]);
+    }
+}
+
+/// TLS is checked: client certificates signed by another CA are refused in one line,
+/// before anything is built.
+#[test]
+fn an_engine_behind_tls_refuses_a_wrong_ca() {
+    if !engines("engines::wrong-ca") {
+        return;
+    }
+    let wrong = tempfile::tempdir().unwrap();
+    for file in ["cert.pem", "key.pem"] {
+        std::fs::copy(
+            std::path::Path::new(&certs()).join(file),
+            wrong.path().join(file),
+        )
+        .unwrap();
+    }
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=another CA",
+        ])
+        .arg("-keyout")
+        .arg(wrong.path().join("ca-key.pem"))
+        .arg("-out")
+        .arg(wrong.path().join("ca.pem"))
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    let repository = common::unique_repository("wrongca");
+    let before = common::Engine::now();
+    common::build_amd64(
+        "3.13-alpine3.20",
+        &common::alpine_source("3.13"),
+        &repository,
+        &["--engine", &format!("linux/amd64={SECOND_TLS}")],
+    )
+    .env("DOCKER_CERT_PATH", wrong.path().to_str().unwrap())
+    .status(10)
+    .stderr_contains(&format!("the Docker engine at {SECOND_TLS} did not answer"))
+    .one_line_error()
+    .run();
+    before.assert_nothing_left(&repository);
+}
+
+/// Engine options refused before anything is built, each in one line: an unknown
+/// platform, and a platform the named engine cannot run (no binfmt handler here for
+/// s390x); `--jobs 0`.
+#[test]
+fn engine_and_jobs_options_are_checked_before_building() {
+    Test::new()
+        .args([
+            "build",
+            "3.13-alpine3.20",
+            "--engine",
+            "linux/arm65=unix:///run/x.sock",
+        ])
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .status(2)
+        .stderr_contains("unknown architecture \"arm65\"")
+        .one_line_error()
+        .run();
+    Test::new()
+        .args(["build", "3.13-alpine3.20", "--jobs", "0"])
+        .status(2)
+        .stderr_contains("invalid value '0' for '--jobs <N>'")
+        .run();
+    if !engines("engines::cannot-run") {
+        return;
+    }
+    if std::path::Path::new("/proc/sys/fs/binfmt_misc/qemu-s390x").exists() {
+        return; // this machine can run s390x after all
+    }
+    let repository = common::unique_repository("s390x");
+    let before = common::Engine::now();
+    common::build_amd64(
+        "3.13-alpine3.20",
+        &common::alpine_source("3.13"),
+        &repository,
+        &[],
+    )
+    .args(["--platform", "linux/s390x"])
+    .args(["--engine", &format!("linux/s390x={SECOND_SOCKET}")])
+    .status(2)
+    .stderr_contains("platform linux/s390x cannot run on this linux/amd64 machine")
+    .one_line_error()
+    .run();
+    before.assert_nothing_left(&repository);
+}

@@ -413,3 +413,29 @@ fn if_changed_skips_a_target_whose_inputs_did_not_move() {
         .run();
     common::docker_ok(&["image", "rm", &source]);
 }
+
+/// The whole matrix as `dpy list` prints it: a snapshot, so a change to
+/// images/matrix.toml shows here as the targets it adds or removes.
+#[test]
+fn list_of_the_whole_matrix() {
+    let out = Test::new().args(["list"]).run();
+    insta::assert_snapshot!("list-all", String::from_utf8(out.stdout).unwrap());
+}
+
+/// `--if-changed` compares with the metadata file, so one that cannot be read as
+/// metadata is refused before anything is built, and left as it was.
+#[test]
+fn if_changed_with_an_unreadable_metadata_file_is_refused_before_building() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.json");
+    std::fs::write(&path, "{ not json\n").unwrap();
+    Test::new()
+        .args(["build", "3.13-alpine3.20", "--if-changed"])
+        .args(["--metadata-file", path.to_str().unwrap()])
+        .env("DOCKER_HOST", NO_ENGINE)
+        .status(20)
+        .stderr_contains("not a dpy metadata file")
+        .one_line_error()
+        .run();
+    assert_eq!(std::fs::read(&path).unwrap(), b"{ not json\n");
+}
