@@ -356,10 +356,18 @@ fn an_unreachable_engine_is_one_line() {
 fn interrupt_at(marker: &str, name: &str) {
     let source = common::debian_source();
     common::require_image(&source);
+    interrupt_build_at(marker, name, |repository| {
+        common::build_argv("3.11-bookworm", &source, repository)
+    });
+}
+
+/// Starts the build `argv(repository)` uncached, sends it SIGINT once `marker` shows on
+/// stderr, and checks it stops with 130 and leaves nothing behind.
+fn interrupt_build_at(marker: &str, name: &str, argv: impl Fn(&str) -> Vec<String>) {
     let repository = common::unique_repository(name);
     let before = common::Engine::now();
     let mut child = std::process::Command::new(common::BIN)
-        .args(common::build_argv("3.11-bookworm", &source, &repository))
+        .args(argv(&repository))
         .args(["--no-cache", "--metadata-file", "/dev/null"])
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -407,6 +415,19 @@ fn ctrl_c_cancels_the_build_and_leaves_nothing() {
     interrupt_at("=> [gather", "ctrlc");
     // While the -buildroot image builds, when dpy already holds a reference for it:
     interrupt_at("=> [buildroot", "ctrlc-images");
+    // Two targets building side by side (--jobs 2): both stop, neither leaves anything.
+    for python in ["3.13", "3.11"] {
+        common::require_image(&common::alpine_source(python));
+    }
+    interrupt_build_at("=> [buildroot", "ctrlc-jobs", |repository| {
+        let mut argv = common::build_argv(
+            "3.13-alpine3.20",
+            "dpy-testbed/python:{target}-{arch}",
+            repository,
+        );
+        argv.extend(["3.11-alpine3.20", "--jobs", "2"].map(String::from));
+        argv
+    });
 }
 
 #[test]
