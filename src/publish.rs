@@ -421,13 +421,8 @@ pub async fn recorded_inputs(
 ) -> Result<Option<crate::inputs::Previous>> {
     let client = client(destination);
     let auth = auth(credentials);
-    let failed = |e: &dyn fmt::Display| {
-        if is_auth_failure(&e.to_string()) {
-            refused(destination, credentials)
-        } else {
-            registry_error(destination, format!("reading {tag}: {e}"))
-        }
-    };
+    let failed =
+        |e: &dyn fmt::Display| failure(destination, credentials, &format!("reading {tag}"), e);
     let (manifest, digest) = match client
         .pull_manifest(&reference(destination, tag)?, &auth)
         .await
@@ -465,6 +460,21 @@ pub async fn recorded_inputs(
         }))
 }
 
+/// A registry's answer to `doing` as an error: a refusal of the credentials, or what
+/// went wrong.
+fn failure(
+    destination: &Destination,
+    credentials: &Option<Credentials>,
+    doing: &str,
+    e: &dyn fmt::Display,
+) -> Error {
+    if is_auth_failure(&e.to_string()) {
+        refused(destination, credentials)
+    } else {
+        registry_error(destination, format!("{doing}: {e}"))
+    }
+}
+
 fn is_not_found(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
     m.contains("manifest unknown") || m.contains("not found") || m.contains("404")
@@ -485,13 +495,8 @@ pub async fn push_attachment(
     let reference = reference(destination, &tag)?;
     let client = client(destination);
     let auth = auth(credentials);
-    let failed = |e: &dyn fmt::Display| {
-        if is_auth_failure(&e.to_string()) {
-            refused(destination, credentials)
-        } else {
-            registry_error(destination, format!("pushing {tag}: {e}"))
-        }
-    };
+    let failed =
+        |e: &dyn fmt::Display| failure(destination, credentials, &format!("pushing {tag}"), e);
     client
         .auth(&reference, &auth, oci_client::RegistryOperation::Push)
         .await

@@ -112,12 +112,8 @@ fn a_platform_builds_on_a_second_engine_over_tls_and_one_index_joins_them() {
         String::from_utf8_lossy(&ran.stderr)
     );
     // One index in the registry, with both.
-    let raw = Command::new("skopeo")
-        .args(["inspect", "--raw", "--tls-verify=false", "--creds", AUTH])
-        .arg(format!("docker://{repository}:3.11-bookworm"))
-        .output()
-        .unwrap();
-    let index: serde_json::Value = serde_json::from_slice(&raw.stdout).unwrap();
+    let raw = common::registry_manifest(&format!("{repository}:3.11-bookworm"), AUTH);
+    let index: serde_json::Value = serde_json::from_slice(&raw).unwrap();
     let arches: Vec<&str> = index["manifests"]
         .as_array()
         .unwrap()

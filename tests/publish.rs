@@ -66,17 +66,8 @@ fn two_platforms_pushed_under_one_index_pull_and_pass() {
         .run();
 
     // The index, through the registry API.
-    let raw = Command::new("skopeo")
-        .args(["inspect", "--raw", "--tls-verify=false", "--creds", AUTH])
-        .arg(format!("docker://{repository}:3.11-bookworm"))
-        .output()
-        .unwrap();
-    assert!(
-        raw.status.success(),
-        "{}",
-        String::from_utf8_lossy(&raw.stderr)
-    );
-    let index: serde_json::Value = serde_json::from_slice(&raw.stdout).unwrap();
+    let raw = common::registry_manifest(&format!("{repository}:3.11-bookworm"), AUTH);
+    let index: serde_json::Value = serde_json::from_slice(&raw).unwrap();
     let arches: Vec<&str> = index["manifests"]
         .as_array()
         .unwrap()
@@ -153,10 +144,7 @@ fn two_platforms_pushed_under_one_index_pull_and_pass() {
             .map(|m| m["digest"].as_str().unwrap().to_string()),
     );
     assert_eq!(subjects, pushed);
-    let index_digest = format!(
-        "sha256:{:x}",
-        <sha2::Sha256 as sha2::Digest>::digest(&raw.stdout)
-    );
+    let index_digest = format!("sha256:{:x}", <sha2::Sha256 as sha2::Digest>::digest(&raw));
     assert_eq!(subjects[0], index_digest, "the index the registry serves");
     let parameters = &provenance["predicate"]["buildDefinition"]["externalParameters"];
     assert_eq!(parameters["target"], "3.11-bookworm");
@@ -182,7 +170,7 @@ fn two_platforms_pushed_under_one_index_pull_and_pass() {
     // and the same index, byte for byte in the registry.
     let again = dir.path().join("again.json");
     let sig_tag = |digest: &str| format!("{repository}:{}.sig", digest.replacen(':', "-", 1));
-    let signatures_before = skopeo_raw(&sig_tag(digest));
+    let signatures_before = common::registry_manifest(&sig_tag(digest), AUTH);
     push_two_platforms(&repository, &again, &key)
         .args(["--no-cache"])
         .run();
@@ -208,12 +196,8 @@ fn two_platforms_pushed_under_one_index_pull_and_pass() {
     );
     assert_eq!(first["digest"], second["digest"]);
     assert_eq!(first["manifests"], second["manifests"]);
-    let raw_again = Command::new("skopeo")
-        .args(["inspect", "--raw", "--tls-verify=false", "--creds", AUTH])
-        .arg(format!("docker://{repository}:3.11-bookworm"))
-        .output()
-        .unwrap();
-    assert_eq!(raw_again.stdout, raw.stdout, "the index in the registry");
+    let raw_again = common::registry_manifest(&format!("{repository}:3.11-bookworm"), AUTH);
+    assert_eq!(raw_again, raw, "the index in the registry");
     // Asked again with --if-changed: the registry's label says nothing moved, so nothing
     // is built or pushed, and the index stays.
     push_two_platforms(&repository, &dir.path().join("third.json"), &key)
@@ -222,7 +206,10 @@ fn two_platforms_pushed_under_one_index_pull_and_pass() {
         .run();
     assert!(!dir.path().join("third.json").exists());
     // Signing the same digest again adds nothing: the signature manifest is unchanged.
-    assert_eq!(skopeo_raw(&sig_tag(digest)), signatures_before);
+    assert_eq!(
+        common::registry_manifest(&sig_tag(digest), AUTH),
+        signatures_before
+    );
 
     // The signatures, checked by skopeo against a policy that requires the key: the
     // index and each platform's tag pass; another key, an unsigned image, and the tag
@@ -266,21 +253,6 @@ fn two_platforms_pushed_under_one_index_pull_and_pass() {
             <sha2::Sha256 as sha2::Digest>::digest(public_der(&public))
         )
     );
-}
-
-/// The raw manifest the registry serves for `reference`.
-fn skopeo_raw(reference: &str) -> Vec<u8> {
-    let out = Command::new("skopeo")
-        .args(["inspect", "--raw", "--tls-verify=false", "--creds", AUTH])
-        .arg(format!("docker://{reference}"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
 }
 
 /// Copies an engine image to `reference` in the registry, unsigned.

@@ -158,3 +158,19 @@ fn unescape(purl: &str) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+
+/// The raw manifest (or index) the test bed's registry serves for `reference`, read with
+/// skopeo and `auth` (USER:PASSWORD).
+pub fn registry_manifest(reference: &str, auth: &str) -> Vec<u8> {
+    let out = std::process::Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false", "--creds", auth])
+        .arg(format!("docker://{reference}"))
+        .output()
+        .expect("skopeo runs; run scripts/testbed");
+    assert!(
+        out.status.success(),
+        "skopeo inspect {reference}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
