@@ -81,6 +81,82 @@ pub async fn pin(
     epoch: &Epoch,
     kept: &[String],
 ) -> Result<String> {
+    // A build BuildKit answered from its cache makes the image it made last time, and
+    // that image's pinned form is in the engine already: no save and load for it.
+    let key = pin_key(engine, id, epoch, kept).await;
+    if let Some(pinned) = key.as_deref().and_then(pinned_before) {
+        if pinned == id || engine.docker().inspect_image(&pinned).await.is_ok() {
+            let (repository, tag) = hold.rsplit_once(':').unwrap_or((hold, "latest"));
+            engine.tag(&pinned, repository, tag).await?;
+            if pinned != id {
+                engine.remove_quietly(id).await;
+            }
+            return Ok(pinned);
+        }
+    }
+    let new_id = save_rewrite_load(engine, id, hold, epoch, kept).await?;
+    if let Some(key) = key {
+        remember_pinned(&key, &new_id);
+    }
+    Ok(new_id)
+}
+
+/// What the pinned form of the image `id` depends on, as the engine tells it without a
+/// save: its config but for the times, its layers, its history's steps, and the
+/// pinning's own inputs. Two images with one key pin to one image.
+async fn pin_key(engine: &Engine, id: &str, epoch: &Epoch, kept: &[String]) -> Option<String> {
+    let image = engine.docker().inspect_image(id).await.ok()?;
+    let history = engine.docker().image_history(id).await.ok()?;
+    let key = serde_json::json!({
+        "dpy": env!("CARGO_PKG_VERSION"),
+        "config": image.config,
+        "layers": image.root_fs.and_then(|r| r.layers),
+        "platform": [image.os, image.architecture, image.variant],
+        "steps": history.iter().map(|h| &h.created_by).collect::<Vec<_>>(),
+        "epoch": epoch.rfc3339(),
+        "kept": kept,
+    });
+    Some(format!(
+        "{:x}",
+        Sha256::digest(serde_json::to_vec(&key).ok()?)
+    ))
+}
+
+/// Where pinned ids are remembered: one small file per key, under the user's cache.
+fn pinned_dir() -> Option<std::path::PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))?;
+    Some(base.join("dpy").join("pinned"))
+}
+
+fn pinned_before(key: &str) -> Option<String> {
+    let id = std::fs::read_to_string(pinned_dir()?.join(key)).ok()?;
+    let id = id.trim();
+    id.starts_with("sha256:").then(|| id.to_string())
+}
+
+/// Best effort: a cache that cannot be written only costs the next build a save.
+fn remember_pinned(key: &str, id: &str) {
+    if let Some(dir) = pinned_dir() {
+        if std::fs::create_dir_all(&dir).is_ok() {
+            if let Ok(mut file) = tempfile::NamedTempFile::new_in(&dir) {
+                if file.write_all(id.as_bytes()).is_ok() {
+                    let _ = file.persist(dir.join(key));
+                }
+            }
+        }
+    }
+}
+
+/// The pinning itself: save, rewrite, load.
+async fn save_rewrite_load(
+    engine: &Engine,
+    id: &str,
+    hold: &str,
+    epoch: &Epoch,
+    kept: &[String],
+) -> Result<String> {
     let dir = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
     let saved = dir.path().join("saved.tar");
     let pinned = dir.path().join("pinned.tar");
