@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::context::BuildContext;
-use crate::engine::source::{self, SourceImage};
+use crate::engine::source::SourceImage;
 use crate::engine::{self, BuildSpec, Engine, Output, Progress};
 use crate::error::{Error, Result};
 use crate::layout::Layout;
@@ -32,17 +32,17 @@ impl Gathered {
     }
 }
 
-/// Resolves the source for `platform` and runs the gather stage of `context`.
+/// Runs the gather stage of `context` for `platform`, from `source` (resolved by the
+/// caller, which also records its digest among the build's inputs).
 pub async fn gather(
     engine: &Engine,
-    source_image: &str,
+    source: SourceImage,
     context: &BuildContext,
     platform: &str,
     no_cache: bool,
     progress: Progress,
 ) -> Result<Gathered> {
     let started = Instant::now();
-    let source = source::resolve(engine, source_image, platform).await?;
     progress.note(&format!("source {} ({})", source.name, source.digest));
 
     let work = tempfile::Builder::new()

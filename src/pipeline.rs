@@ -317,16 +317,21 @@ async fn build_target(shared: &Shared, target: &Target, turn: usize) -> Result<s
 
     // What the images will be made of; with --if-changed, nothing more when that is
     // what the last build of this tag was made of.
-    let mut sources = std::collections::BTreeMap::new();
+    // Each platform's source, resolved once: the inputs digest and the gather take it.
+    let mut sources = Vec::new();
     for (i, (p, recipe)) in platforms.iter().zip(&recipes).enumerate() {
         let source =
             crate::engine::source::resolve(engine_of(i), &recipe.source_image, &p.to_string())
                 .await
                 .map_err(|e| name(e, p))?;
-        sources.insert(p.to_string(), source.digest);
+        sources.push(source);
     }
     let inputs = Inputs::new(
-        sources,
+        platforms
+            .iter()
+            .zip(&sources)
+            .map(|(p, s)| (p.to_string(), s.digest.clone()))
+            .collect(),
         &options.profile,
         options.shell,
         compile_once,
@@ -378,12 +383,12 @@ async fn build_target(shared: &Shared, target: &Target, turn: usize) -> Result<s
     // Gather, every platform at once.
     let gathers = platforms
         .iter()
-        .zip(recipes.iter().zip(&contexts))
+        .zip(sources.iter().zip(&contexts))
         .enumerate()
-        .map(|(i, (p, (recipe, context)))| async move {
+        .map(|(i, (p, (source, context)))| async move {
             gather::gather(
                 engine_of(i),
-                &recipe.source_image,
+                source.clone(),
                 context,
                 &p.to_string(),
                 options.no_cache,
@@ -413,7 +418,7 @@ async fn build_target(shared: &Shared, target: &Target, turn: usize) -> Result<s
                 let context = render::render_context(&recipe)?;
                 gathered[i] = gather::gather(
                     engine_of(i),
-                    &recipe.source_image,
+                    sources[i].clone(),
                     &context,
                     &platforms[i].to_string(),
                     options.no_cache,
