@@ -92,13 +92,7 @@ pub async fn run(args: Options) -> Result<()> {
             )));
         }
     };
-    report.ok(
-        "engine",
-        &format!(
-            "Docker {} (API {}) on {}/{}",
-            version.version, version.api_version, version.os, version.arch
-        ),
-    );
+    report.ok("engine", &describe(&version));
 
     match buildkit_probe(&engine).await {
         Ok(()) => report.ok("buildkit", "a session build ran and exported its result"),
@@ -138,26 +132,15 @@ pub async fn run(args: Options) -> Result<()> {
     // Every engine --engine names: reachable, BuildKit, and its platform runnable there.
     for spec in &specs {
         let part = format!("engine {} for {}", spec.endpoint, spec.platform);
-        let member = match Engine::connect_to(&spec.endpoint) {
-            Ok(engine) => match engine.version().await {
-                Ok(v) => {
-                    report.ok(
-                        &part,
-                        &format!(
-                            "Docker {} (API {}) on {}/{}",
-                            v.version, v.api_version, v.os, v.arch
-                        ),
-                    );
-                    crate::engine::pool::Member {
-                        native: Platform::from_engine_arch(&v.arch),
-                        engine,
-                    }
-                }
-                Err(e) => {
-                    report.fail(&part, &e.to_string());
-                    continue;
-                }
-            },
+        let connected = match Engine::connect_to(&spec.endpoint) {
+            Ok(engine) => crate::engine::pool::member(engine).await,
+            Err(e) => Err(e),
+        };
+        let member = match connected {
+            Ok((member, version)) => {
+                report.ok(&part, &describe(&version));
+                member
+            }
             Err(e) => {
                 report.fail(&part, &e.to_string());
                 continue;
@@ -219,6 +202,14 @@ pub async fn run(args: Options) -> Result<()> {
             report.problems.len()
         )))
     }
+}
+
+/// An engine as the report names it: `Docker 20.10.24 (API 1.41) on linux/amd64`.
+fn describe(v: &engine::EngineVersion) -> String {
+    format!(
+        "Docker {} (API {}) on {}/{}",
+        v.version, v.api_version, v.os, v.arch
+    )
 }
 
 /// A real BuildKit session build that creates no image: a file exported as a tar.

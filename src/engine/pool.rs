@@ -9,7 +9,7 @@
 //! Platforms no `--engine` names build on the default engine: DOCKER_HOST, or the local
 //! socket. Several endpoints for one platform take its targets in turn.
 
-use crate::engine::Engine;
+use crate::engine::{Engine, EngineVersion};
 use crate::error::{Error, Result};
 use crate::platform::Platform;
 
@@ -80,10 +80,10 @@ impl Pool {
     /// Connects to every engine and asks each its platform: one that does not answer
     /// fails the build before anything is built.
     pub async fn connect(specs: &[EngineSpec]) -> Result<Pool> {
-        let default = member(Engine::connect()?).await?;
+        let (default, _) = member(Engine::connect()?).await?;
         let mut given: Vec<(Platform, Vec<Member>)> = Vec::new();
         for spec in specs {
-            let m = member(Engine::connect_to(&spec.endpoint)?).await?;
+            let (m, _) = member(Engine::connect_to(&spec.endpoint)?).await?;
             match given.iter_mut().find(|(p, _)| *p == spec.platform) {
                 Some((_, members)) => members.push(m),
                 None => given.push((spec.platform.clone(), vec![m])),
@@ -119,12 +119,14 @@ impl Pool {
     }
 }
 
-async fn member(engine: Engine) -> Result<Member> {
+/// `engine` asked its version: a member of the pool, and what it said.
+pub async fn member(engine: Engine) -> Result<(Member, EngineVersion)> {
     let version = engine.version().await?;
-    Ok(Member {
+    let member = Member {
         native: Platform::from_engine_arch(&version.arch),
         engine,
-    })
+    };
+    Ok((member, version))
 }
 
 #[cfg(test)]
