@@ -212,25 +212,15 @@ fn two_engines_for_one_platform_take_a_target_each() {
         common::require_image(&common::alpine_source(python));
     }
     let repository = common::unique_repository("spread");
-    Test::new()
-        .args(["build", "3.13-alpine3.20", "3.11-alpine3.20", "--jobs", "2"])
-        .args([
-            "--platform",
-            "linux/amd64",
-            "--progress",
-            "plain",
-            "--metadata-file",
-            "/dev/null",
-        ])
-        .args([
-            "--source-image",
-            "dpy-testbed/python:{target}-{arch}",
-            "--repository",
-            &repository,
-        ])
-        .args(["--engine", "linux/amd64=unix:///var/run/docker.sock"])
-        .args(["--engine", &format!("linux/amd64={SECOND_SOCKET}")])
-        .run();
+    common::build_amd64(
+        "3.13-alpine3.20",
+        "dpy-testbed/python:{target}-{arch}",
+        &repository,
+        &["3.11-alpine3.20", "--jobs", "2"],
+    )
+    .args(["--engine", "linux/amd64=unix:///var/run/docker.sock"])
+    .args(["--engine", &format!("linux/amd64={SECOND_SOCKET}")])
+    .run();
     let (first, second) = (
         format!("{repository}:3.13-alpine3.20"),
         format!("{repository}:3.11-alpine3.20"),

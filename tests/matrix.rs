@@ -168,19 +168,8 @@ fn a_failed_target_does_not_stop_the_others() {
     let dir = tempfile::tempdir().unwrap();
     let metadata = dir.path().join("m.json");
     let before = crate::common::Engine::now();
-    let out = Test::new()
-        .args(["build"])
-        .args(targets)
-        .args([
-            "--jobs",
-            "2",
-            "--platform",
-            "linux/amd64",
-            "--progress",
-            "plain",
-        ])
-        .args(["--source-image", &source, "--repository", &repository])
-        .args(["--metadata-file", metadata.to_str().unwrap()])
+    let out = crate::common::build_amd64(targets[0], &source, &repository, &targets[1..])
+        .args(["--jobs", "2", "--metadata-file", metadata.to_str().unwrap()])
         .status(12)
         .stdout_contains(&format!("{repository}:3.13-alpine3.20 "))
         .stdout_contains(&format!("{repository}:3.11-alpine3.20 "))
