@@ -33,6 +33,8 @@ pub struct Flavor {
     /// Default source image; `{target}` stands for the target string.
     pub source_image: String,
     pub runtime_packages: Vec<String>,
+    /// What the debug variant adds: busybox, from the package manager when missing.
+    pub debug_packages: Vec<String>,
     pub extra_libraries: Vec<String>,
     pub helpers: Vec<String>,
     #[serde(default)]

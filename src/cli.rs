@@ -211,6 +211,12 @@ pub struct BuildArgs {
     /// image keeps its builder's shell either way.
     #[arg(long, value_enum, default_value = "dash")]
     pub shell: crate::runtime::Shell,
+    /// The images to make, comma-separated: runtime (`<target>`), buildroot
+    /// (`<target>-buildroot`), debug (`<target>-debug`: the runtime plus busybox, for
+    /// `docker run -it --entrypoint sh`).
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "LIST",
+          default_values_t = crate::runtime::DEFAULT_VARIANTS)]
+    pub variants: Vec<crate::runtime::Variant>,
     /// PLATFORM=ENDPOINT, repeatable: build that platform on that Docker engine
     /// (unix:///path, tcp://host:2376 with TLS from DOCKER_CERT_PATH, ssh://user@host),
     /// e.g. linux/arm64=ssh://me@arm-host to build arm64 natively. Several for one
@@ -393,6 +399,7 @@ impl From<BuildArgs> for pipeline::BuildOptions {
             jobs: usize::from(args.jobs),
             if_changed: args.if_changed,
             shell: args.shell,
+            variants: args.variants,
             engines: args.engines,
         }
     }

@@ -12,6 +12,7 @@ use crate::error::Result;
 use crate::layout::Layout;
 use crate::recipe::Recipe;
 use crate::render;
+use crate::runtime::Variant;
 
 /// Names the stdlib modules left out because they do not import in the source (comma-
 /// separated), for `dpy test` to expect them absent.
@@ -20,6 +21,7 @@ pub const BROKEN_MODULES_LABEL: &str = "io.dpy.modules.broken";
 /// A built image and the tag it is to get.
 #[derive(Debug, Clone)]
 pub struct TaggedImage {
+    pub variant: Variant,
     pub repository: String,
     pub tag: String,
     pub id: String,
@@ -33,11 +35,27 @@ impl TaggedImage {
     }
 }
 
-/// The two images of one platform, built and held, not yet tagged.
+/// The images of one platform (`--variants`, in [`Variant`] order), built and held,
+/// not yet tagged.
 #[derive(Debug, Clone)]
-pub struct Images {
-    pub runtime: TaggedImage,
-    pub buildroot: TaggedImage,
+pub struct Images(pub Vec<TaggedImage>);
+
+impl Images {
+    pub fn get(&self, variant: Variant) -> Option<&TaggedImage> {
+        self.0.iter().find(|i| i.variant == variant)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &TaggedImage> {
+        self.0.iter()
+    }
+
+    /// The references, space-separated, as `dpy build` prints them.
+    pub fn references(&self) -> String {
+        self.iter()
+            .map(TaggedImage::reference)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
 }
 
 /// The images of one target on one platform: how they build and where they go.
@@ -46,10 +64,10 @@ pub struct ImageSpec<'a> {
     pub platform: String,
     pub no_cache: bool,
     pub repository: &'a str,
-    /// Added to both tags when several platforms share one local image store.
+    /// Added to every tag when several platforms share one local image store.
     pub tag_suffix: Option<String>,
-    /// The time both images carry everywhere: configs, history, and the file times of
-    /// the layers they add (crate::epoch).
+    /// The time every image carries everywhere: configs, history, and the file times
+    /// of the layers it adds (crate::epoch).
     pub epoch: Epoch,
     /// The digest of what the images are made of (crate::inputs), for their label.
     pub inputs: String,
@@ -57,8 +75,19 @@ pub struct ImageSpec<'a> {
     pub source_layers: Vec<String>,
 }
 
-/// Builds the -buildroot image, then the runtime image, both held and untagged. The
-/// context is the rendered one plus the runtime Dockerfile and root.tar.
+/// How one variant builds: which Dockerfile, which stage of it, what it keeps.
+fn stage(variant: Variant) -> (&'static str, &'static str) {
+    match variant {
+        Variant::Buildroot => (render::BUILDROOT_DOCKERFILE, "buildroot"),
+        Variant::Runtime => (render::RUNTIME_DOCKERFILE, "runtime"),
+        // The runtime stage plus debug.tar: its first layer is the runtime's.
+        Variant::Debug => (render::RUNTIME_DOCKERFILE, "debug"),
+    }
+}
+
+/// Builds each variant the recipe asks for, held and untagged. The context is the
+/// rendered one plus the runtime Dockerfile, root.tar and (for debug) debug.tar. A
+/// failure releases what was built.
 pub async fn build(
     engine: &Engine,
     spec: &ImageSpec<'_>,
@@ -67,97 +96,90 @@ pub async fn build(
     labels: &HashMap<String, String>,
     progress: &Progress,
 ) -> Result<Images> {
-    let build_args: HashMap<String, String> = [
-        (
-            "DPY_PYTHON_VERSION".to_string(),
-            layout.python.version.clone(),
-        ),
-        (
-            "DPY_SITE_PACKAGES".to_string(),
-            layout.python.purelib.clone(),
-        ),
-    ]
-    .into();
-    let buildroot = engine::build(
-        engine,
-        BuildSpec {
-            context,
-            dockerfile: render::BUILDROOT_DOCKERFILE,
-            target: "buildroot",
-            platform: &spec.platform,
-            output: Output::Image,
-            no_cache: spec.no_cache,
-            build_args,
-            labels: labels.clone(),
-        },
-        progress,
-    )
-    .await?;
-    // BuildKit writes the wall clock into configs and into the files COPY and RUN make;
-    // both images get the epoch instead, so the same inputs give the same image ids.
-    let buildroot = held(buildroot);
-    let buildroot = match epoch::pin(
-        engine,
-        &buildroot.0,
-        &buildroot.1,
-        &spec.epoch,
-        &spec.source_layers,
-    )
-    .await
-    {
-        Ok(pinned) => (pinned, buildroot.1),
-        Err(e) => {
-            engine.release(&buildroot.1).await;
-            return Err(e);
-        }
-    };
-    let runtime = engine::build(
-        engine,
-        BuildSpec {
-            context,
-            dockerfile: render::RUNTIME_DOCKERFILE,
-            target: "runtime",
-            platform: &spec.platform,
-            output: Output::Image,
-            no_cache: spec.no_cache,
-            build_args: HashMap::new(),
-            labels: labels.clone(),
-        },
-        progress,
-    )
-    .await;
-    let runtime = match runtime {
-        Ok(built) => {
-            let (id, hold) = held(built);
-            match epoch::pin(engine, &id, &hold, &spec.epoch, &[]).await {
-                Ok(pinned) => (pinned, hold),
-                Err(e) => {
-                    engine.release(&hold).await;
-                    engine.release(&buildroot.1).await;
-                    return Err(e);
-                }
-            }
-        }
-        Err(e) => {
-            engine.release(&buildroot.1).await;
-            return Err(e);
-        }
-    };
     let suffix = spec
         .tag_suffix
         .as_deref()
         .map(|s| format!("-{s}"))
         .unwrap_or_default();
-    let named = |tag: String, (id, hold): Held| TaggedImage {
-        repository: spec.repository.to_string(),
-        tag: format!("{tag}{suffix}"),
-        id,
-        hold,
+    let mut built = Images(Vec::new());
+    for &variant in &spec.recipe.variants {
+        match build_one(engine, spec, variant, context, layout, labels, progress).await {
+            Ok((id, hold)) => built.0.push(TaggedImage {
+                variant,
+                repository: spec.repository.to_string(),
+                tag: format!("{}{suffix}", spec.recipe.target.tag_of(variant)),
+                id,
+                hold,
+            }),
+            Err(e) => {
+                discard(engine, &built).await;
+                return Err(e);
+            }
+        }
+    }
+    Ok(built)
+}
+
+/// One variant's image, built, held and pinned to the epoch.
+async fn build_one(
+    engine: &Engine,
+    spec: &ImageSpec<'_>,
+    variant: Variant,
+    context: &BuildContext,
+    layout: &Layout,
+    labels: &HashMap<String, String>,
+    progress: &Progress,
+) -> Result<Held> {
+    let (dockerfile, target) = stage(variant);
+    let build_args: HashMap<String, String> = match variant {
+        Variant::Buildroot => [
+            (
+                "DPY_PYTHON_VERSION".to_string(),
+                layout.python.version.clone(),
+            ),
+            (
+                "DPY_SITE_PACKAGES".to_string(),
+                layout.python.purelib.clone(),
+            ),
+        ]
+        .into(),
+        _ => HashMap::new(),
     };
-    Ok(Images {
-        runtime: named(spec.recipe.target.tag(), runtime),
-        buildroot: named(spec.recipe.target.buildroot_tag(), buildroot),
-    })
+    let mut labels = labels.clone();
+    labels.insert(
+        crate::runtime::VARIANT_LABEL.to_string(),
+        variant.to_string(),
+    );
+    let built = engine::build(
+        engine,
+        BuildSpec {
+            context,
+            dockerfile,
+            target,
+            platform: &spec.platform,
+            output: Output::Image,
+            no_cache: spec.no_cache,
+            build_args,
+            labels,
+        },
+        progress,
+    )
+    .await?;
+    // BuildKit writes the wall clock into configs and into the files COPY and RUN make;
+    // every image gets the epoch instead, so the same inputs give the same image ids.
+    let (id, hold) = held(built);
+    // The -buildroot image keeps the source's layers as they are.
+    let kept: &[String] = match variant {
+        Variant::Buildroot => &spec.source_layers,
+        _ => &[],
+    };
+    match epoch::pin(engine, &id, &hold, &spec.epoch, kept).await {
+        Ok(pinned) => Ok((pinned, hold)),
+        Err(e) => {
+            engine.release(&hold).await;
+            Err(e)
+        }
+    }
 }
 
 /// An image id and the hold tag that keeps it until it is tagged.
@@ -171,13 +193,13 @@ fn held(built: engine::Built) -> Held {
     )
 }
 
-/// Tags both images. Callers tag only once every platform of a target has built, so a
+/// Tags every image. Callers tag only once every platform of a target has built, so a
 /// failure anywhere leaves no tag behind.
 pub async fn tag(engine: &Engine, images: &Images) -> Result<()> {
-    for image in [&images.buildroot, &images.runtime] {
+    for image in images.iter() {
         engine.tag(&image.id, &image.repository, &image.tag).await?;
     }
-    for image in [&images.buildroot, &images.runtime] {
+    for image in images.iter() {
         engine.release(&image.hold).await;
     }
     Ok(())
@@ -185,12 +207,12 @@ pub async fn tag(engine: &Engine, images: &Images) -> Result<()> {
 
 /// Removes images that will not be tagged (unless a tag of someone else's names them).
 pub async fn discard(engine: &Engine, images: &Images) {
-    for image in [&images.runtime, &images.buildroot] {
+    for image in images.iter() {
         engine.release(&image.hold).await;
     }
 }
 
-/// The labels of both images: the flavor's, the OCI ones, and dpy's own.
+/// The labels of every image: the flavor's, the OCI ones, and dpy's own.
 pub fn labels(
     recipe: &Recipe,
     source: &SourceImage,

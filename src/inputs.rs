@@ -3,7 +3,8 @@
 //!
 //! The inputs are the source image's digest on each platform, dpy's version, the
 //! digest of the image definitions and templates dpy embeds, the profile, and the
-//! options that change the bytes (compile once, SOURCE_DATE_EPOCH, the signing key).
+//! options that change the bytes (the shell, the variants made, compile once,
+//! SOURCE_DATE_EPOCH, the signing key).
 //! The digest goes into the `io.dpy.inputs` label of both images and into the metadata
 //! records, so the last build of a tag can be asked, locally or in the registry.
 
@@ -26,6 +27,7 @@ pub struct Inputs {
     pub sources: BTreeMap<String, String>,
     profile: String,
     shell: crate::runtime::Shell,
+    variants: Vec<crate::runtime::Variant>,
     compile_once: bool,
     source_date_epoch: Option<i64>,
     signed_with: Option<String>,
@@ -36,6 +38,7 @@ impl Inputs {
         sources: BTreeMap<String, String>,
         profile: &str,
         shell: crate::runtime::Shell,
+        variants: &[crate::runtime::Variant],
         compile_once: bool,
         signed_with: Option<String>,
     ) -> Self {
@@ -45,6 +48,7 @@ impl Inputs {
             sources,
             profile: profile.to_string(),
             shell,
+            variants: variants.to_vec(),
             compile_once,
             source_date_epoch: crate::epoch::source_date_epoch(),
             signed_with,
@@ -68,13 +72,13 @@ pub struct Previous {
     pub source_digest: Option<String>,
 }
 
-/// The newest runtime record of `reference` in the metadata file, if it has inputs.
+/// The newest record of `reference` in the metadata file, if it has inputs.
 pub fn recorded(path: &std::path::Path, reference: &str) -> Option<Previous> {
     let file = metadata::load(path).ok()?;
     file.images
         .iter()
         .rev()
-        .find(|r| r.kind == metadata::Kind::Runtime && r.reference == reference)
+        .find(|r| r.reference == reference)
         .and_then(|r| {
             Some(Previous {
                 inputs: r.inputs.clone()?,
@@ -102,6 +106,7 @@ mod tests {
             BTreeMap::from([("linux/amd64".to_string(), source.to_string())]),
             "standard",
             crate::runtime::Shell::Dash,
+            &crate::runtime::DEFAULT_VARIANTS,
             true,
             None,
         )
@@ -114,6 +119,9 @@ mod tests {
         let mut slim = inputs("sha256:a");
         slim.profile = "slim".into();
         assert_ne!(slim.digest(), inputs("sha256:a").digest());
+        let mut debug = inputs("sha256:a");
+        debug.variants.push(crate::runtime::Variant::Debug);
+        assert_ne!(debug.digest(), inputs("sha256:a").digest());
     }
 
     #[test]

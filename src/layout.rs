@@ -113,6 +113,41 @@ pub struct Library {
     pub path: String,
 }
 
+/// The debug variant's tools (templates/context/dpy_gather/debug.py).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DebugTools {
+    /// `busybox`, or `source`: the source's own shell and tools.
+    pub tools: String,
+    #[serde(default)]
+    pub busybox: Option<String>,
+    /// How many applet links the layer adds.
+    #[serde(default)]
+    pub linked: usize,
+    /// Tools the source lacks (the `source` kind only).
+    #[serde(default)]
+    pub missing: Vec<String>,
+    /// Packages whose records the layer adds.
+    #[serde(default)]
+    pub packages: Vec<String>,
+}
+
+impl DebugTools {
+    /// One line for the build's progress.
+    pub fn describe(&self) -> String {
+        let what = match (&self.busybox, self.tools.as_str()) {
+            (Some(path), "busybox") => format!("busybox ({path}) and {} applet links", self.linked),
+            _ => "the source's own shell and tools".to_string(),
+        };
+        match self.packages.is_empty() {
+            true => format!("debug layer: {what}"),
+            false => format!(
+                "debug layer: {what}; packages recorded: {}",
+                self.packages.join(", ")
+            ),
+        }
+    }
+}
+
 /// layout.json as a typed value.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Layout {
@@ -122,6 +157,9 @@ pub struct Layout {
     pub loader: String,
     #[serde(default)]
     pub dash: Option<String>,
+    /// What the gather stage collected for the debug variant, when it was asked to.
+    #[serde(default)]
+    pub debug: Option<DebugTools>,
     #[serde(default)]
     pub ldconfig: Option<String>,
     #[serde(default)]

@@ -17,12 +17,8 @@ pub const SBOM: (&str, &str) = ("dpy-sbom", ".spdx.json");
 pub const PROVENANCE: (&str, &str) = ("dpy-provenance", ".intoto.json");
 pub const DEFAULT_FILE: &str = "dpy-metadata.json";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    Runtime,
-    Buildroot,
-}
+/// Which image a record is: runtime, buildroot or debug (serialized lowercase).
+pub type Kind = crate::runtime::Variant;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {

@@ -36,6 +36,7 @@ use crate::platform::{self, Platform};
 use crate::publish;
 use crate::recipe::{CaBundle, Recipe};
 use crate::render;
+use crate::runtime::Variant;
 use crate::summary;
 use crate::target::Target;
 
@@ -71,6 +72,8 @@ pub struct BuildOptions {
     pub if_changed: bool,
     /// The runtime image's /bin/sh.
     pub shell: crate::runtime::Shell,
+    /// The images each target makes.
+    pub variants: Vec<crate::runtime::Variant>,
     /// `PLATFORM=ENDPOINT`: the engines that build those platforms (engine::pool).
     pub engines: Vec<String>,
 }
@@ -89,6 +92,8 @@ pub struct Outcome {
     pub builder_pip: Option<String>,
     /// The runtime image's SBOM (SPDX JSON), as it carries it.
     pub sbom: String,
+    /// The debug image's SBOM: the runtime's packages and what the debug layer adds.
+    pub debug_sbom: Option<String>,
     /// The build's epoch (RFC 3339).
     pub epoch: String,
     pub seconds: f64,
@@ -103,6 +108,8 @@ struct Plan {
     destination: Option<(publish::Destination, Option<publish::Credentials>)>,
     signer: Option<crate::sign::Signer>,
     engines: Vec<pool::EngineSpec>,
+    /// `--variants`, sorted, each once.
+    variants: Vec<crate::runtime::Variant>,
 }
 
 /// Builds every target for every platform, then tags, and records or publishes.
@@ -260,7 +267,16 @@ fn check(options: &BuildOptions) -> Result<Plan> {
         .iter()
         .map(|e| pool::parse_spec(e))
         .collect::<Result<Vec<_>>>()?;
+    let mut variants = options.variants.clone();
+    variants.sort();
+    variants.dedup();
+    if variants.is_empty() {
+        return Err(Error::Usage(
+            "--variants names no image; give some of runtime,buildroot,debug".into(),
+        ));
+    }
     Ok(Plan {
+        variants,
         catalog,
         targets,
         requested,
@@ -305,6 +321,7 @@ async fn build_target(shared: &Shared, target: &Target, turn: usize) -> Result<s
                 Recipe::new(&plan.catalog, target, source.as_deref(), &options.profile)?;
             recipe.ca_bundle = plan.ca_bundle.clone();
             recipe.shell = options.shell;
+            recipe.variants = plan.variants.clone();
             recipe.compile_stdlib = !compile_once || native_here(i);
             Ok(recipe)
         })
@@ -334,17 +351,20 @@ async fn build_target(shared: &Shared, target: &Target, turn: usize) -> Result<s
             .collect(),
         &options.profile,
         options.shell,
+        &plan.variants,
         compile_once,
         plan.signer.as_ref().map(|s| s.fingerprint.clone()),
     );
     let inputs_digest = inputs.digest();
     if options.if_changed {
+        // The first image made stands for the target (the runtime image by default).
+        let first = target.tag_of(plan.variants[0]);
         let previous = match &plan.destination {
             None => {
                 // Several platforms in one local store: each tag carries its platform.
                 let tag = match platforms.len() {
-                    1 => target.tag(),
-                    _ => format!("{}-{}", target.tag(), platforms[0].tag_suffix()),
+                    1 => first.clone(),
+                    _ => format!("{first}-{}", platforms[0].tag_suffix()),
                 };
                 match crate::inputs::recorded(
                     &options.metadata_file,
@@ -359,16 +379,14 @@ async fn build_target(shared: &Shared, target: &Target, turn: usize) -> Result<s
                 }
             }
             Some((destination, credentials)) => {
-                publish::recorded_inputs(destination, &target.tag(), credentials).await?
+                publish::recorded_inputs(destination, &first, credentials).await?
             }
         };
         match previous {
             Some(previous) if previous.inputs == inputs_digest => {
                 println!(
                     "{}:{} unchanged ({})",
-                    options.repository,
-                    target.tag(),
-                    previous.digest
+                    options.repository, first, previous.digest
                 );
                 return Ok(summary::Done::Unchanged(previous.digest));
             }
@@ -473,12 +491,7 @@ async fn build_target(shared: &Shared, target: &Target, turn: usize) -> Result<s
     // Tag, now that every platform has built.
     for (i, outcome) in outcomes.iter().enumerate() {
         images::tag(engine_of(i), &outcome.images).await?;
-        println!(
-            "{} {} ({:.1}s)",
-            outcome.images.runtime.reference(),
-            outcome.images.buildroot.reference(),
-            outcome.seconds
-        );
+        println!("{} ({:.1}s)", outcome.images.references(), outcome.seconds);
     }
 
     // Metadata, or publish and then metadata; each runtime image's SBOM beside it.
@@ -500,19 +513,21 @@ async fn build_target(shared: &Shared, target: &Target, turn: usize) -> Result<s
     for record in records.iter_mut() {
         let outcome = outcomes
             .iter()
-            .find(|o| {
-                o.images.runtime.reference() == record.reference
-                    || o.images.buildroot.reference() == record.reference
-            })
+            .find(|o| o.images.iter().any(|i| i.reference() == record.reference))
             .unwrap_or(&outcomes[0]);
-        if record.kind == metadata::Kind::Runtime {
+        let sbom = match record.kind {
+            Variant::Runtime => Some(&outcome.sbom),
+            Variant::Debug => outcome.debug_sbom.as_ref(),
+            Variant::Buildroot => None,
+        };
+        if let Some(sbom) = sbom {
             // A pushed index stands for every platform; its SBOM is the first
             // platform's (the same packages, their architectures apart).
             record.sbom = metadata::write_beside(
                 &options.metadata_file,
                 metadata::SBOM,
                 &record.reference,
-                &outcome.sbom,
+                sbom,
             )?;
         }
         let mut subjects = vec![(record.reference.clone(), record.digest.clone())];
@@ -555,7 +570,8 @@ async fn build_target(shared: &Shared, target: &Target, turn: usize) -> Result<s
     Ok(summary::Done::Built(
         records
             .iter()
-            .find(|r| r.kind == metadata::Kind::Runtime)
+            .find(|r| r.kind == Variant::Runtime)
+            .or(records.first())
             .map(|r| r.digest.clone())
             .unwrap_or_default(),
     ))
@@ -664,6 +680,9 @@ async fn finish(
         distilled.root_tar.len() as f64 / 1e6,
         t.elapsed().as_secs_f64()
     ));
+    if let (Some(_), Some(tools)) = (&distilled.debug, &layout.debug) {
+        progress.note(&tools.describe());
+    }
     let builder_pip = BuilderPip::load(&export_dir)?.describe();
     drop(work);
     // A cached gather step prints nothing: its warnings come from layout.json instead.
@@ -684,6 +703,10 @@ async fn finish(
         render::render_runtime(recipe, &layout)?,
     );
     context.add(render::ROOT_TAR, 0o644, distilled.root_tar);
+    let debug_sbom = distilled.debug.map(|debug| {
+        context.add(render::DEBUG_TAR, 0o644, debug.tar);
+        debug.sbom
+    });
     let labels = images::labels(recipe, &source, &layout, &spec.epoch, &spec.inputs);
     let built = images::build(engine, &spec, &context, &layout, &labels, &progress).await?;
     Ok(Outcome {
@@ -694,6 +717,7 @@ async fn finish(
         broken_modules: layout.broken_modules(),
         builder_pip,
         sbom: distilled.sbom,
+        debug_sbom,
         epoch: spec.epoch.rfc3339(),
         source,
         seconds: started.elapsed().as_secs_f64(),
@@ -709,10 +733,7 @@ async fn local_records(
     let mut records = Vec::new();
     for ((outcome, platform), member) in outcomes.iter().zip(platforms).zip(members) {
         let engine = &member.engine;
-        for (kind, image) in [
-            (metadata::Kind::Runtime, &outcome.images.runtime),
-            (metadata::Kind::Buildroot, &outcome.images.buildroot),
-        ] {
+        for image in outcome.images.iter() {
             let size = engine
                 .docker()
                 .inspect_image(&image.id)
@@ -721,7 +742,7 @@ async fn local_records(
                 .and_then(|i| i.size)
                 .unwrap_or(0);
             records.push(record_of(
-                kind,
+                image.variant,
                 outcome,
                 (&image.repository, &image.tag),
                 (image.id.clone(), size.max(0) as u64),
@@ -742,16 +763,15 @@ async fn publish_all(
     platforms: &[Platform],
 ) -> Result<Vec<metadata::Record>> {
     let mut records = Vec::new();
-    for (kind, tag) in [
-        (metadata::Kind::Runtime, target.tag()),
-        (metadata::Kind::Buildroot, target.buildroot_tag()),
-    ] {
+    for image in outcomes[0].images.iter() {
+        let kind = image.variant;
+        let tag = target.tag_of(kind);
         let mut entries = Vec::new();
         for ((outcome, p), member) in outcomes.iter().zip(platforms).zip(members) {
-            let image = match kind {
-                metadata::Kind::Runtime => &outcome.images.runtime,
-                metadata::Kind::Buildroot => &outcome.images.buildroot,
-            };
+            let image = outcome
+                .images
+                .get(kind)
+                .expect("every platform makes every variant");
             // From the engine that built it; the index below joins them.
             publish::push_image(&member.engine, destination, image, credentials).await?;
             let manifest = publish::manifest(destination, &image.tag, credentials).await?;
@@ -812,8 +832,8 @@ fn record_of(
         site_packages: Some(outcome.site_packages.clone()),
         broken_modules: outcome.broken_modules.clone(),
         builder_pip: match kind {
-            metadata::Kind::Buildroot => outcome.builder_pip.clone(),
-            metadata::Kind::Runtime => None,
+            Variant::Buildroot => outcome.builder_pip.clone(),
+            Variant::Runtime | Variant::Debug => None,
         },
         sbom: None,
         provenance: None,

@@ -24,6 +24,8 @@ pub struct Recipe {
     pub compile_stdlib: bool,
     /// The runtime image's /bin/sh: dash, or none at all.
     pub shell: crate::runtime::Shell,
+    /// The images to make (`--variants`), sorted, each once.
+    pub variants: Vec<crate::runtime::Variant>,
 }
 
 /// A PEM bundle for builder steps behind a TLS-intercepting proxy.
@@ -55,6 +57,11 @@ impl CaBundle {
 }
 
 impl Recipe {
+    /// Whether the recipe makes this variant.
+    pub fn makes(&self, variant: crate::runtime::Variant) -> bool {
+        self.variants.contains(&variant)
+    }
+
     pub fn new(
         catalog: &Catalog,
         target: &Target,
@@ -74,6 +81,7 @@ impl Recipe {
             ca_bundle: None,
             compile_stdlib: true,
             shell: crate::runtime::Shell::Dash,
+            variants: crate::runtime::DEFAULT_VARIANTS.to_vec(),
         })
     }
 }

@@ -95,6 +95,10 @@ pub const VERBATIM: &[(&str, &str)] = &[
         include_str!("../templates/context/dpy_gather/compile.py"),
     ),
     (
+        "dpy/dpy_gather/debug.py",
+        include_str!("../templates/context/dpy_gather/debug.py"),
+    ),
+    (
         "dpy/dpy_gather/pkgdb.py",
         include_str!("../templates/context/dpy_gather/pkgdb.py"),
     ),
@@ -127,6 +131,8 @@ pub const BUILDROOT_DOCKERFILE: &str = "Dockerfile.buildroot";
 pub const RUNTIME_DOCKERFILE: &str = "Dockerfile.runtime";
 /// The distilled root, added to the context by the image stage.
 pub const ROOT_TAR: &str = "root.tar";
+/// The debug variant's layer (distill::debug), added to the context beside root.tar.
+pub const DEBUG_TAR: &str = "debug.tar";
 /// The `--ca-bundle`, bind-mounted into builder steps; empty when none was given. It sits
 /// outside dpy/ because dpy/ is copied into the -buildroot image and this must never be.
 pub const CA_BUNDLE: &str = "ca/bundle.pem";
@@ -169,6 +175,8 @@ struct GatherConfig<'a> {
     compile: bool,
     /// `dash`, or `none`: no shell in the runtime root.
     shell: &'a str,
+    /// Collect busybox (or the source's own tools) into debug/ for the debug variant.
+    debug: bool,
     profile: &'a str,
     strip: &'a [String],
     announced: &'a [String],
@@ -187,6 +195,9 @@ fn base_context(recipe: &Recipe) -> Context {
     context.insert("source_image", &recipe.source_image);
     context.insert("build_root", BUILD_ROOT);
     context.insert("runtime_packages", &recipe.flavor.runtime_packages);
+    context.insert("debug_packages", &recipe.flavor.debug_packages);
+    context.insert("debug", &recipe.makes(crate::runtime::Variant::Debug));
+    context.insert("debug_tar", DEBUG_TAR);
     context
 }
 
@@ -229,6 +240,7 @@ pub fn render_context(recipe: &Recipe) -> Result<BuildContext> {
         display: &recipe.flavor.display,
         compile: recipe.compile_stdlib,
         shell: recipe.shell.name(),
+        debug: recipe.makes(crate::runtime::Variant::Debug),
         profile: &recipe.profile.name,
         strip: &recipe.profile.modules,
         announced: &recipe.profile.announced,

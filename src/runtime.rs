@@ -35,3 +35,85 @@ impl Shell {
         }
     }
 }
+
+/// The label that says which variant an image is (`dpy test` reads it).
+pub const VARIANT_LABEL: &str = "io.dpy.variant";
+
+/// The images a target makes (`--variants`). Each is tagged `<target><suffix>`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Variant {
+    /// The distroless runtime image, tagged `<target>`.
+    Runtime,
+    /// The source plus `$BUILD_ROOT` and the chroot-* helpers, `<target>-buildroot`.
+    Buildroot,
+    /// The runtime plus a shell and everyday tools for looking inside (busybox),
+    /// `<target>-debug`.
+    Debug,
+}
+
+/// What `dpy build` makes unless told otherwise: the debug variant costs a build step,
+/// so it is asked for.
+pub const DEFAULT_VARIANTS: [Variant; 2] = [Variant::Runtime, Variant::Buildroot];
+
+impl Variant {
+    pub const ALL: [Variant; 3] = [Variant::Runtime, Variant::Buildroot, Variant::Debug];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Variant::Runtime => "runtime",
+            Variant::Buildroot => "buildroot",
+            Variant::Debug => "debug",
+        }
+    }
+
+    /// What the variant's tag adds to the target.
+    pub const fn suffix(self) -> &'static str {
+        match self {
+            Variant::Runtime => "",
+            Variant::Buildroot => "-buildroot",
+            Variant::Debug => "-debug",
+        }
+    }
+
+    /// The variant a tag names, by its suffix.
+    pub fn of_tag(tag: &str) -> Variant {
+        [Variant::Buildroot, Variant::Debug]
+            .into_iter()
+            .find(|v| tag.ends_with(v.suffix()))
+            .unwrap_or(Variant::Runtime)
+    }
+}
+
+impl std::fmt::Display for Variant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_variant_is_known_by_its_tag() {
+        for variant in Variant::ALL {
+            assert_eq!(
+                Variant::of_tag(&format!("3.12-alpine3.20{}", variant.suffix())),
+                variant
+            );
+        }
+    }
+}

@@ -10,13 +10,14 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
+use crate::runtime::Variant;
 
 /// The forms a target may take, quoted in every grammar error.
 pub const ACCEPTED_FORMS: &str = "expected <python>-<os>, e.g. 3.12-alpine3.20, 3.12-alpine, \
 3.12-slim-bookworm or 3.13-trixie (python 3.X or 3.X.Y; os alpine3.N, alpine, slim-<codename> or <codename>)";
 
 /// Suffix of the builder image derived from a target's tag.
-pub const BUILDROOT_SUFFIX: &str = "-buildroot";
+pub const BUILDROOT_SUFFIX: &str = Variant::Buildroot.suffix();
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -115,7 +116,12 @@ impl Target {
 
     /// The builder image's tag.
     pub fn buildroot_tag(&self) -> String {
-        format!("{self}{BUILDROOT_SUFFIX}")
+        self.tag_of(Variant::Buildroot)
+    }
+
+    /// The tag of one of the target's images.
+    pub fn tag_of(&self, variant: Variant) -> String {
+        format!("{self}{}", variant.suffix())
     }
 }
 
@@ -208,11 +214,18 @@ impl FromStr for Target {
         if input.chars().any(char::is_whitespace) {
             return Err(bad(input, "it contains whitespace"));
         }
-        if let Some(base) = input.strip_suffix(BUILDROOT_SUFFIX) {
-            return Err(Error::Usage(format!(
-                "invalid target {input:?}: a -buildroot tag is derived from a target, not a target itself; \
-                 build {base:?} and dpy makes {input:?} alongside it"
-            )));
+        for variant in [Variant::Buildroot, Variant::Debug] {
+            if let Some(base) = input.strip_suffix(variant.suffix()) {
+                let asked = match variant {
+                    Variant::Debug => " with --variants runtime,buildroot,debug",
+                    _ => "",
+                };
+                return Err(Error::Usage(format!(
+                    "invalid target {input:?}: a {} tag is derived from a target, not a target itself; \
+                     build {base:?}{asked} and dpy makes {input:?} alongside it",
+                    variant.suffix()
+                )));
+            }
         }
         let Some((python, os)) = input.split_once('-') else {
             let why = if input.starts_with(|c: char| c.is_ascii_digit()) {

@@ -578,11 +578,14 @@ def left_out_modules():
 
 SHELL = EXPECT.get("shell") or "dash"
 SHELL_NAMES = ("sh", "dash", "bash", "ash", "busybox")
+# The debug variant: the runtime plus a shell and tools, whatever --shell said.
+DEBUG = EXPECT.get("variant") == "debug"
+HAS_SHELL = SHELL != "none" or DEBUG
 
 
 @check("shell")
 def shell():
-    if SHELL == "none":
+    if not HAS_SHELL:
         return no_shell()
     out = subprocess.run("echo $((1+2))", shell=True, stdin=subprocess.DEVNULL,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -595,7 +598,7 @@ def shell():
         problems.append("shell=True printed %r (%s)" % (out.stdout.strip(), tail(out.stderr, 100)))
     if code != 3:
         problems.append("os.system('exit 3') returned %d" % code)
-    if os.path.basename(sh) != "dash":
+    if SHELL == "dash" and os.path.basename(sh) != "dash":
         problems.append("/bin/sh is %s, not dash" % sh)
     if problems:
         return False, "; ".join(problems)
@@ -650,7 +653,7 @@ def venv():
         activate = os.path.join(target, "bin", "activate")
         if not os.path.isfile(activate):
             return False, "the venv has no bin/activate (venv's scripts/ directory is not on disk)"
-        if SHELL == "none":
+        if not HAS_SHELL:
             return True, "python -m venv %s works: its python has sys.prefix %s, bin/activate is there (no shell to source it)" % (
                 target, run.stdout.strip())
         sourced = subprocess.run(["/bin/sh", "-c", '. "$1/bin/activate" && echo "$VIRTUAL_ENV"', "sh", target],
@@ -663,6 +666,36 @@ def venv():
             target, run.stdout.strip())
     finally:
         shutil.rmtree(target, ignore_errors=True)
+
+
+# The debug variant's tools: these must run as the image's user; busybox brings the rest.
+DEBUG_REQUIRED = [["ls", "/"], ["cat", "/etc/os-release"], ["env"], ["id"]]
+DEBUG_BUSYBOX = [["ps"], ["find", "/etc", "-maxdepth", "1"], ["grep", "-c", "nonroot", "/etc/passwd"],
+                 ["wget", "--help"], ["head", "-n", "1", "/etc/os-release"]]
+
+
+@check("debug-tools")
+def debug_tools():
+    if not DEBUG:
+        return True, "not the debug variant: no tools expected (no-forbidden-binaries checks their absence)"
+    busybox = shutil.which("busybox")
+    wanted = DEBUG_REQUIRED + (DEBUG_BUSYBOX if busybox else [])
+    failed, ran = [], []
+    for argv in wanted:
+        try:
+            run = subprocess.run(["sh", "-c", '"$@" >/dev/null 2>&1', "sh"] + argv,
+                                 stdin=subprocess.DEVNULL, timeout=60)
+            code = run.returncode
+        except (OSError, subprocess.TimeoutExpired) as e:
+            code = str(e)
+        # busybox's wget --help exits 1 after printing its usage.
+        if code == 0 or (argv[:2] == ["wget", "--help"] and code == 1):
+            ran.append(argv[0])
+        else:
+            failed.append("%s (%s)" % (" ".join(argv), code))
+    if failed:
+        return False, "from sh, these failed: %s" % ", ".join(failed)
+    return True, "sh runs %s%s" % (", ".join(ran), " (busybox %s)" % busybox if busybox else " (the source's own tools)")
 
 
 @check("no-pip")

@@ -24,11 +24,15 @@ const STRUCTURE_DEBIAN: &str = include_str!("../../images/structure/debian.yaml"
 const STRUCTURE_ALPINE: &str = include_str!("../../images/structure/alpine.yaml");
 const STRUCTURE_SHELL_DASH: &str = include_str!("../../images/structure/shell-dash.yaml");
 const STRUCTURE_SHELL_NONE: &str = include_str!("../../images/structure/shell-none.yaml");
+const STRUCTURE_NO_TOOLS: &str = include_str!("../../images/structure/no-tools.yaml");
+const STRUCTURE_DEBUG: &str = include_str!("../../images/structure/debug.yaml");
 
 /// Binaries no runtime image may carry.
 const FORBIDDEN: &[&str] = &[
     "bash", "busybox", "apk", "apt", "apt-get", "dpkg", "pip", "pip3", "ls",
 ];
+/// What the debug variant carries on purpose, of the names above.
+const DEBUG_TOOLS: &[&str] = &["busybox", "ls"];
 
 #[derive(Debug, Clone)]
 pub struct CheckResult {
@@ -103,13 +107,22 @@ pub async fn run(args: Options) -> Result<()> {
         .get(crate::runtime::SHELL_LABEL)
         .map(String::as_str)
         .unwrap_or("dash");
+    // The variant: the debug image's expectations are its own (a shell and tools).
+    let variant = labels
+        .get(crate::runtime::VARIANT_LABEL)
+        .map(String::as_str)
+        .unwrap_or("runtime");
     let expect = json!({
+        "variant": variant,
         "survey": survey,
         "strip": strip,
         "family": family,
         "zip_name": zip_name,
         "uid": NONROOT_UID,
-        "forbidden": FORBIDDEN,
+        "forbidden": FORBIDDEN
+            .iter()
+            .filter(|name| variant != "debug" || !DEBUG_TOOLS.contains(name))
+            .collect::<Vec<_>>(),
         "expect_find_library_c": if survey.is_none() && family == "debian" { Value::Bool(true) } else { Value::Null },
         "profile": profile.name,
         "shell": shell,
@@ -126,7 +139,25 @@ pub async fn run(args: Options) -> Result<()> {
         image.architecture.as_deref().unwrap_or("amd64")
     );
     let mut results = behaviour(&engine, &args.image, &expect).await?;
-    results.extend(structure(&args, &family, shell, &platform).await?);
+    let extra = match variant {
+        "debug" => vec![("debug.yaml", STRUCTURE_DEBUG)],
+        _ => vec![
+            (
+                if shell == "none" {
+                    "shell-none.yaml"
+                } else {
+                    "shell-dash.yaml"
+                },
+                if shell == "none" {
+                    STRUCTURE_SHELL_NONE
+                } else {
+                    STRUCTURE_SHELL_DASH
+                },
+            ),
+            ("no-tools.yaml", STRUCTURE_NO_TOOLS),
+        ],
+    };
+    results.extend(structure(&args, &family, &extra, &platform).await?);
 
     let failed: Vec<&CheckResult> = results.iter().filter(|r| !r.ok).collect();
     for r in &results {
@@ -229,7 +260,7 @@ pub fn parse_results(stdout: &str) -> Vec<CheckResult> {
 async fn structure(
     args: &Options,
     family: &str,
-    shell: &str,
+    extra: &[(&str, &str)],
     platform: &str,
 ) -> Result<Vec<CheckResult>> {
     let name = "structure".to_string();
@@ -247,14 +278,10 @@ async fn structure(
     let dir = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
     let path = dir.path().join(format!("{family}.yaml"));
     std::fs::write(&path, config).map_err(|e| Error::io(&path, e))?;
-    // The shell's expectations are a file of their own, run with the family's.
-    let shell_path = dir.path().join(format!("shell-{shell}.yaml"));
-    let shell_config = match shell {
-        "none" => STRUCTURE_SHELL_NONE,
-        _ => STRUCTURE_SHELL_DASH,
-    };
-    std::fs::write(&shell_path, shell_config).map_err(|e| Error::io(&shell_path, e))?;
-    let output = tokio::process::Command::new("container-structure-test")
+    // The shell's and the variant's expectations are files of their own, run with the
+    // family's.
+    let mut command = tokio::process::Command::new("container-structure-test");
+    command
         .args([
             "test",
             "--no-color",
@@ -264,11 +291,13 @@ async fn structure(
             &args.image,
         ])
         .arg("--config")
-        .arg(&path)
-        .arg("--config")
-        .arg(&shell_path)
-        .output()
-        .await;
+        .arg(&path);
+    for (name, config) in extra {
+        let extra_path = dir.path().join(name);
+        std::fs::write(&extra_path, config).map_err(|e| Error::io(&extra_path, e))?;
+        command.arg("--config").arg(&extra_path);
+    }
+    let output = command.output().await;
     let output = match output {
         Ok(o) => o,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

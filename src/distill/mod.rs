@@ -3,9 +3,11 @@
 //! Input is what the gather stage exported (root/, stubs/) and the layout it reported.
 //! Output is the root as one deterministic tar, plus figures. The steps, each in its own module:
 //! the stdlib zip (`stdlib`), ensurepip's stub, accounts (`accounts`), /tmp, the
-//! shared-library check (`elf`) and the layer tar (`layer`).
+//! shared-library check (`elf`), the SBOM (`sbom`), the layer tar (`layer`), and the
+//! debug variant's layer over it (`debug`).
 
 pub mod accounts;
+pub mod debug;
 pub mod elf;
 pub mod layer;
 pub mod rootfs;
@@ -25,6 +27,8 @@ pub struct Distilled {
     pub sbom: String,
     /// The root as a tar, the runtime image's only layer.
     pub root_tar: Vec<u8>,
+    /// The debug image's layer over it, when the recipe makes the debug variant.
+    pub debug: Option<debug::DebugLayer>,
     pub stats: Stats,
 }
 
@@ -130,9 +134,17 @@ pub fn distill(
 
     // 5. One deterministic layer.
     let root_tar = layer::tar_root(&root, &[crate::runtime::HOME], mtime)?;
+
+    // 6. The debug variant's tools over it, as a layer of their own.
+    let debug = if recipe.makes(crate::runtime::Variant::Debug) {
+        Some(debug::layer(export, &root, layout, libc, mtime, created)?)
+    } else {
+        None
+    };
     Ok(Distilled {
         sbom,
         root_tar,
+        debug,
         stats: Stats {
             zip_entries: entries.len(),
             zip_bytes,

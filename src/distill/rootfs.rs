@@ -7,6 +7,8 @@
 
 use std::path::{Component, Path, PathBuf};
 
+use crate::error::{Error, Result};
+
 const MAX_LINKS: usize = 40;
 
 /// Resolves `path` (absolute, as seen inside the container) to a host path under `root`,
@@ -74,6 +76,53 @@ pub fn join(root: &Path, path: &str) -> PathBuf {
     root.join(path.trim_start_matches('/'))
 }
 
+/// Lays `upper` over `lower` as an image layer over another: files and links of
+/// `upper` replace those of `lower`; directories that `lower` has (or reaches through a
+/// link of the same name) are entered, not replaced.
+pub fn overlay(upper: &Path, lower: &Path) -> Result<()> {
+    for entry in walkdir::WalkDir::new(upper)
+        .sort_by_file_name()
+        .min_depth(1)
+    {
+        let entry =
+            entry.map_err(|e| Error::Distill(format!("reading {}: {e}", upper.display())))?;
+        let relative = entry.path().strip_prefix(upper).expect("under upper");
+        let to = lower.join(relative);
+        let kind = entry.file_type();
+        if kind.is_dir() {
+            // In an image, a directory in the upper layer hides a link below it (a
+            // merged-/usr root's /bin -> usr/bin): refused, not copied through the link.
+            if to.is_symlink() {
+                return Err(Error::Distill(format!(
+                    "the directory {} would hide the runtime root's link of that name",
+                    relative.display()
+                )));
+            }
+            if !to.exists() {
+                std::fs::create_dir_all(&to).map_err(|e| Error::io(&to, e))?;
+            }
+            continue;
+        }
+        if to.symlink_metadata().is_ok() {
+            if to.is_dir() && !to.is_symlink() {
+                return Err(Error::Distill(format!(
+                    "{} would replace a directory of the runtime root",
+                    relative.display()
+                )));
+            }
+            std::fs::remove_file(&to).map_err(|e| Error::io(&to, e))?;
+        }
+        if kind.is_symlink() {
+            let target =
+                std::fs::read_link(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
+            std::os::unix::fs::symlink(&target, &to).map_err(|e| Error::io(&to, e))?;
+        } else {
+            std::fs::copy(entry.path(), &to).map_err(|e| Error::io(&to, e))?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,6 +147,38 @@ mod tests {
         assert!(exists(r, "/etc/ssl/cert.pem"));
         assert!(exists(r, "/etc/ssl/up"));
         assert!(!exists(r, "/lib64/missing.so"));
+    }
+
+    #[test]
+    fn an_overlay_replaces_files_and_links_and_enters_directories() {
+        let lower = tempfile::tempdir().unwrap();
+        let upper = tempfile::tempdir().unwrap();
+        let (l, u) = (lower.path(), upper.path());
+        std::fs::create_dir_all(l.join("usr/bin")).unwrap();
+        symlink("usr/bin", l.join("bin")).unwrap();
+        std::fs::write(l.join("usr/bin/python3"), "py").unwrap();
+        std::fs::write(l.join("usr/bin/status"), "old").unwrap();
+        std::fs::create_dir_all(u.join("usr/bin")).unwrap();
+        symlink("usr/bin", u.join("bin")).unwrap();
+        std::fs::write(u.join("usr/bin/busybox"), "bb").unwrap();
+        std::fs::write(u.join("usr/bin/status"), "new").unwrap();
+        symlink("/usr/bin/busybox", u.join("usr/bin/ls")).unwrap();
+
+        overlay(u, l).unwrap();
+        let read = |p: &str| std::fs::read_to_string(l.join(p)).unwrap();
+        assert_eq!(read("bin/python3"), "py");
+        assert_eq!(read("usr/bin/busybox"), "bb");
+        assert_eq!(read("usr/bin/status"), "new");
+        assert_eq!(
+            std::fs::read_link(l.join("usr/bin/ls")).unwrap(),
+            Path::new("/usr/bin/busybox")
+        );
+        assert!(l.join("bin").is_symlink());
+
+        // A real directory where the lower root has a link would hide the link.
+        let upper = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(upper.path().join("bin")).unwrap();
+        assert!(overlay(upper.path(), l).is_err());
     }
 
     #[test]

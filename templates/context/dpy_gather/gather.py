@@ -5,6 +5,7 @@ OUT receives:
   root/        the runtime root before the distill: interpreter, byte-compiled stdlib,
                lib-dynload, the shared-library closure, dash, CA certificates, time
                zones, identity files and the OS package records of what is carried;
+  debug/       the debug variant's layer over root/ (dpy_gather/debug.py), when asked;
   stubs/       byte-compiled modules and packages dpy puts in the zip: ensurepip's
                no-op replacement and _dpy_zipimport (see compile_stdlib_file).
 """
@@ -21,6 +22,7 @@ import subprocess
 import sys
 import time
 
+from .debug import collect as collect_debug
 from .compile import HOOK_MODULE, compile_pyc, compile_stdlib_file, recorded_name, write_pyc
 from .elf import Elf
 from .pkgdb import APK_INSTALLED, DPKG_INFO, DPKG_STATUS, apk_stanzas, dpkg_owners, dpkg_stanzas
@@ -157,6 +159,10 @@ class Gatherer(object):
         if ldconfig:
             self.make_ld_so_cache(ldconfig)
         package_db, packages = self.gather_packages()
+        # Last: the debug layer's package records extend the runtime root's.
+        debug = None
+        if self.config.get("debug"):
+            debug = collect_debug(self, os_info, search_dirs(os_info["libc"], python["multiarch"]))
 
         layout = {
             "python": python,
@@ -164,6 +170,7 @@ class Gatherer(object):
             "os": os_info,
             "loader": loader,
             "dash": dash,
+            "debug": debug,
             "ldconfig": ldconfig,
             "package_db": package_db,
             "packages": packages,

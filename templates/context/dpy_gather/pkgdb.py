@@ -75,11 +75,12 @@ def apk_stanzas(carried, installed=APK_INSTALLED):
     return names, kept
 
 
-def record_grafted(stage, build_root, grafted):
+def record_grafted(stage, build_root, grafted, who="chroot-pip"):
     """Grafted libraries are seen by scanners too: the builder's records of the packages
     owning them join BUILD_ROOT's database, written whole into STAGE, which is copied over
-    BUILD_ROOT and into BUILD_ROOT_DIFF. Without a database in both, nothing is recorded,
-    as the runtime root keeps none."""
+    BUILD_ROOT and into BUILD_ROOT_DIFF (or, for the debug variant, is the layer over the
+    runtime root). Without a database in both, nothing is recorded, as the runtime root
+    keeps none. Returns the names of the packages recorded."""
     def read(path):
         with open(path) as f:
             return f.read()
@@ -112,4 +113,5 @@ def record_grafted(stage, build_root, grafted):
             write(stage + APK_INSTALLED, "\n\n".join([current.strip("\n")] + new) + "\n\n")
         recorded = sorted(names)
     if recorded:
-        print("chroot-pip: recorded the packages of the grafted libraries: %s" % ", ".join(recorded))
+        print("%s: recorded the packages of what it added: %s" % (who, ", ".join(recorded)))
+    return recorded
