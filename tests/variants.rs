@@ -121,7 +121,7 @@ fn assert_debug_image(debug: &str, runtime: &str, source: Option<&str>, tools: &
     if let Some(source) = source {
         test = test.args(["--source-image", source]);
     }
-    test.stdout_contains(&"ok   debug-tools: sh runs ls, cat, env, id")
+    test.stdout_contains("ok   debug-tools: sh runs ls, cat, env, id")
         .stdout_contains(tools)
         .stdout_contains("ok   structure: ")
         .stdout_contains(" 0 failed")
