@@ -39,6 +39,10 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/helpers/chroot-exec.tera"),
     ),
     (
+        "helpers/chroot-uv.tera",
+        include_str!("../templates/helpers/chroot-uv.tera"),
+    ),
+    (
         "helpers/chroot-apk.tera",
         include_str!("../templates/helpers/chroot-apk.tera"),
     ),
@@ -107,6 +111,10 @@ pub const VERBATIM: &[(&str, &str)] = &[
         include_str!("../templates/context/dpy_gather/report.py"),
     ),
     (
+        "dpy/stage.sh",
+        include_str!("../templates/context/stage.sh"),
+    ),
+    (
         "dpy/builder-pip.sh",
         include_str!("../templates/context/builder-pip.sh"),
     ),
@@ -125,7 +133,7 @@ pub const VERBATIM: &[(&str, &str)] = &[
 ];
 
 /// Helpers every -buildroot image has, whatever the family.
-const COMMON_HELPERS: &[&str] = &["chroot-pip", "chroot-exec"];
+const COMMON_HELPERS: &[&str] = &["chroot-pip", "chroot-uv", "chroot-exec"];
 
 pub const BUILDROOT_DOCKERFILE: &str = "Dockerfile.buildroot";
 pub const RUNTIME_DOCKERFILE: &str = "Dockerfile.runtime";

@@ -377,7 +377,7 @@ fn a_library_chroot_pip_grafts_brings_its_apk_record() {
         "{log}"
     );
     assert!(
-        log.contains("recorded the packages of the grafted libraries: libffi"),
+        log.contains("recorded the packages of what it added: libffi"),
         "{log}"
     );
     let names: Vec<&str> = db.lines().filter_map(|l| l.strip_prefix("P:")).collect();

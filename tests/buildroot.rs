@@ -108,15 +108,29 @@ fn dpy_build(target: &str, source: &str, repository: &str, ca: &Path) {
     .run();
 }
 
+/// The Python version a dpy image carries (its io.dpy.python.version label).
+fn python_version(image: &str) -> String {
+    docker_ok(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{index .Config.Labels \"io.dpy.python.version\"}}",
+        image,
+    ])
+    .trim()
+    .to_string()
+}
+
 fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples")
 }
 
-/// Serves the flask example and checks its three routes over HTTP.
-fn serve_and_check(image: &str, machine: &str) {
+/// Serves `image` (an example listening on 8080), waits for its /_health to say ok, and
+/// returns the bodies of `paths`.
+fn served(image: &str, paths: &[&str]) -> Vec<Option<String>> {
     // Named after the image: the Debian and Alpine tests serve at the same time.
     let name = format!(
-        "dpy-flask-{}",
+        "dpy-serve-{}",
         image.replace(|c: char| !c.is_ascii_alphanumeric(), "-")
     );
     docker_ok(&["run", "-d", "--name", &name, "-p", "127.0.0.1::8080", image]);
@@ -140,8 +154,7 @@ fn serve_and_check(image: &str, machine: &str) {
         }
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
-    let root = get("/");
-    let arch = get("/_arch");
+    let bodies = paths.iter().map(|p| get(p)).collect();
     let logs = docker(&["logs", &name]);
     docker(&["rm", "-f", &name]);
     assert_eq!(
@@ -150,8 +163,83 @@ fn serve_and_check(image: &str, machine: &str) {
         "{}",
         String::from_utf8_lossy(&logs.stderr)
     );
-    assert_eq!(root.as_deref(), Some("<p>Hello, World!</p>"));
-    assert_eq!(arch.as_deref(), Some(machine));
+    bodies
+}
+
+/// Serves the flask example and checks its three routes over HTTP.
+fn serve_and_check(image: &str, machine: &str) {
+    let bodies = served(image, &["/", "/_arch"]);
+    assert_eq!(bodies[0].as_deref(), Some("<p>Hello, World!</p>"));
+    assert_eq!(bodies[1].as_deref(), Some(machine));
+}
+
+/// Builds examples/uv-app on `base` (`chroot-uv sync --frozen`), serves it, and checks
+/// that the packages in the image are exactly those uv.lock pins, as uv itself exports
+/// them, and that no uv came along.
+fn uv_app(base: &str, app: &str, bundle: &Path, python: &str) {
+    let project = examples().join("uv-app");
+    let out = docker_build(&project, app, base, bundle);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let page = served(app, &["/?name=%3Cuv%3E"]);
+    assert_eq!(
+        page[0].as_deref(),
+        Some(format!("<p>Hello, &lt;uv&gt;!</p><p>Python {python} on x86_64</p>").as_str())
+    );
+    let exported = Command::new("uv")
+        .args([
+            "export",
+            "--frozen",
+            "--no-dev",
+            "--no-emit-project",
+            "--no-hashes",
+        ])
+        .args([
+            "--no-header",
+            "--no-annotate",
+            "--format",
+            "requirements-txt",
+        ])
+        .arg("--project")
+        .arg(&project)
+        .output()
+        .expect("uv runs (scripts/testbed installs it)");
+    assert!(exported.status.success(), "{exported:?}");
+    let normal = |name: &str| name.to_lowercase().replace(['_', '.'], "-");
+    let mut locked: Vec<String> = String::from_utf8_lossy(&exported.stdout)
+        .lines()
+        .filter_map(|l| l.split_once("=="))
+        .map(|(name, version)| format!("{}=={}", normal(name), version.trim()))
+        .collect();
+    locked.sort();
+    assert!(
+        locked.iter().any(|p| p.starts_with("markupsafe==")),
+        "{locked:?}"
+    );
+    let installed = docker_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        app,
+        "-c",
+        "import importlib.metadata as m, shutil, markupsafe._speedups; \
+         print(shutil.which('uv')); \
+         [print(d.metadata['Name'] + '==' + d.version) for d in m.distributions()]",
+    ]);
+    let mut lines = installed.lines();
+    assert_eq!(lines.next(), Some("None"), "uv is not in the image");
+    let mut installed: Vec<String> = lines
+        .map(|l| {
+            let (name, version) = l.split_once("==").unwrap();
+            format!("{}=={version}", normal(name))
+        })
+        .collect();
+    installed.sort();
+    assert_eq!(installed, locked);
 }
 
 #[test]
@@ -225,6 +313,10 @@ fn flask_on_debian_with_a_private_ca_and_a_grafted_library() {
         String::from_utf8_lossy(&out.stderr)
     );
     serve_and_check(&app, "x86_64");
+    let uv = format!("{repository}-uv:1");
+    uv_app(&base, &uv, &bundle, &python_version(&base));
+    assert_absent(&uv, &marker);
+    docker(&["image", "rm", &uv]);
     // What chroot-pip installed keeps its .dist-info, which scanners read: syft lists
     // flask and its dependencies with their versions, beside the image's own SBOM.
     let python_packages: Vec<String> = common::syft(&app)
@@ -276,7 +368,7 @@ fn flask_on_debian_with_a_private_ca_and_a_grafted_library() {
     // scanners see it: package-db fails on a shared library no record owns.
     let recorded = log
         .lines()
-        .find(|l| l.contains("recorded the packages of the grafted libraries:"))
+        .find(|l| l.contains("recorded the packages of what it added:"))
         .unwrap_or_else(|| panic!("no packages recorded: {log}"));
     assert!(recorded.contains("libstdc++6"), "{recorded}");
     Test::new()
@@ -329,6 +421,8 @@ fn flask_and_a_console_script_on_alpine() {
     ]);
     assert!(wheel.contains("musllinux"), "{wheel}");
     serve_and_check(&app, "x86_64");
+    let uv = format!("{repository}-uv:1");
+    uv_app(&base, &uv, &bundle, &python_version(&base));
 
     let cli = format!("{repository}-cli:1");
     let out = docker_build(&examples().join("cli"), &cli, &base, &bundle);
@@ -351,10 +445,10 @@ fn flask_and_a_console_script_on_alpine() {
         "{request}"
     );
 
-    for image in [app.clone(), cli.clone()] {
+    for image in [app.clone(), cli.clone(), uv.clone()] {
         assert_absent(&image, &marker);
     }
-    for image in [app, cli, format!("{base}-buildroot"), base] {
+    for image in [app, cli, uv, format!("{base}-buildroot"), base] {
         docker(&["image", "rm", &image]);
     }
 }
@@ -413,10 +507,156 @@ fn helpers_fail_clearly_and_leave_build_root_unchanged() {
             && stderr.contains("apt-get install -y python3-pip"),
         "{stderr}"
     );
+    uv_refuses_bad_projects_and_installs_offline(&buildroot, &bundle);
     docker(&[
         "image",
         "rm",
         &buildroot,
         &format!("{repository}:3.11-bookworm"),
     ]);
+}
+
+/// chroot-uv's bad inputs, each one line, with `$BUILD_ROOT` unchanged after them: a
+/// project without uv.lock under --frozen, a lock that no longer matches pyproject.toml,
+/// a package that does not exist, no package index reachable (with and without uv).
+/// Then offline with what a user supplies (the uv wheel, a wheel directory): uv-app into
+/// a venv inside the root, which the runtime's interpreter runs.
+fn uv_refuses_bad_projects_and_installs_offline(buildroot: &str, bundle: &Path) {
+    let dir = tempfile::tempdir().unwrap();
+    let projects = dir.path().join("b");
+    let app = examples().join("uv-app");
+    for (name, files) in [
+        ("nolock", &["pyproject.toml"][..]),
+        ("stale", &["pyproject.toml", "uv.lock"][..]),
+        ("app", &["pyproject.toml", "uv.lock", "app.py"][..]),
+    ] {
+        std::fs::create_dir_all(projects.join(name)).unwrap();
+        for file in files {
+            std::fs::copy(app.join(file), projects.join(name).join(file)).unwrap();
+        }
+    }
+    let stale = projects.join("stale/pyproject.toml");
+    let text = std::fs::read_to_string(&stale).unwrap();
+    std::fs::write(
+        &stale,
+        text.replace(
+            "\"werkzeug>=3,<4\",",
+            "\"werkzeug>=3,<4\",\n    \"itsdangerous>=2\",",
+        ),
+    )
+    .unwrap();
+    // A project that is a package (a build backend, a console script): sync installs it
+    // too, after its locked dependencies (none here).
+    let package = projects.join("pkg");
+    std::fs::create_dir_all(package.join("src/uvpkg")).unwrap();
+    std::fs::write(
+        package.join("pyproject.toml"),
+        "[project]\nname = \"uvpkg\"\nversion = \"1.0.0\"\nrequires-python = \">=3.9\"\n\
+         dependencies = []\n\n[project.scripts]\nuvpkg-hello = \"uvpkg:hello\"\n\n\
+         [build-system]\nrequires = [\"uv_build>=0.9,<0.14\"]\nbuild-backend = \"uv_build\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        package.join("src/uvpkg/__init__.py"),
+        "def hello():\n    print('hello from uvpkg')\n",
+    )
+    .unwrap();
+    let locked = Command::new("uv")
+        .args(["lock", "--project"])
+        .arg(&package)
+        .output()
+        .expect("uv runs (scripts/testbed installs it)");
+    assert!(locked.status.success(), "{locked:?}");
+    let wheels = dir.path().join("w");
+    std::fs::create_dir_all(&wheels).unwrap();
+    let run = |network: &str, script: &str| {
+        let out = Command::new("/usr/bin/docker")
+            .args(["run", "--rm", "--network", network, "-v"])
+            .arg(format!("{}:/b:ro", projects.display()))
+            .arg("-v")
+            .arg(format!("{}:/w", wheels.display()))
+            .arg("-v")
+            .arg(format!("{}:/ca.pem:ro", bundle.display()))
+            .args(["-e", "DPY_CA_FILE=/ca.pem", "--entrypoint", "/bin/sh", buildroot, "-c"])
+            .arg(format!(
+                "snapshot() {{ find \"$BUILD_ROOT\" -printf '%p %s\\n' | sort | md5sum; }}; before=$(snapshot); {script}"
+            ))
+            .output()
+            .unwrap();
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let unchanged = "[ \"$before\" = \"$(snapshot)\" ] && echo unchanged";
+    let (stdout, stderr) = run(
+        "bridge",
+        &format!(
+            "chroot-uv sync --frozen --project /b/nolock; echo \"nolock=$?\"; \
+             chroot-uv sync --project /b/stale; echo \"stale=$?\"; \
+             chroot-uv pip install dpy-no-such-package-0xdead; echo \"nosuch=$?\"; \
+             chroot-uv sync --frozen --project /b/app --venv app-venv; echo \"relative=$?\"; \
+             UV_OFFLINE=1 chroot-uv sync --frozen --project /b/app; echo \"offline=$?\"; \
+             {unchanged}; \
+             chroot-uv sync --frozen --project /b/pkg && chroot-exec uvpkg-hello \
+               && find \"$BUILD_ROOT\" -name uvpkg-hello -exec head -n 1 {{}} +; \
+             PIP_CERT=/ca.pem python3 -m pip download -q --only-binary :all: -d /w uv \
+               jinja2==3.1.6 markupsafe==3.0.4 werkzeug==3.1.9 >/dev/null && echo fetched"
+        ),
+    );
+    for expected in [
+        "nolock=2",
+        "stale=2",
+        "nosuch=1",
+        "relative=2",
+        "offline=1",
+        "unchanged",
+        "fetched",
+        "hello from uvpkg\n#!/usr/bin/python3\n",
+    ] {
+        assert!(stdout.contains(expected), "{expected}\n{stdout}\n{stderr}");
+    }
+    for line in [
+        "chroot-uv: /b/nolock has no uv.lock, and --frozen installs exactly what it pins; run 'uv lock' and COPY uv.lock in beside pyproject.toml\n",
+        "chroot-uv: /b/stale/uv.lock: error: The lockfile at `uv.lock` needs to be updated, but `--locked` was provided. hint: To update the lockfile, run `uv lock`.\n",
+        "chroot-uv: --venv takes an absolute path (where the venv is in the runtime image), not 'app-venv'\n",
+    ] {
+        assert!(stderr.contains(line), "{line}\n{stderr}");
+    }
+    assert!(
+        stderr.contains("dpy-no-such-package-0xdead was not found"),
+        "{stderr}"
+    );
+
+    let (stdout, stderr) = run(
+        "none",
+        &format!(
+            "chroot-uv sync --frozen --project /b/app; echo \"noindex=$?\"; {unchanged}; \
+             UV_OFFLINE=1 UV_FIND_LINKS=/w chroot-uv --uv-wheel \"$(ls /w/uv-*.whl)\" \
+               sync --frozen --project /b/app --venv /srv/venv && echo \"venv=$?\"; \
+             chroot-exec /srv/venv/bin/python -c \
+               'import sys, markupsafe._speedups, jinja2; print(sys.prefix, sys.base_prefix != sys.prefix)'; \
+             [ -z \"$(find \"$BUILD_ROOT\" -name uv -type f)\" ] && echo no-uv-in-root"
+        ),
+    );
+    for expected in [
+        "noindex=3",
+        "unchanged",
+        "venv=0",
+        "/srv/venv True",
+        "no-uv-in-root",
+    ] {
+        assert!(stdout.contains(expected), "{expected}\n{stdout}\n{stderr}");
+    }
+    assert!(
+        stderr.contains("chroot-uv: no uv: the builder has none and PyPI did not answer ("),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr
+            .lines()
+            .filter(|l| l.starts_with("chroot-uv: no uv"))
+            .count(),
+        1
+    );
 }

@@ -696,7 +696,7 @@ fn graft_copies_what_the_stage_needs_and_the_root_lacks() {
     assert_eq!(
         printed[2..],
         [format!(
-            "chroot-pip: recorded the packages of the grafted libraries: {}",
+            "chroot-pip: recorded the packages of what it added: {}",
             names.join(", ")
         )
         .as_str()],

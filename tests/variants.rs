@@ -149,8 +149,30 @@ fn a_debian_debug_image_carries_the_familys_busybox_and_its_record() {
         return;
     }
     let repository = common::unique_repository("debug");
-    let image = common::build_debian(&repository, &["--variants", "runtime,debug"]);
+    let dir = tempfile::tempdir().unwrap();
+    let metadata = dir.path().join("meta.json");
+    let image = common::build_debian(
+        &repository,
+        &[
+            "--variants",
+            "runtime,debug",
+            "--metadata-file",
+            metadata.to_str().unwrap(),
+        ],
+    );
     let debug = format!("{image}-debug");
+    // Recorded like the others: `dpy readme` lists it, and its SBOM is beside the file.
+    Test::new()
+        .args(["readme", "--metadata", metadata.to_str().unwrap()])
+        .stdout_contains(&format!("{debug} <"))
+        .run();
+    let sbom = std::fs::read_to_string(
+        dir.path()
+            .join("dpy-sbom")
+            .join(format!("{}.spdx.json", debug.replace(['/', ':'], "_"))),
+    )
+    .unwrap();
+    assert!(sbom.contains("pkg:deb/debian/busybox@"), "{sbom}");
     assert_debug_image(&debug, &image, None, "(busybox /usr/bin/busybox)");
     Test::new()
         .args(["test", &image])

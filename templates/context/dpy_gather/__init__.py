@@ -3,7 +3,9 @@ image's own interpreter (CPython 3.9 to 3.14, glibc or musl, /usr/local or /usr)
 
   main     the command line: gather CONFIG OUT, or --graft STAGE BUILD_ROOT
   gather   the gather stage (Gatherer): layout.json, root/, stubs/, manifest.json
-  graft    chroot-pip's graft: libraries the new extension modules need, from the builder
+  graft    the helpers' graft (chroot-pip, chroot-uv): libraries that new extension
+           modules need, from the builder
+  debug    the debug variant's tools (debug/)
   probe    the interpreter's, the OS's and the loader's own answers
   elf      the ELF reader (Elf)
   root     copying into the output root, symlinks and all (Root)

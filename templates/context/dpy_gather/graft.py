@@ -1,4 +1,4 @@
-"""chroot-pip's graft."""
+"""The install helpers' graft (chroot-pip, chroot-uv: the DPY_HELPER they set)."""
 
 import os
 import shutil
@@ -11,9 +11,10 @@ from .probe import musl_reserved, resolve_library, search_dirs
 
 
 def graft(stage, build_root):
-    """After chroot-pip installed into STAGE (a scratch root merged into BUILD_ROOT next):
+    """After a helper installed into STAGE (a scratch root merged into BUILD_ROOT next):
     every shared library an installed ELF file needs that neither BUILD_ROOT nor STAGE
     holds is copied from this builder into STAGE. Returns the number of failures."""
+    who = os.environ.get("DPY_HELPER", "chroot-pip")
     executable = Elf.read(os.path.realpath(sys.executable))
     loader = executable.interp if executable else None
     libc = "musl" if loader and "musl" in loader else "glibc"
@@ -45,9 +46,9 @@ def graft(stage, build_root):
                 continue
             found = resolve_library(name, elf, "/nonexistent", defaults)
             if not found:
-                sys.stderr.write("chroot-pip: %s needs %s, which neither $BUILD_ROOT nor this builder has; "
+                sys.stderr.write("%s: %s needs %s, which neither $BUILD_ROOT nor this builder has; "
                                  "install it in the builder (or with chroot-apk/chroot-apt) first\n"
-                                 % (runtime_path, name))
+                                 % (who, runtime_path, name))
                 failures += 1
                 continue
             # Copy the real file and the soname link at their canonical (merged-/usr) places,
@@ -60,9 +61,9 @@ def graft(stage, build_root):
             if link != real and not os.path.lexists(stage + link):
                 os.symlink(os.path.basename(real) if os.path.dirname(link) == os.path.dirname(real) else real,
                            stage + link)
-            print("chroot-pip: grafted %s from the builder (%s), needed by %s" % (name, real, runtime_path))
+            print("%s: grafted %s from the builder (%s), needed by %s" % (who, name, real, runtime_path))
             grafted.update((real, link))
             queue.append(stage + real)
     if grafted:
-        record_grafted(stage, build_root, grafted)
+        record_grafted(stage, build_root, grafted, who)
     return failures
