@@ -220,7 +220,8 @@ fn a_failed_target_does_not_stop_the_others() {
     before.assert_no_new_dangling();
 }
 
-/// `--if-changed` over a two-target push to the loopback registry: a second run builds
+/// `--if-changed` over a two-target push to the loopback registry, all three variants:
+/// each -debug image is pushed under its index and recorded; a second run builds
 /// and pushes nothing and prints `unchanged` for both; after one source is rebuilt
 /// under the same tag, only that target is built and pushed; with the metadata file
 /// deleted, the registry's labels alone say the same. `dpy readme` over the records
@@ -248,6 +249,8 @@ fn if_changed_over_a_two_target_push_rebuilds_only_what_moved() {
                 "plain",
                 "--push",
                 "--if-changed",
+                "--variants",
+                "runtime,buildroot,debug",
             ])
             .args(["--registry-auth", "dpy:dpy-test-password"])
             .args(["--source-image", &source, "--repository", &repository])
@@ -266,6 +269,26 @@ fn if_changed_over_a_two_target_push_rebuilds_only_what_moved() {
         digest_of(&first_out, targets[1]),
     );
     let recorded = std::fs::read(&metadata).unwrap();
+    // The -debug images are pushed under one index each and recorded like the others.
+    for target in targets {
+        let debug = format!("{repository}:{target}-debug");
+        let index: serde_json::Value =
+            serde_json::from_slice(&common::registry_manifest(&debug, "dpy:dpy-test-password"))
+                .unwrap();
+        assert_eq!(
+            index["mediaType"], "application/vnd.oci.image.index.v1+json",
+            "{index}"
+        );
+        let records: serde_json::Value = serde_json::from_slice(&recorded).unwrap();
+        assert!(
+            records["images"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["kind"] == "debug" && r["reference"] == debug.as_str()),
+            "{records}"
+        );
+    }
 
     // Nothing moved: nothing built, nothing pushed, both unchanged with their digests.
     let again = push()
