@@ -68,6 +68,10 @@ pub struct Record {
     /// When pushed: each platform's manifest digest under the index.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub manifests: Vec<PlatformManifest>,
+    /// The runtime image only: the debug sections dpy removed from the source's ELF
+    /// files (distill::strip), and by what; absent when the source was stripped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub debug_info_stripped: Option<crate::distill::strip::Stripped>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -276,6 +280,7 @@ mod tests {
             signed_with: None,
             inputs: None,
             manifests: Vec::new(),
+            debug_info_stripped: None,
         }
     }
 

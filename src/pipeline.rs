@@ -94,6 +94,8 @@ pub struct Outcome {
     pub sbom: String,
     /// The debug image's SBOM: the runtime's packages and what the debug layer adds.
     pub debug_sbom: Option<String>,
+    /// Debug sections removed from the source's ELF files.
+    pub stripped: distill::strip::Stripped,
     /// The build's epoch (RFC 3339).
     pub epoch: String,
     pub seconds: f64,
@@ -680,6 +682,18 @@ async fn finish(
         distilled.root_tar.len() as f64 / 1e6,
         t.elapsed().as_secs_f64()
     ));
+    if !distilled.stripped.files.is_empty() {
+        progress.note(&format!(
+            "debug info: {:.1} MB of debug sections removed from {} ELF files{}",
+            distilled.stripped.bytes as f64 / 1e6,
+            distilled.stripped.files.len(),
+            if distilled.debug.is_some() {
+                " (the -debug image keeps them)"
+            } else {
+                ""
+            }
+        ));
+    }
     if let (Some(_), Some(tools)) = (&distilled.debug, &layout.debug) {
         progress.note(&tools.describe());
     }
@@ -718,6 +732,7 @@ async fn finish(
         builder_pip,
         sbom: distilled.sbom,
         debug_sbom,
+        stripped: distilled.stripped.clone(),
         epoch: spec.epoch.rfc3339(),
         source,
         seconds: started.elapsed().as_secs_f64(),
@@ -840,6 +855,12 @@ fn record_of(
         signed_with: None,
         inputs: None,
         manifests: Vec::new(),
+        debug_info_stripped: match kind {
+            Variant::Runtime if !outcome.stripped.files.is_empty() => {
+                Some(outcome.stripped.clone())
+            }
+            _ => None,
+        },
     }
 }
 

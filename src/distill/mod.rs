@@ -3,7 +3,7 @@
 //! Input is what the gather stage exported (root/, stubs/) and the layout it reported.
 //! Output is the root as one deterministic tar, plus figures. The steps, each in its own module:
 //! the stdlib zip (`stdlib`), ensurepip's stub, accounts (`accounts`), /tmp, the
-//! shared-library check (`elf`), the SBOM (`sbom`), the layer tar (`layer`), and the
+//! shared-library check (`elf`), debug info out (`strip`), the SBOM (`sbom`), the layer tar (`layer`), and the
 //! debug variant's layer over it (`debug`).
 
 pub mod accounts;
@@ -13,6 +13,7 @@ pub mod layer;
 pub mod rootfs;
 pub mod sbom;
 pub mod stdlib;
+pub mod strip;
 
 use std::path::{Path, PathBuf};
 
@@ -29,6 +30,8 @@ pub struct Distilled {
     pub root_tar: Vec<u8>,
     /// The debug image's layer over it, when the recipe makes the debug variant.
     pub debug: Option<debug::DebugLayer>,
+    /// What stripping debug info removed (nothing, for a stripped source).
+    pub stripped: strip::Stripped,
     pub stats: Stats,
 }
 
@@ -115,6 +118,24 @@ pub fn distill(
         elf::Libc::Glibc
     };
     elf::check_closure(&root, libc)?;
+
+    // 3b. Debug info out (distill::strip); the debug variant's layer keeps the originals.
+    let keep_symbols = recipe.makes(crate::runtime::Variant::Debug);
+    let debug_dir = export.join(debug::DIR);
+    let stripped = strip::strip_root(&root, |relative, original| {
+        if !keep_symbols {
+            return Ok(());
+        }
+        let to = debug_dir.join(relative);
+        if let Some(dir) = to.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        std::fs::write(&to, original).map_err(|e| Error::io(&to, e))?;
+        let mode = std::fs::metadata(root.join(relative))
+            .map_err(|e| Error::io(root.join(relative), e))?
+            .permissions();
+        std::fs::set_permissions(&to, mode).map_err(|e| Error::io(&to, e))
+    })?;
     match (recipe.shell, rootfs::exists(&root, "/bin/sh")) {
         (crate::runtime::Shell::Dash, false) => {
             return Err(Error::Distill(
@@ -145,6 +166,7 @@ pub fn distill(
         sbom,
         root_tar,
         debug,
+        stripped,
         stats: Stats {
             zip_entries: entries.len(),
             zip_bytes,
