@@ -23,6 +23,7 @@ mod readme;
 mod render;
 mod sign;
 mod startup;
+mod strip;
 mod target;
 mod variants;
 mod zip_reads;
