@@ -115,10 +115,7 @@ pub fn strip(data: &[u8]) -> Result<Option<Vec<u8>>> {
         let mut h = h.clone();
         let end = h.sh_offset + h.sh_size;
         if h.sh_type != sh::SHT_NOBITS && i != 0 && end as usize > kept_end {
-            let align = h.sh_addralign.max(1) as usize;
-            while out.len() % align != 0 {
-                out.push(0);
-            }
+            pad(&mut out, h.sh_addralign.max(1) as usize);
             let start = h.sh_offset as usize;
             let bytes = data.get(start..end as usize).ok_or_else(|| {
                 Error::Distill("an ELF section runs past the end of its file".into())
@@ -144,10 +141,7 @@ pub fn strip(data: &[u8]) -> Result<Option<Vec<u8>>> {
 
     // The new section header table, then the ELF header pointing at it.
     let little = elf.little_endian;
-    let align = if class64 { 8 } else { 4 };
-    while out.len() % align != 0 {
-        out.push(0);
-    }
+    pad(&mut out, if class64 { 8 } else { 4 });
     let shoff = out.len() as u64;
     for h in &kept {
         write_section_header(&mut out, h, class64, little);
@@ -194,6 +188,11 @@ pub fn strip(data: &[u8]) -> Result<Option<Vec<u8>>> {
 
     check_loaded_bytes(data, &out)?;
     Ok(Some(out))
+}
+
+/// Zeros up to the next multiple of `align`.
+fn pad(out: &mut Vec<u8>, align: usize) {
+    out.resize(out.len().next_multiple_of(align), 0);
 }
 
 fn put(out: &mut [u8], at: usize, le: &[u8], be: &[u8], little: bool) {
