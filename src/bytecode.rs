@@ -111,7 +111,7 @@ pub async fn share(
     })
 }
 
-/// The stored entries of the zip go with the bytecode: the gather stage of an emulated
+/// The stored entries of the zip, and the first zip's, go with the bytecode: the gather stage of an emulated
 /// platform does not list them (it would import dozens of modules under qemu), and the
 /// stdlibs are the same but for the modules named after the platform.
 fn share_hot_list(native: &Gathered, other: &mut Gathered) {
@@ -124,18 +124,21 @@ fn share_hot_list(native: &Gathered, other: &mut Gathered) {
         native.layout.python.multiarch.clone().unwrap_or_default(),
         other.layout.python.multiarch.clone().unwrap_or_default(),
     );
-    other.layout.hot = native
-        .layout
-        .hot
-        .iter()
-        .map(|name| {
-            if from.is_empty() || to.is_empty() {
-                name.clone()
-            } else {
-                name.replace(&from, &to)
-            }
-        })
-        .collect();
+    let rename = |names: &[String]| -> Vec<String> {
+        names
+            .iter()
+            .map(|name| {
+                if from.is_empty() || to.is_empty() {
+                    name.clone()
+                } else {
+                    name.replace(&from, &to)
+                }
+            })
+            .collect()
+    };
+    other.layout.hot = rename(&native.layout.hot);
+    // So does the first zip's list.
+    other.layout.startup = rename(&native.layout.startup);
 }
 
 fn pyc_name(relative: &str) -> PathBuf {

@@ -18,6 +18,10 @@ use crate::runtime::Variant;
 /// separated), for `dpy test` to expect them absent.
 pub const BROKEN_MODULES_LABEL: &str = "io.dpy.modules.broken";
 
+/// The path of the zip that holds the whole stdlib (layout.python.stdlib_zip), for
+/// `dpy test`.
+pub const STDLIB_ZIP_LABEL: &str = "io.dpy.stdlib.zip";
+
 /// A built image and the tag it is to get.
 #[derive(Debug, Clone)]
 pub struct TaggedImage {
@@ -252,6 +256,7 @@ pub fn labels(
         ),
         ("io.dpy.profile".into(), recipe.profile.name.clone()),
         (crate::inputs::LABEL.into(), inputs.to_string()),
+        (STDLIB_ZIP_LABEL.into(), layout.python.stdlib_zip.clone()),
         (
             crate::runtime::SHELL_LABEL.into(),
             recipe.shell.name().to_string(),

@@ -28,6 +28,9 @@ pub struct PythonLayout {
     pub lib_dynload: String,
     /// The sys.path entry the stdlib zip must be written to.
     pub zip_path: String,
+    /// The zip that holds the whole stdlib, beside `zip_path` (which holds what a bare
+    /// start imports); every module's code names its path in it.
+    pub stdlib_zip: String,
     /// The file getpath needs to find the prefix.
     pub landmark: String,
     #[serde(default)]
@@ -185,6 +188,10 @@ pub struct Layout {
     /// Stdlib-relative `.pyc` names that a start plus the hot imports load.
     #[serde(default)]
     pub hot: Vec<String>,
+    /// What the first zip holds: the names a bare start imports (gather.py's
+    /// find_startup_modules).
+    #[serde(default)]
+    pub startup: Vec<String>,
     #[serde(default)]
     pub warnings: Vec<String>,
 }

@@ -1,6 +1,9 @@
-//! The stdlib zip is laid out for a fast start: the modules a start and the common
-//! imports load are stored, the rest deflated, no directory entries; and each module is
-//! read from it once (`_dpy_zipimport`, imported by the zip's encodings package).
+//! The stdlib is laid out for a fast start: the zip sys.path names first holds only what
+//! a bare start imports, and the stdlib zip's directory comes from an index, not from a
+//! read of every entry; in the stdlib zip the modules a start and the common imports
+//! load are stored, the rest deflated, no directory entries; each module is read once
+//! (`_dpy_zipimport`, imported by the first zip's encodings package). A missing hook or
+//! index costs speed, never an import.
 
 use crate::common;
 use crate::common::{docker_ok, python_in, Test};
@@ -19,7 +22,7 @@ fn runtime() -> Option<&'static str> {
 /// The compression method of each named zip entry, and the count of directory entries.
 const ZIP_PROBE: &str = r#"
 import sys, zipfile
-archive = zipfile.ZipFile([p for p in sys.path if p.endswith(".zip")][0])
+archive = zipfile.ZipFile([p for p in sys.path if p.endswith("-stdlib.zip")][0])
 methods = {i.filename: i.compress_type for i in archive.infolist()}
 print(" ".join("%s=%s" % (n, methods.get(n)) for n in sys.argv[1:]))
 print("dirs=%d" % sum(n.endswith("/") for n in methods))
@@ -84,6 +87,103 @@ fn the_hook_keeps_encodings_line_numbers() {
     );
 }
 
+/// The central directories a bare start reads, as zipimport reports them with -v:
+/// (entries, zip path).
+fn directories_read(image: &str, flags: &[&str]) -> Vec<(usize, String)> {
+    let mut args = flags.to_vec();
+    args.extend(["-v", "-c", "import sys; print(sys.path)"]);
+    let out = python_in(image, &args);
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter_map(|l| l.strip_prefix("# zipimport: found "))
+        .map(|rest| {
+            let (count, path) = rest.split_once(" names in ").unwrap();
+            (count.parse().unwrap(), path.trim_matches('\'').to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn a_bare_start_reads_only_the_first_zips_small_directory() {
+    let Some(image) = runtime() else { return };
+    for flags in [&[][..], &["-S"][..], &["-I"][..]] {
+        let read = directories_read(image, flags);
+        assert_eq!(read.len(), 1, "{flags:?}: {read:?}");
+        let (count, path) = &read[0];
+        assert_eq!(path, "/usr/lib/python311.zip", "{flags:?}");
+        assert!(*count <= 10, "{flags:?}: {count} entries");
+    }
+    // Importing from the stdlib zip reads no directory either: the index gave it.
+    let out = python_in(
+        image,
+        &["-v", "-c", "import json, email.message, xml.dom.minidom"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success());
+    assert!(!stderr.contains("python311-stdlib.zip'\n"), "{stderr}");
+    assert_eq!(stderr.matches("# zipimport: found ").count(), 1);
+}
+
+/// The runtime image with its first zip rewritten by its own interpreter: without the
+/// hook (`hook`), or with an index that is not marshal data (`index`).
+fn damaged(image: &str, what: &str) -> String {
+    common::image_from_dockerfile(
+        &format!("damaged-{what}-{}", std::process::id()),
+        &format!(
+            "FROM {image}\nUSER root\nENV DPY_DAMAGE={what}\n\
+             RUN [\"python3\", \"-c\", \"import os, sys, zipfile; p = [e for e in sys.path if e.endswith('.zip')][0]; \
+             what = os.environ['DPY_DAMAGE']; old = zipfile.ZipFile(p); \
+             items = [(i, old.read(i)) for i in old.infolist()]; old.close(); new = zipfile.ZipFile(p, 'w'); \
+             [new.writestr(i, b'not marshal data' if what == 'index' and i.filename.endswith('.index') else d) \
+             for i, d in items if not (what == 'hook' and i.filename.startswith('_dpy_zipimport'))]; new.close()\"]\n\
+             USER 65532:65532\n"
+        ),
+    )
+}
+
+#[test]
+fn a_missing_hook_or_index_costs_speed_never_an_import() {
+    let Some(image) = runtime() else { return };
+    for what in ["hook", "index"] {
+        let image = damaged(image, what);
+        // The stdlib zip's whole directory is read again, and everything imports: the
+        // stdlib-imports check imports each module of the stdlib.
+        let read = directories_read(&image, &[]);
+        assert_eq!(read.len(), 2, "{what}: {read:?}");
+        assert_eq!(read[1].1, "/usr/lib/python311-stdlib.zip");
+        assert!(read[1].0 > 400, "{what}: {read:?}");
+        let out = python_in(
+            &image,
+            &[
+                "-c",
+                "import encodings.cp1252, json, ssl, asyncio; print('started')",
+            ],
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "started\n",
+            "{what}: {out:?}"
+        );
+        let failing = if what == "hook" {
+            "zip-reads-once, startup-zip"
+        } else {
+            "startup-zip"
+        };
+        Test::new()
+            .args(["test", &image, "--skip-structure"])
+            .status(15)
+            .stdout_contains("ok   stdlib-imports: all ")
+            .stdout_contains("FAIL startup-zip: a bare start (no flags) read the directories of ")
+            .stderr_contains(&format!(
+                "conformance checks failed on {image}: {failing}\n"
+            ))
+            .one_line_error()
+            .run();
+        docker_ok(&["image", "rm", &image]);
+    }
+}
+
 #[test]
 fn a_broken_hook_costs_speed_never_the_interpreter() {
     let Some(image) = runtime() else { return };
@@ -97,15 +197,20 @@ fn a_broken_hook_costs_speed_never_the_interpreter() {
              ENV PYTHONPATH=/tmp/shadow\n"
         ),
     );
-    let out = python_in(&broken, &["-c", "import json, ssl; print('started')"]);
+    let out = python_in(
+        &broken,
+        &["-c", "import json, ssl, encodings.cp1252; print('started')"],
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "started\n");
     assert!(out.status.success());
-    // And the conformance suite notices that modules are read twice again.
+    // And the conformance suite notices that modules are read twice again, and that
+    // the start read the stdlib zip's directory.
     Test::new()
         .args(["test", &broken, "--skip-structure"])
         .status(15)
         .stdout_contains("FAIL zip-reads-once")
-        .stderr_contains("zip-reads-once")
+        .stdout_contains("FAIL startup-zip")
+        .stderr_contains("zip-reads-once, startup-zip")
         .one_line_error()
         .run();
     docker_ok(&["image", "rm", &broken]);

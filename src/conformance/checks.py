@@ -37,6 +37,8 @@ SURVEY = EXPECT.get("survey") or {}
 STRIP = EXPECT.get("strip") or []
 BROKEN = EXPECT.get("broken") or []
 ZIP_NAME = EXPECT.get("zip_name") or "python%d%d.zip" % sys.version_info[:2]
+# The zip that holds the whole stdlib (the first one holds what a bare start imports).
+STDLIB_ZIP = EXPECT.get("stdlib_zip")
 UID = EXPECT.get("uid", 65532)
 FORBIDDEN = EXPECT.get("forbidden") or ["bash", "busybox", "apk", "apt", "apt-get", "dpkg",
                                          "pip", "pip3", "ls"]
@@ -89,11 +91,19 @@ def stripped(name):
 
 
 def zip_entry():
-    """The stdlib zip's sys.path entry, or None."""
+    """The first zip's sys.path entry, or None."""
     for entry in sys.path:
         if os.path.basename(entry) == ZIP_NAME:
             return entry
     return None
+
+
+def stdlib_entry():
+    """The stdlib zip's sys.path entry, or None (images from before the split have none:
+    the first zip is the stdlib zip)."""
+    if not STDLIB_ZIP:
+        return zip_entry()
+    return STDLIB_ZIP if STDLIB_ZIP in sys.path else None
 
 
 def is_utf8(name):
@@ -184,15 +194,18 @@ def stdlib_imports():
 def stdlib_zipped():
     import importlib.machinery
     problems = []
-    entry = zip_entry()
-    if entry is None:
+    first = zip_entry()
+    entry = stdlib_entry()
+    if first is None:
         problems.append("%s is not on sys.path %s" % (ZIP_NAME, sys.path))
-    elif not os.path.isfile(entry):
-        problems.append("%s is on sys.path but is no file" % entry)
+    elif entry is None:
+        problems.append("the stdlib zip %s is not on sys.path %s" % (STDLIB_ZIP, sys.path))
+    elif not os.path.isfile(entry) or not os.path.isfile(first):
+        problems.append("%s or %s is on sys.path but is no file" % (first, entry))
     else:
         import json as probe
         if not (probe.__file__ or "").startswith(entry + os.sep):
-            problems.append("json is imported from %s, not from the zip" % probe.__file__)
+            problems.append("json is imported from %s, not from the stdlib zip" % probe.__file__)
     paths = sysconfig.get_paths()
     stdlib = paths["stdlib"]
     # site-packages may sit inside the stdlib dir (official layout): its .py files are
@@ -235,7 +248,7 @@ def traceback_paths():
     # What a user sees: the traceback an uncaught error prints in a fresh interpreter.
     out = python("-c", "import json; json.loads('{')")
     files = re.findall(r'File "([^"]+)"', out.stderr)
-    entry = zip_entry() or ("<sys.path entry>/" + ZIP_NAME)
+    entry = stdlib_entry() or ("<sys.path entry>/" + ZIP_NAME)
     wanted = os.path.join(entry, "json", "decoder.py")
     decoder = [f for f in files if f.replace(os.sep, "/").endswith("json/decoder.py")]
     if not decoder:
@@ -541,6 +554,46 @@ def zip_reads_once():
                 "with " + " ".join(flags) if flags else "", answer[0], answer[1])
         results.append("%s: 1 read" % (" ".join(flags) or "default"))
     return True, "importing colorsys from the zip: " + ", ".join(results)
+
+
+STARTUP_PROBE = r'''
+import sys, zipimport
+first = [p for p in sys.path if p.endswith(sys.argv[1])]
+stdlib = sys.argv[2]
+cache = zipimport._zip_directory_cache
+print(len(cache.get(first[0], ())) if first else -1, stdlib in cache, stdlib in sys.path)
+'''
+
+
+@check("startup-zip")
+def startup_zip():
+    # A bare start reads the central directory of the first zip only (zipimport says
+    # "found N names" for each directory it reads, with -v); the stdlib zip's comes
+    # from the index, which must be what zipimport itself reads from that zip.
+    if not STDLIB_ZIP:
+        return True, "not applicable: this image has one stdlib zip"
+    counts = []
+    for flags in ([], ["-S"], ["-I"]):
+        out = python(*(flags + ["-v", "-c", "pass"]))
+        found = re.findall(r"zipimport: found (\d+) names in '([^']+)'", out.stderr)
+        if out.returncode != 0 or [path for _, path in found] != [zip_entry()]:
+            return False, "a bare start (%s) read the directories of %s (exit %d)" % (
+                " ".join(flags) or "no flags", found, out.returncode)
+        counts.append(int(found[0][0]))
+        probe = python(*(flags + ["-c", STARTUP_PROBE, ZIP_NAME, STDLIB_ZIP]))
+        answer = probe.stdout.split()
+        if answer[1:] != ["True", "True"]:
+            return False, "after a start (%s) the stdlib zip is cached %s, on sys.path %s: %s" % (
+                " ".join(flags) or "no flags", *(answer[1:] or ["?", "?"]), tail(probe.stderr))
+    import zipimport
+    parsed = zipimport._read_directory(STDLIB_ZIP)
+    indexed = zipimport._zip_directory_cache.get(STDLIB_ZIP)
+    if parsed != indexed:
+        differ = sorted(k for k in set(parsed) | set(indexed or {}) if parsed.get(k) != (indexed or {}).get(k))
+        return False, "the index differs from zipimport's own reading of %s in %d names, e.g. %s" % (
+            STDLIB_ZIP, len(differ), differ[:3])
+    return True, "a bare start (default, -S, -I) reads %d directory entries, of %s only; the index of %s " \
+        "equals zipimport's reading (%d names)" % (counts[0], zip_entry(), STDLIB_ZIP, len(parsed))
 
 
 @check("left-out-modules")

@@ -118,6 +118,7 @@ pub async fn run(args: Options) -> Result<()> {
         "strip": strip,
         "family": family,
         "zip_name": zip_name,
+        "stdlib_zip": labels.get(crate::images::STDLIB_ZIP_LABEL),
         "uid": NONROOT_UID,
         "forbidden": FORBIDDEN
             .iter()

@@ -25,12 +25,15 @@ import os, signal, sys, sysconfig, warnings
 def _stdlib_only():
     paths = sysconfig.get_paths()
     dirs = set(os.path.realpath(paths[k]) for k in ("stdlib", "platstdlib"))
-    zip_name = "python%d%d.zip" % sys.version_info[:2]
+    # pythonXY.zip, and dpy's pythonXY-stdlib.zip beside it.
+    zip_stem = "python%d%d" % sys.version_info[:2]
     def keep(entry):
         if not entry:
             return False
         real = os.path.realpath(entry)
-        return (real in dirs or os.path.basename(entry) in (zip_name, "lib-dynload"))
+        base = os.path.basename(entry)
+        return (real in dirs or base == "lib-dynload"
+                or (base.startswith(zip_stem) and base.endswith(".zip")))
     sys.path[:] = [p for p in sys.path if keep(p)]
     def standard(finder):
         owner = finder if isinstance(finder, type) else type(finder)

@@ -10,6 +10,7 @@ pub mod accounts;
 pub mod debug;
 pub mod elf;
 pub mod layer;
+pub mod marshal;
 pub mod rootfs;
 pub mod sbom;
 pub mod stdlib;
@@ -39,6 +40,9 @@ pub struct Distilled {
 pub struct Stats {
     pub zip_entries: usize,
     pub zip_bytes: u64,
+    /// The first zip: the modules a bare start imports, and the index.
+    pub first_entries: usize,
+    pub first_bytes: u64,
 }
 
 /// Distills an exported gather tree (unpacked at `export`) in place; every file of the
@@ -81,9 +85,20 @@ pub fn distill(
             py.stdlib
         )));
     }
-    let zip_path = rootfs::join(&root, &py.zip_path);
+    // The whole stdlib in the stdlib zip; what a bare start imports, and the stdlib zip's
+    // index, in the zip sys.path names first (images/zip.toml says why).
+    if layout.startup.is_empty() {
+        return Err(Error::Distill(
+            "the gather stage listed no modules a bare start imports".into(),
+        ));
+    }
+    let stdlib_zip = rootfs::join(&root, &py.stdlib_zip);
     let hot: std::collections::BTreeSet<String> = layout.hot.iter().cloned().collect();
-    let zip_bytes = entries.write(&zip_path, &hot)?;
+    let zip_bytes = entries.write(&stdlib_zip, &hot)?;
+    let index = stdlib::index(&stdlib_zip, &py.stdlib_zip)?;
+    let startup: std::collections::BTreeSet<String> = layout.startup.iter().cloned().collect();
+    let first = entries.subset(&startup);
+    let first_bytes = stdlib::write_first(&first, &rootfs::join(&root, &py.zip_path), &index)?;
     let landmark = rootfs::join(&root, &py.landmark);
     let zipped: Vec<PathBuf> = entries
         .paths()
@@ -170,6 +185,8 @@ pub fn distill(
         stats: Stats {
             zip_entries: entries.len(),
             zip_bytes,
+            first_entries: first.len() + 1,
+            first_bytes,
         },
     })
 }

@@ -1,8 +1,10 @@
-//! The stdlib zip: every byte-compiled stdlib module in one `pythonXY.zip`.
+//! The stdlib zips: every byte-compiled stdlib module in `pythonXY-stdlib.zip`, and in
+//! `pythonXY.zip`, the zip sys.path names first, only what a bare start imports plus the
+//! stdlib zip's directory as an index (images/zip.toml says why).
 //!
 //! The gather stage compiled each module with the source's own interpreter and recorded
-//! `<zip path>/<module path>.py` as its file name, so tracebacks name real paths. Here
-//! the `.pyc` files and data files move into the zip, sorted and with one fixed
+//! `<stdlib zip path>/<module path>.py` as its file name, so tracebacks name real paths.
+//! Here the `.pyc` files and data files move into the zips, sorted and with one fixed
 //! timestamp, so two builds give byte-identical archives.
 //!
 //! There are no directory entries: zipimport finds packages by their `__init__.pyc`,
@@ -117,6 +119,82 @@ impl Entries {
         drop(writer);
         Ok(std::fs::metadata(out).map_err(|e| Error::io(out, e))?.len())
     }
+
+    /// Only the entries named in `names` (those of them it has).
+    pub fn subset(&self, names: &BTreeSet<String>) -> Entries {
+        Entries {
+            files: self
+                .files
+                .iter()
+                .filter(|(name, _)| names.contains(*name))
+                .map(|(name, path)| (name.clone(), path.clone()))
+                .collect(),
+        }
+    }
+}
+
+/// The name of the index in the first zip. templates/context/_dpy_zipimport.py reads it
+/// by the same name (a test below holds the two together).
+pub const INDEX_NAME: &str = "_dpy_stdlib.index";
+
+/// The directory of the zip at `file` (whose path in the image is `archive`) as
+/// zipimport's `_read_directory` returns it: `{name: (path, compress, data_size,
+/// file_size, file_offset, time, date, crc)}`, inside `{"archive", "size", "files"}`,
+/// marshalled. The hook loads it instead of reading every central directory entry in
+/// pure Python; the conformance check `zip-index` compares it with zipimport's own
+/// reading in every image.
+pub fn index(file: &Path, archive: &str) -> Result<Vec<u8>> {
+    use super::marshal::Value;
+    let failed =
+        |e: &dyn std::fmt::Display| Error::Distill(format!("indexing {}: {e}", file.display()));
+    let size = std::fs::metadata(file)
+        .map_err(|e| Error::io(file, e))?
+        .len();
+    let reader = std::fs::File::open(file).map_err(|e| Error::io(file, e))?;
+    let mut zip = zip::ZipArchive::new(reader).map_err(|e| failed(&e))?;
+    let mut files = Vec::new();
+    for i in 0..zip.len() {
+        let entry = zip.by_index_raw(i).map_err(|e| failed(&e))?;
+        let name = entry.name().map_err(|e| failed(&e))?.to_string();
+        let compress = match entry.compression() {
+            CompressionMethod::Stored => 0,
+            CompressionMethod::Deflated => 8,
+            other => return Err(failed(&format!("{name}: {other:?}"))),
+        };
+        let (date, time): (u16, u16) = entry.last_modified().unwrap_or_default().into();
+        files.push((
+            Value::Str(name.clone()),
+            Value::Tuple(vec![
+                Value::Str(format!("{archive}/{name}")),
+                Value::Int(compress),
+                Value::Int(entry.compressed_size() as i64),
+                Value::Int(entry.size() as i64),
+                Value::Int(entry.header_start() as i64),
+                Value::Int(i64::from(time)),
+                Value::Int(i64::from(date)),
+                Value::Int(i64::from(entry.crc32())),
+            ]),
+        ));
+    }
+    Ok(super::marshal::dumps(&Value::Dict(vec![
+        (Value::Str("archive".into()), Value::Str(archive.into())),
+        (Value::Str("size".into()), Value::Int(size as i64)),
+        (Value::Str("files".into()), Value::Dict(files)),
+    ])))
+}
+
+/// Writes the first zip: `entries`, all stored (a bare start reads them all), and the
+/// index of the stdlib zip.
+pub fn write_first(entries: &Entries, out: &Path, index: &[u8]) -> Result<u64> {
+    let dir = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    let index_file = dir.path().join(INDEX_NAME);
+    std::fs::write(&index_file, index).map_err(|e| Error::io(&index_file, e))?;
+    let mut first = Entries {
+        files: entries.files.clone(),
+    };
+    first.insert(INDEX_NAME, &index_file);
+    let all: BTreeSet<String> = first.files.keys().cloned().collect();
+    first.write(out, &all)
 }
 
 fn archive_name(relative: &Path) -> String {
@@ -221,5 +299,60 @@ mod tests {
             read(&mut archive, "json/__init__.pyc"),
             ("j".to_string(), CompressionMethod::Deflated)
         );
+    }
+
+    /// The index is zipimport's own reading of the zip: the host's Python compares them
+    /// (the conformance check `startup-zip` does the same in every image).
+    #[test]
+    fn the_index_is_what_zipimport_reads() {
+        let dir = tree();
+        let entries = Entries::collect(dir.path(), &["lib-dynload".into()]).unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let zip = out.path().join("python312-stdlib.zip");
+        let hot = BTreeSet::from(["os.pyc".to_string()]);
+        entries.write(&zip, &hot).unwrap();
+        let archive = zip.to_str().unwrap();
+        let index_file = out.path().join("index");
+        std::fs::write(&index_file, index(&zip, archive).unwrap()).unwrap();
+        let compare = "import marshal, sys, zipimport\n\
+            index = marshal.loads(open(sys.argv[1], 'rb').read())\n\
+            assert index['archive'] == sys.argv[2] and index['size'] == __import__('os').path.getsize(sys.argv[2])\n\
+            parsed = zipimport._read_directory(sys.argv[2])\n\
+            assert index['files'] == parsed, (index['files'], parsed)\n\
+            print(len(parsed))";
+        let run = std::process::Command::new("python3")
+            .args(["-c", compare, index_file.to_str().unwrap(), archive])
+            .output()
+            .expect("python3 runs");
+        assert!(run.status.success(), "{run:?}");
+        assert_eq!(String::from_utf8_lossy(&run.stdout).trim(), "5");
+    }
+
+    /// The hook and the gather stage name the index and the stdlib zip as this module does.
+    #[test]
+    fn the_hook_reads_the_index_by_its_name() {
+        let hook = include_str!("../../templates/context/_dpy_zipimport.py");
+        assert!(hook.contains(&format!("INDEX = \"{INDEX_NAME}\"")));
+        let compile = include_str!("../../templates/context/dpy_gather/compile.py");
+        assert!(compile.contains("STDLIB_ZIP_SUFFIX = \"-stdlib.zip\""));
+        assert!(hook.contains("archive[:-4] + \"-stdlib.zip\""));
+    }
+
+    #[test]
+    fn the_first_zip_holds_its_entries_stored_and_the_index() {
+        let dir = tree();
+        let entries = Entries::collect(dir.path(), &["lib-dynload".into()]).unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let first = out.path().join("python312.zip");
+        let names = BTreeSet::from(["os.pyc".to_string()]);
+        write_first(&entries.subset(&names), &first, b"index").unwrap();
+        let mut archive = zip::ZipArchive::new(std::fs::File::open(&first).unwrap()).unwrap();
+        let listed: Vec<String> = archive.file_names().map(|n| n.unwrap().to_string()).collect();
+        assert_eq!(listed, [INDEX_NAME, "os.pyc"]);
+        assert_eq!(
+            read(&mut archive, "os.pyc"),
+            ("os".into(), CompressionMethod::Stored)
+        );
+        assert_eq!(read(&mut archive, INDEX_NAME).0, "index");
     }
 }

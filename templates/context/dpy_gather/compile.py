@@ -11,7 +11,36 @@ import py_compile
 # its own imports so that every later module is read from the zip once.
 HOOKED_MODULE = "encodings/__init__.py"
 HOOK_MODULE = "_dpy_zipimport"
-HOOK = "try:\n    import %s\nexcept Exception:\n    pass\n" % HOOK_MODULE
+
+# The whole stdlib lives in `pythonXY-stdlib.zip`, beside the `pythonXY.zip` that
+# sys.path names first, which holds only what a bare start imports (images/zip.toml).
+# Every module's code names its path in the stdlib zip, where every module is.
+STDLIB_ZIP_SUFFIX = "-stdlib.zip"
+
+# The hook puts the stdlib zip on sys.path with its directory read from an index. Should
+# the hook be missing or broken, encodings does the first part itself: slower (zipimport
+# then reads the whole directory), never broken.
+HOOK = """try:
+    import %s
+except Exception:
+    try:
+        import sys
+        _dpy_first = __spec__.loader.archive
+        _dpy_stdlib = _dpy_first[:-4] + %r
+        if _dpy_stdlib not in sys.path:
+            sys.path.insert(sys.path.index(_dpy_first) + 1 if _dpy_first in sys.path else len(sys.path),
+                            _dpy_stdlib)
+        if _dpy_stdlib + "/encodings" not in __path__:
+            __path__.append(_dpy_stdlib + "/encodings")
+        del _dpy_first, _dpy_stdlib
+    except Exception:
+        pass
+""" % (HOOK_MODULE, STDLIB_ZIP_SUFFIX)
+
+
+def stdlib_zip(zip_path):
+    """The stdlib zip beside the zip sys.path names first."""
+    return zip_path[:-4] + STDLIB_ZIP_SUFFIX
 
 
 def compile_pyc(source, cfile, dfile):

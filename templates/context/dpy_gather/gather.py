@@ -10,6 +10,7 @@ OUT receives:
                no-op replacement and _dpy_zipimport (see compile_stdlib_file).
 """
 
+import ast
 import fnmatch
 import hashlib
 import importlib.util
@@ -80,6 +81,12 @@ for module in list(sys.modules.values()):
         files.add(path[len(stdlib):-3].replace(os.sep, "/") + ".pyc")
 print(json.dumps(sorted(files)))
 '''
+
+
+# Prints the files of the modules a start loaded, importing nothing itself.
+# Frozen modules (3.11+: os, site, codecs, importlib...) have a __file__ too, but no location.
+STARTUP_PROBE = ("import sys; print(repr(sorted(m.__file__ for m in list(sys.modules.values()) "
+                 "if getattr(getattr(m, '__spec__', None), 'has_location', False) and getattr(m, '__file__', None))))")
 
 
 # Directories under the stdlib that hold no stdlib modules: extension modules and
@@ -155,6 +162,7 @@ class Gatherer(object):
         # An emulated platform (compile false) takes the native one's list along with its
         # bytecode (src/bytecode.rs): importing dozens of modules under qemu is slow.
         hot = self.find_hot_modules(python) if self.config.get("compile", True) else []
+        startup = self.find_startup_modules(python) if self.config.get("compile", True) else []
         self.gather_identity()
         if ldconfig:
             self.make_ld_so_cache(ldconfig)
@@ -177,6 +185,7 @@ class Gatherer(object):
             "libraries": self.libraries,
             "locale": locale_name,
             "hot": hot,
+            "startup": startup,
             "stripped": sorted(set(self.stripped)),
             "announced": self.announced,
             "broken": self.broken,
@@ -208,7 +217,7 @@ class Gatherer(object):
         self.keep_out = stdlib_keep_out(python)
         keep_out = set(os.path.realpath(os.path.join(stdlib, p)) for p in self.keep_out)
         keep_out.update(os.path.realpath(p) for p in (python["lib_dynload"], python["purelib"]))
-        zip_path = python["zip_path"]
+        zip_path = python["stdlib_zip"]
         on_disk = self.config.get("on_disk", [])
         compile_here = self.config.get("compile", True)
         self.root.ensure_dir(stdlib)
@@ -282,14 +291,14 @@ class Gatherer(object):
         for package, directory in sorted(self.config.get("stubs", {}).items()):
             if os.path.isfile(directory):  # a module: stubs/<name>.pyc
                 compile_pyc(directory, os.path.join(stubs_dir, package + ".pyc"),
-                            "%s/%s.py" % (python["zip_path"], package))
+                            "%s/%s.py" % (python["stdlib_zip"], package))
                 continue
             out_dir = os.path.join(stubs_dir, package)
             os.makedirs(out_dir, exist_ok=True)
             for name in sorted(os.listdir(directory)):
                 if name.endswith(".py"):
                     compile_pyc(os.path.join(directory, name), os.path.join(out_dir, name[:-3] + ".pyc"),
-                                "%s/%s/%s" % (python["zip_path"], package, name))
+                                "%s/%s/%s" % (python["stdlib_zip"], package, name))
 
     def announce_left_out(self, python):
         """A stub in the zip for each module the profile itself leaves out (`announced`),
@@ -305,7 +314,7 @@ class Gatherer(object):
             source = 'raise ModuleNotFoundError(%r, name=%r)\n' % (
                 "No module named %r: dpy's %s profile leaves it out of this image; "
                 "build with --profile standard to keep it" % (name, profile), name)
-            dfile = "%s/%s.py" % (python["zip_path"], name)
+            dfile = "%s/%s.py" % (python["stdlib_zip"], name)
             write_pyc(compile(source, dfile, "exec", dont_inherit=True), source.encode(),
                       os.path.join(self.out, "stubs", name + ".pyc"))
         self.announced = sorted(names)
@@ -523,6 +532,41 @@ class Gatherer(object):
         except (ValueError, IndexError):
             warn("could not list the modules a start imports: every zip entry is compressed", self.warnings)
             return []
+
+    def find_startup_modules(self, python):
+        """What the first zip holds: the stdlib files a bare start loads (`-c pass`, with
+        -S and with -I), asked of the source interpreter, as zip names. A package goes
+        whole, but encodings, the package the hook completes from the stdlib zip; and the
+        hook itself."""
+        stdlib = os.path.realpath(python["stdlib"]) + os.sep
+        loaded = set()
+        for flags in ([], ["-S"], ["-I"]):
+            probe = subprocess.run(
+                [sys.executable] + flags + ["-c", STARTUP_PROBE],
+                env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, universal_newlines=True)
+            try:
+                paths = ast.literal_eval(probe.stdout.strip().splitlines()[-1])
+            except (ValueError, SyntaxError, IndexError):
+                warn("could not list the modules a bare start imports: the first zip holds "
+                     "the whole stdlib", self.warnings)
+                return []
+            for path in paths:
+                path = os.path.realpath(path)
+                if path.startswith(stdlib) and path.endswith(".py"):
+                    loaded.add(path[len(stdlib):-3].replace(os.sep, "/") + ".pyc")
+        names = {HOOK_MODULE + ".pyc"}
+        compiled = self.root.host(python["stdlib"])
+        for name in loaded:
+            top = name.split("/", 1)[0]
+            if "/" not in name or top == "encodings":
+                names.add(name)
+                continue
+            for current, _, files in os.walk(os.path.join(compiled, top)):
+                for f in files:
+                    relative = os.path.relpath(os.path.join(current, f), compiled)
+                    names.add(relative.replace(os.sep, "/"))
+        return sorted(names)
 
     def gather_identity(self):
         for path in ("/etc/os-release", "/etc/alpine-release", "/etc/debian_version"):

@@ -7,6 +7,7 @@ import platform
 import sys
 import sysconfig
 
+from .compile import stdlib_zip
 from .elf import Elf
 
 
@@ -58,6 +59,7 @@ def describe_python():
     paths = sysconfig.get_paths()
     prefix_lib = os.path.dirname(paths["stdlib"])
     zips = [p for p in sys.path if p.endswith("%d%d.zip" % (major, minor))]
+    zip_path = zips[0] if zips else os.path.join(prefix_lib, "python%d%d.zip" % (major, minor))
     var = sysconfig.get_config_var
     return {
         "version": platform.python_version(),
@@ -72,7 +74,8 @@ def describe_python():
         "platstdlib": paths["platstdlib"],
         "purelib": paths["purelib"],
         "lib_dynload": find_lib_dynload(paths["platstdlib"]),
-        "zip_path": zips[0] if zips else os.path.join(prefix_lib, "python%d%d.zip" % (major, minor)),
+        "zip_path": zip_path,
+        "stdlib_zip": stdlib_zip(zip_path),
         "landmark": os.path.join(paths["stdlib"], "os.pyc"),
         "ldlibrary": var("LDLIBRARY"),
         "libdir": var("LIBDIR"),
