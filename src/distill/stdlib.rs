@@ -347,7 +347,10 @@ mod tests {
         let names = BTreeSet::from(["os.pyc".to_string()]);
         write_first(&entries.subset(&names), &first, b"index").unwrap();
         let mut archive = zip::ZipArchive::new(std::fs::File::open(&first).unwrap()).unwrap();
-        let listed: Vec<String> = archive.file_names().map(|n| n.unwrap().to_string()).collect();
+        let listed: Vec<String> = archive
+            .file_names()
+            .map(|n| n.unwrap().to_string())
+            .collect();
         assert_eq!(listed, [INDEX_NAME, "os.pyc"]);
         assert_eq!(
             read(&mut archive, "os.pyc"),
