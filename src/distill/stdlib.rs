@@ -137,6 +137,29 @@ impl Entries {
 /// by the same name (a test below holds the two together).
 pub const INDEX_NAME: &str = "_dpy_stdlib.index";
 
+/// The top-level module and package names of the stdlib zip, in the first zip: the hook
+/// answers "not here" for any other name (site's search for sitecustomize at every
+/// start) without loading the index.
+pub const TOPS_NAME: &str = "_dpy_stdlib.tops";
+
+/// Every top-level name an import can find in `entries`: `x` for `x.pyc` and for `x/...`.
+pub fn tops(entries: &Entries) -> Vec<u8> {
+    use super::marshal::Value;
+    let names: BTreeSet<&str> = entries
+        .names()
+        .filter_map(|name| match name.split_once('/') {
+            Some((dir, _)) => Some(dir),
+            None => name.strip_suffix(".pyc"),
+        })
+        .collect();
+    super::marshal::dumps(&Value::Tuple(
+        names
+            .into_iter()
+            .map(|n| Value::Str(n.to_string()))
+            .collect(),
+    ))
+}
+
 /// The directory of the zip at `file` (whose path in the image is `archive`) as
 /// zipimport's `_read_directory` returns it: `{name: (path, compress, data_size,
 /// file_size, file_offset, time, date, crc)}`, inside `{"archive", "size", "files"}`,
@@ -184,15 +207,17 @@ pub fn index(file: &Path, archive: &str) -> Result<Vec<u8>> {
 }
 
 /// Writes the first zip: `entries`, all stored (a bare start reads them all), and the
-/// index of the stdlib zip.
-pub fn write_first(entries: &Entries, out: &Path, index: &[u8]) -> Result<u64> {
+/// stdlib zip's index and top-level names.
+pub fn write_first(entries: &Entries, out: &Path, index: &[u8], tops: &[u8]) -> Result<u64> {
     let dir = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
-    let index_file = dir.path().join(INDEX_NAME);
-    std::fs::write(&index_file, index).map_err(|e| Error::io(&index_file, e))?;
     let mut first = Entries {
         files: entries.files.clone(),
     };
-    first.insert(INDEX_NAME, &index_file);
+    for (name, data) in [(INDEX_NAME, index), (TOPS_NAME, tops)] {
+        let file = dir.path().join(name);
+        std::fs::write(&file, data).map_err(|e| Error::io(&file, e))?;
+        first.insert(name, &file);
+    }
     let all: BTreeSet<String> = first.files.keys().cloned().collect();
     first.write(out, &all)
 }
@@ -333,9 +358,33 @@ mod tests {
     fn the_hook_reads_the_index_by_its_name() {
         let hook = include_str!("../../templates/context/_dpy_zipimport.py");
         assert!(hook.contains(&format!("INDEX = \"{INDEX_NAME}\"")));
+        assert!(hook.contains(&format!("TOPS = \"{TOPS_NAME}\"")));
         let compile = include_str!("../../templates/context/dpy_gather/compile.py");
         assert!(compile.contains("STDLIB_ZIP_SUFFIX = \"-stdlib.zip\""));
         assert!(hook.contains("archive[:-4] + \"-stdlib.zip\""));
+    }
+
+    #[test]
+    fn tops_are_the_top_level_modules_and_packages() {
+        let dir = tree();
+        let entries = Entries::collect(dir.path(), &["lib-dynload".into()]).unwrap();
+        let run = std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import marshal, sys; print(marshal.loads(bytes.fromhex(sys.argv[1])))",
+            ])
+            .arg(
+                tops(&entries)
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>(),
+            )
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&run.stdout).trim(),
+            "('ensurepip', 'json', 'os', 'site-packages')"
+        );
     }
 
     #[test]
@@ -345,13 +394,13 @@ mod tests {
         let out = tempfile::tempdir().unwrap();
         let first = out.path().join("python312.zip");
         let names = BTreeSet::from(["os.pyc".to_string()]);
-        write_first(&entries.subset(&names), &first, b"index").unwrap();
+        write_first(&entries.subset(&names), &first, b"index", &tops(&entries)).unwrap();
         let mut archive = zip::ZipArchive::new(std::fs::File::open(&first).unwrap()).unwrap();
         let listed: Vec<String> = archive
             .file_names()
             .map(|n| n.unwrap().to_string())
             .collect();
-        assert_eq!(listed, [INDEX_NAME, "os.pyc"]);
+        assert_eq!(listed, [INDEX_NAME, TOPS_NAME, "os.pyc"]);
         assert_eq!(
             read(&mut archive, "os.pyc"),
             ("os".into(), CompressionMethod::Stored)

@@ -7,9 +7,11 @@ per entry, so a start that parsed the whole stdlib's directory paid for hundreds
 entries it never used. Instead this module loads that directory from an index dpy wrote
 into the first zip (_dpy_stdlib.index: zipimport's own `{name: (path, compress,
 data_size, file_size, file_offset, time, date, crc)}`) with one marshal.loads, hands it
-to zipimport's cache, and puts the stdlib zip on sys.path after the first one. An index
-that does not fit (another size, another shape) is ignored: zipimport then reads the
-directory itself.
+to zipimport's cache, and puts the stdlib zip on sys.path after the first one. It loads
+that index only when a stdlib module is first asked for: until then the stdlib's
+top-level names (_dpy_stdlib.tops) answer the searches every start makes (site's
+sitecustomize), so `-c pass` reads nothing of the stdlib zip. An index that does not
+fit (another size, another shape) is ignored: zipimport then reads the directory itself.
 
 It also reads each module once instead of twice. CPython's zipimporter finds a module's
 file name by loading the module: get_filename, which spec_from_loader calls while the
@@ -30,8 +32,10 @@ import zipimport
 
 __all__ = ["StdlibZipImporter", "install"]
 
-# The index's name in the first zip (src/distill/stdlib.rs writes it).
+# The names of the index and of the stdlib's top-level names in the first zip
+# (src/distill/stdlib.rs writes them).
 INDEX = "_dpy_stdlib.index"
+TOPS = "_dpy_stdlib.tops"
 
 
 class StdlibZipImporter(zipimport.zipimporter):
@@ -53,24 +57,62 @@ class StdlibZipImporter(zipimport.zipimporter):
         return super().get_code(fullname)
 
 
-def _stdlib_zip(first, loader):
-    """The stdlib zip's path, its directory handed to zipimport when the index fits."""
-    index = marshal.loads(loader.get_data(first + "/" + INDEX))
-    archive, size, files = index["archive"], index["size"], index["files"]
-    import posix  # built in: os is not imported yet on every version
+def _index(first, loader, archive):
+    """Hands zipimport the stdlib zip's directory from the index, when the index fits:
+    the zip's size, and the shape of zipimport's own entries (those of the first zip)."""
     cached = zipimport._zip_directory_cache
-    sample = next(iter(cached.get(first, {}).values()), None)
-    entry = next(iter(files.values()), None)
-    fits = (
-        posix.stat(archive).st_size == size
-        and sample is not None
-        and entry is not None
-        and len(sample) == len(entry)
-        and all(type(a) is type(b) for a, b in zip(sample, entry))
-    )
+    if archive in cached:
+        return
+    try:
+        index = marshal.loads(loader.get_data(first + "/" + INDEX))
+        import posix  # built in: os is not imported yet on every version
+        files = index["files"]
+        sample = next(iter(cached.get(first, {}).values()), None)
+        entry = next(iter(files.values()), None)
+        fits = (
+            index["archive"] == archive
+            and posix.stat(archive).st_size == index["size"]
+            and sample is not None
+            and entry is not None
+            and len(sample) == len(entry)
+            and all(type(a) is type(b) for a, b in zip(sample, entry))
+        )
+    except Exception:
+        return
     if fits:
         cached.setdefault(archive, files)
-    return archive
+
+
+class LazyStdlibZip(StdlibZipImporter):
+    """The stdlib zip's root importer: a name that is no top-level module of the stdlib
+    (site's sitecustomize, an application's own modules) is answered without reading a
+    directory; the first stdlib module asked for loads the index."""
+
+    def __init__(self, archive, tops, load):
+        self.archive = archive
+        self.prefix = ""
+        self._tops = tops
+        self._load = load
+
+    def find_spec(self, fullname, target=None):
+        if fullname.partition(".")[0] not in self._tops:
+            return None
+        self._load()
+        return super().find_spec(fullname, target)
+
+    # zipimport reads the directory through _get_files() (3.13 on) or _files (before).
+    def _get_files(self):
+        self._load()
+        return super()._get_files()
+
+    @property
+    def _files(self):
+        self._load()
+        return zipimport._zip_directory_cache.get(self.archive, {})
+
+    @_files.setter
+    def _files(self, files):
+        zipimport._zip_directory_cache[self.archive] = files
 
 
 def install(archive=None):
@@ -81,10 +123,7 @@ def install(archive=None):
         archive = getattr(loader, "archive", None)
         if not archive:
             return
-    try:
-        stdlib = _stdlib_zip(archive, loader)
-    except Exception:
-        stdlib = archive[:-4] + "-stdlib.zip"
+    stdlib = archive[:-4] + "-stdlib.zip"
     if stdlib not in sys.path:
         at = sys.path.index(archive) + 1 if archive in sys.path else len(sys.path)
         sys.path.insert(at, stdlib)
@@ -94,14 +133,34 @@ def install(archive=None):
     if isinstance(path, list) and stdlib + "/encodings" not in path:
         path.append(stdlib + "/encodings")
 
-    # 3.9's zipimporter loads through load_module, which never calls get_code.
+    def load():
+        _index(archive, loader, stdlib)
+        # No index, or one that does not fit: zipimport's own reading, as without dpy.
+        cached = zipimport._zip_directory_cache
+        if stdlib not in cached:
+            try:
+                cached[stdlib] = zipimport._read_directory(stdlib)
+            except Exception:
+                pass
+
+    # 3.9's zipimporter loads through load_module and has no find_spec: the index now.
     if sys.version_info < (3, 10):
+        load()
         return
+    try:
+        tops = frozenset(marshal.loads(loader.get_data(archive + "/" + TOPS)))
+    except Exception:
+        tops = None
 
     def serves(path):
-        return any(path == a or path.startswith(a + "/") for a in (archive, stdlib))
+        return path == archive or path.startswith(archive + "/")
 
     def path_hook(path):
+        if path == stdlib and tops is not None:
+            return LazyStdlibZip(stdlib, tops, load)
+        if path == stdlib or path.startswith(stdlib + "/"):
+            load()
+            return StdlibZipImporter(path)
         if serves(path):
             return StdlibZipImporter(path)
         return zipimport.zipimporter(path)
