@@ -73,7 +73,7 @@ pub struct BuildOptions {
     /// The runtime image's /bin/sh.
     pub shell: crate::runtime::Shell,
     /// The images each target makes.
-    pub variants: Vec<crate::runtime::Variant>,
+    pub variants: Vec<Variant>,
     /// `PLATFORM=ENDPOINT`: the engines that build those platforms (engine::pool).
     pub engines: Vec<String>,
 }
@@ -111,7 +111,7 @@ struct Plan {
     signer: Option<crate::sign::Signer>,
     engines: Vec<pool::EngineSpec>,
     /// `--variants`, sorted, each once.
-    variants: Vec<crate::runtime::Variant>,
+    variants: Vec<Variant>,
 }
 
 /// Builds every target for every platform, then tags, and records or publishes.
