@@ -151,39 +151,13 @@ pub fn strip(data: &[u8]) -> Result<Option<Vec<u8>>> {
     } else {
         (0x20, 0x30, 0x32)
     };
-    if class64 {
-        put(
-            &mut out,
-            shoff_at,
-            &shoff.to_le_bytes(),
-            &shoff.to_be_bytes(),
-            little,
-        );
-    } else {
-        let shoff = shoff as u32;
-        put(
-            &mut out,
-            shoff_at,
-            &shoff.to_le_bytes(),
-            &shoff.to_be_bytes(),
-            little,
-        );
-    }
-    let shnum = kept.len() as u16;
-    put(
-        &mut out,
-        shnum_at,
-        &shnum.to_le_bytes(),
-        &shnum.to_be_bytes(),
-        little,
-    );
-    let shstrndx = new_index[shstrndx] as u16;
+    let shoff = bytes(shoff, if class64 { 8 } else { 4 }, little);
+    put(&mut out, shoff_at, &shoff);
+    put(&mut out, shnum_at, &bytes(kept.len() as u64, 2, little));
     put(
         &mut out,
         shstrndx_at,
-        &shstrndx.to_le_bytes(),
-        &shstrndx.to_be_bytes(),
-        little,
+        &bytes(u64::from(new_index[shstrndx]), 2, little),
     );
 
     check_loaded_bytes(data, &out)?;
@@ -195,32 +169,37 @@ fn pad(out: &mut Vec<u8>, align: usize) {
     out.resize(out.len().next_multiple_of(align), 0);
 }
 
-fn put(out: &mut [u8], at: usize, le: &[u8], be: &[u8], little: bool) {
-    out[at..at + le.len()].copy_from_slice(if little { le } else { be });
+fn put(out: &mut [u8], at: usize, value: &[u8]) {
+    out[at..at + value.len()].copy_from_slice(value);
+}
+
+/// `value` as a `size`-byte field of the file's byte order.
+fn bytes(value: u64, size: usize, little: bool) -> Vec<u8> {
+    if little {
+        value.to_le_bytes()[..size].to_vec()
+    } else {
+        value.to_be_bytes()[8 - size..].to_vec()
+    }
 }
 
 fn write_section_header(out: &mut Vec<u8>, h: &sh::SectionHeader, class64: bool, little: bool) {
-    let mut word = |value: u64, wide: bool| {
-        let bytes: Vec<u8> = match (wide, little) {
-            (true, true) => value.to_le_bytes().to_vec(),
-            (true, false) => value.to_be_bytes().to_vec(),
-            (false, true) => (value as u32).to_le_bytes().to_vec(),
-            (false, false) => (value as u32).to_be_bytes().to_vec(),
-        };
-        out.extend_from_slice(&bytes);
-    };
     // Elf64_Shdr: name, type, link and info are 32-bit; the rest are 64-bit. Elf32_Shdr:
     // every field is 32-bit.
-    word(h.sh_name as u64, false);
-    word(u64::from(h.sh_type), false);
-    word(h.sh_flags, class64);
-    word(h.sh_addr, class64);
-    word(h.sh_offset, class64);
-    word(h.sh_size, class64);
-    word(u64::from(h.sh_link), false);
-    word(u64::from(h.sh_info), false);
-    word(h.sh_addralign, class64);
-    word(h.sh_entsize, class64);
+    let wide = if class64 { 8 } else { 4 };
+    for (value, size) in [
+        (u64::from(h.sh_name as u32), 4),
+        (u64::from(h.sh_type), 4),
+        (h.sh_flags, wide),
+        (h.sh_addr, wide),
+        (h.sh_offset, wide),
+        (h.sh_size, wide),
+        (u64::from(h.sh_link), 4),
+        (u64::from(h.sh_info), 4),
+        (h.sh_addralign, wide),
+        (h.sh_entsize, wide),
+    ] {
+        out.extend_from_slice(&bytes(value, size, little));
+    }
 }
 
 /// The stripped file, read back with goblin: the same program headers, and each loadable
