@@ -32,9 +32,10 @@ fn amd64_and_arm64_build_together_and_pass_conformance() {
         .stdout_contains(&format!("{repository}:3.11-bookworm-amd64"))
         .stdout_contains(&format!("{repository}:3.11-bookworm-arm64"))
         .run();
-    // The emulated platform takes the native one's stored (hot) zip entries along with
-    // its bytecode: both zips store the same modules.
-    let stored = |arch: &str| {
+    // The emulated platform takes the native one's stored (hot) zip entries, and the
+    // first zip's list, along with its bytecode: both stdlib zips store the same modules,
+    // and both first zips hold the same.
+    let listed = |arch: &str, zip: &str, filter: &str| {
         docker_ok(&[
             "run",
             "--rm",
@@ -42,10 +43,16 @@ fn amd64_and_arm64_build_together_and_pass_conformance() {
             &format!("linux/{arch}"),
             &format!("{repository}:3.11-bookworm-{arch}"),
             "-c",
-            "import sys, zipfile; z = zipfile.ZipFile([p for p in sys.path if p.endswith('.zip')][0]); \
-             print(sorted(i.filename for i in z.infolist() if i.compress_type == 0))",
+            &format!(
+                "import sys, zipfile; z = zipfile.ZipFile([p for p in sys.path if p.endswith('{zip}')][0]); \
+                 print(sorted(i.filename for i in z.infolist() if {filter}))"
+            ),
         ])
     };
+    let stored = |arch: &str| listed(arch, "-stdlib.zip", "i.compress_type == 0");
+    let first = |arch: &str| listed(arch, "11.zip", "True");
+    assert_eq!(first("arm64"), first("amd64"));
+    assert!(first("amd64").contains("'encodings/__init__.pyc'"));
     let native = stored("amd64");
     assert!(native.contains("'json/decoder.pyc'"), "{native}");
     // Modules named after the platform (_sysconfigdata__<triplet>) are its own.
