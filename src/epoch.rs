@@ -89,7 +89,7 @@ pub async fn pin(
             let (repository, tag) = hold.rsplit_once(':').unwrap_or((hold, "latest"));
             engine.tag(&pinned, repository, tag).await?;
             if pinned != id {
-                engine.remove_quietly(id).await;
+                engine.remove_if_untagged(id).await;
             }
             return Ok(pinned);
         }
@@ -201,7 +201,7 @@ async fn save_rewrite_load(
                 return Err(Error::Engine(format!("loading {hold}: {message}")));
             }
         }
-        engine.remove_quietly(id).await;
+        engine.remove_if_untagged(id).await;
     }
     Ok(new_id)
 }

@@ -183,6 +183,17 @@ impl Engine {
         }
     }
 
+    /// Removes the image `id` once no tag names it. Two builds of the same inputs make the
+    /// same image, each under its own hold tag: removing it by id while the other still
+    /// holds it would delete it under that build (seen in CI: "failed to get digest").
+    pub async fn remove_if_untagged(&self, id: &str) {
+        if let Ok(image) = self.docker.inspect_image(id).await {
+            if image.repo_tags.as_ref().is_none_or(|tags| tags.is_empty()) {
+                self.remove_quietly(id).await;
+            }
+        }
+    }
+
     /// Removes an image by id without touching other tags' images; errors are ignored
     /// because this only runs while cleaning up after another failure.
     pub async fn remove_quietly(&self, image: &str) {
