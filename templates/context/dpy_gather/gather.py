@@ -66,20 +66,15 @@ def import_error(module):
 
 # Run by the source interpreter: imports each name given, then prints (as JSON) the
 # stdlib-relative .pyc names of every stdlib module it has loaded, start included.
+# (json and os stay imported: the stored set has always held what they load.)
 HOT_PROBE = r'''
 import importlib, json, os, sys
-for name in sys.argv[2:]:
+for name in sys.argv[1:]:
     try:
         importlib.import_module(name)
     except BaseException:
         pass
-stdlib = os.path.realpath(sys.argv[1]) + os.sep
-files = set()
-for module in list(sys.modules.values()):
-    path = os.path.realpath(getattr(module, "__file__", None) or "/")
-    if path.startswith(stdlib) and path.endswith(".py"):
-        files.add(path[len(stdlib):-3].replace(os.sep, "/") + ".pyc")
-print(json.dumps(sorted(files)))
+print(repr(sorted(getattr(m, "__file__", None) or "" for m in list(sys.modules.values()))))
 '''
 
 
@@ -87,6 +82,29 @@ print(json.dumps(sorted(files)))
 # Frozen modules (3.11+: os, site, codecs, importlib...) have a __file__ too, but no location.
 STARTUP_PROBE = ("import sys; print(repr(sorted(m.__file__ for m in list(sys.modules.values()) "
                  "if getattr(getattr(m, '__spec__', None), 'has_location', False) and getattr(m, '__file__', None))))")
+
+
+def probe_module_files(args):
+    """The module files a probe run by the source interpreter with `args` printed (a list
+    literal, on its last line), or None when it printed none."""
+    probe = subprocess.run(
+        [sys.executable] + args, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, universal_newlines=True)
+    try:
+        return ast.literal_eval(probe.stdout.strip().splitlines()[-1])
+    except (ValueError, SyntaxError, IndexError):
+        return None
+
+
+def stdlib_pycs(paths, stdlib):
+    """The zip names (`json/decoder.pyc`) of the stdlib sources among `paths`."""
+    stdlib = os.path.realpath(stdlib) + os.sep
+    names = set()
+    for path in paths:
+        path = os.path.realpath(path or "/")
+        if path.startswith(stdlib) and path.endswith(".py"):
+            names.add(path[len(stdlib):-3].replace(os.sep, "/") + ".pyc")
+    return names
 
 
 # Directories under the stdlib that hold no stdlib modules: extension modules and
@@ -521,40 +539,26 @@ class Gatherer(object):
         """The stdlib files that a start of the interpreter, plus the config's `hot_imports`,
         load, and the hook module: dpy keeps them uncompressed in the zip. Asked of the source interpreter,
         since the closure of an import differs from one Python version to the next."""
-        probe = subprocess.run(
-            [sys.executable, "-E", "-s", "-c", HOT_PROBE, python["stdlib"]] + list(self.config.get("hot_imports", [])),
-            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, universal_newlines=True)
-        try:
-            loaded = json.loads(probe.stdout.strip().splitlines()[-1])
-            # The source has no hook; in the runtime image every start imports it.
-            return sorted(set(loaded) | {HOOK_MODULE + ".pyc"})
-        except (ValueError, IndexError):
+        paths = probe_module_files(["-E", "-s", "-c", HOT_PROBE] + list(self.config.get("hot_imports", [])))
+        if paths is None:
             warn("could not list the modules a start imports: every zip entry is compressed", self.warnings)
             return []
+        # The source has no hook; in the runtime image every start imports it.
+        return sorted(stdlib_pycs(paths, python["stdlib"]) | {HOOK_MODULE + ".pyc"})
 
     def find_startup_modules(self, python):
         """What the first zip holds: the stdlib files a bare start loads (`-c pass`, with
         -S and with -I), asked of the source interpreter, as zip names. A package goes
         whole, but encodings, the package the hook completes from the stdlib zip; and the
         hook itself."""
-        stdlib = os.path.realpath(python["stdlib"]) + os.sep
         loaded = set()
         for flags in ([], ["-S"], ["-I"]):
-            probe = subprocess.run(
-                [sys.executable] + flags + ["-c", STARTUP_PROBE],
-                env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
-                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, universal_newlines=True)
-            try:
-                paths = ast.literal_eval(probe.stdout.strip().splitlines()[-1])
-            except (ValueError, SyntaxError, IndexError):
-                warn("could not list the modules a bare start imports: the first zip holds "
-                     "the whole stdlib", self.warnings)
+            paths = probe_module_files(flags + ["-c", STARTUP_PROBE])
+            if paths is None:
+                warn("could not list the modules a bare start imports: the distill cannot lay out "
+                     "the first zip without them", self.warnings)
                 return []
-            for path in paths:
-                path = os.path.realpath(path)
-                if path.startswith(stdlib) and path.endswith(".py"):
-                    loaded.add(path[len(stdlib):-3].replace(os.sep, "/") + ".pyc")
+            loaded |= stdlib_pycs(paths, python["stdlib"])
         names = {HOOK_MODULE + ".pyc"}
         compiled = self.root.host(python["stdlib"])
         for name in loaded:
