@@ -35,6 +35,13 @@ stage_python() {
     command -v python3 || command -v python
 }
 
+# The builder's pip, as the helpers run it: as root, into roots of their own, quietly
+# about versions.
+stage_pip() {
+    PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_BREAK_SYSTEM_PACKAGES=1 \
+        "$(stage_python)" -m pip "$@"
+}
+
 # Makes the stage ($stage), removed on exit.
 stage_make() {
     stage="$(mktemp -d)"
