@@ -187,6 +187,11 @@ pub struct BuildArgs {
     /// `docker login --password-stdin` does: unlike --registry-auth, it never shows in `ps`.
     #[arg(long)]
     pub registry_password_stdin: bool,
+    /// With --push: how the layers are compressed. gzip (the default) is the engine's
+    /// own push; zstd (OCI `tar+zstd` layers, level 19, reproducible) makes pulls
+    /// smaller and needs a puller that reads zstd (Docker 23+, containerd 1.5+).
+    #[arg(long, value_enum, value_name = "ALGORITHM")]
+    pub compression: Option<crate::publish::Compression>,
     /// A PEM bundle that builder steps (apk, apt, pip) trust, e.g. behind a
     /// TLS-intercepting proxy. Bind-mounted, never written into an image.
     #[arg(long, value_name = "FILE")]
@@ -394,6 +399,7 @@ impl From<BuildArgs> for pipeline::BuildOptions {
             registry_auth: args.registry_auth,
             registry_user: args.registry_user,
             registry_password_stdin: args.registry_password_stdin,
+            compression: args.compression,
             ca_bundle: args.ca_bundle,
             sign_key: args.sign_key,
             jobs: usize::from(args.jobs),

@@ -122,31 +122,17 @@ async fn pin_key(engine: &Engine, id: &str, epoch: &Epoch, kept: &[String]) -> O
     ))
 }
 
-/// Where pinned ids are remembered: one small file per key, under the user's cache.
-fn pinned_dir() -> Option<std::path::PathBuf> {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(std::path::PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))?;
-    Some(base.join("dpy").join("pinned"))
-}
+/// Pinned ids are remembered under the user's cache, one small file per key.
+const PINNED: &str = "pinned";
 
 fn pinned_before(key: &str) -> Option<String> {
-    let id = std::fs::read_to_string(pinned_dir()?.join(key)).ok()?;
-    let id = id.trim();
-    id.starts_with("sha256:").then(|| id.to_string())
+    let id = crate::cache::recall(PINNED, key)?;
+    id.starts_with("sha256:").then_some(id)
 }
 
 /// Best effort: a cache that cannot be written only costs the next build a save.
 fn remember_pinned(key: &str, id: &str) {
-    if let Some(dir) = pinned_dir() {
-        if std::fs::create_dir_all(&dir).is_ok() {
-            if let Ok(mut file) = tempfile::NamedTempFile::new_in(&dir) {
-                if file.write_all(id.as_bytes()).is_ok() {
-                    let _ = file.persist(dir.join(key));
-                }
-            }
-        }
-    }
+    crate::cache::remember(PINNED, key, id);
 }
 
 /// The pinning itself: save, rewrite, load.

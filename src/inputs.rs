@@ -70,6 +70,18 @@ pub struct Previous {
     pub digest: String,
     /// The source digest it recorded (the first platform's), to say what moved.
     pub source_digest: Option<String>,
+    /// How the registry's layers are compressed; None for a local build. The images are
+    /// the same either way, so this is not an input, but a push in another compression
+    /// is not the one asked for.
+    pub compression: Option<crate::publish::Compression>,
+}
+
+impl Previous {
+    /// Whether the last build is what is asked now: the same inputs and, pushed, the
+    /// same compression.
+    pub fn is(&self, inputs: &str, compression: crate::publish::Compression) -> bool {
+        self.inputs == inputs && self.compression.is_none_or(|c| c == compression)
+    }
 }
 
 /// The newest record of `reference` in the metadata file, if it has inputs.
@@ -84,15 +96,23 @@ pub fn recorded(path: &std::path::Path, reference: &str) -> Option<Previous> {
                 inputs: r.inputs.clone()?,
                 digest: r.digest.clone(),
                 source_digest: Some(r.source_digest.clone()),
+                compression: None,
             })
         })
 }
 
 /// What to say when a target's inputs differ from its last build's.
-pub fn what_moved(previous: &Previous, now: &Inputs) -> String {
+pub fn what_moved(
+    previous: &Previous,
+    now: &Inputs,
+    compression: crate::publish::Compression,
+) -> String {
     let first = now.sources.values().next();
-    match (&previous.source_digest, first) {
-        (Some(old), Some(new)) if old != new => format!("source {old} → {new}"),
+    match (&previous.source_digest, first, previous.compression) {
+        (Some(old), Some(new), _) if old != new => format!("source {old} → {new}"),
+        (_, _, Some(pushed)) if pushed != compression && previous.inputs == now.digest() => {
+            format!("the registry's layers are {pushed}, --compression {compression} asks")
+        }
         _ => "dpy, its definitions or the options changed".to_string(),
     }
 }
@@ -130,14 +150,31 @@ mod tests {
             inputs: "sha256:x".into(),
             digest: "sha256:d".into(),
             source_digest: Some("sha256:a".into()),
+            compression: None,
         };
+        let gzip = crate::publish::Compression::Gzip;
         assert_eq!(
-            what_moved(&previous, &inputs("sha256:b")),
+            what_moved(&previous, &inputs("sha256:b"), gzip),
             "source sha256:a → sha256:b"
         );
         assert_eq!(
-            what_moved(&previous, &inputs("sha256:a")),
+            what_moved(&previous, &inputs("sha256:a"), gzip),
             "dpy, its definitions or the options changed"
+        );
+        // The same inputs, pushed in another compression: pushed again, and said why.
+        let now = inputs("sha256:a");
+        let pushed = Previous {
+            inputs: now.digest(),
+            source_digest: Some("sha256:a".into()),
+            compression: Some(gzip),
+            ..previous
+        };
+        let zstd = crate::publish::Compression::Zstd;
+        assert!(pushed.is(&now.digest(), gzip));
+        assert!(!pushed.is(&now.digest(), zstd));
+        assert_eq!(
+            what_moved(&pushed, &now, zstd),
+            "the registry's layers are gzip, --compression zstd asks"
         );
     }
 }

@@ -8,6 +8,7 @@
 //! turns arguments into each module's options. ARCHITECTURE.md has the rules.
 
 pub mod bytecode;
+pub mod cache;
 pub mod catalog;
 pub mod cli;
 pub mod conformance;

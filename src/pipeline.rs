@@ -63,6 +63,8 @@ pub struct BuildOptions {
     /// With `registry_password_stdin`: the user whose password comes on standard input.
     pub registry_user: Option<String>,
     pub registry_password_stdin: bool,
+    /// With `push`: how the layers are compressed; None: gzip.
+    pub compression: Option<publish::Compression>,
     pub ca_bundle: Option<PathBuf>,
     /// With `push`: sign and attest what is pushed with this cosign-format key.
     pub sign_key: Option<PathBuf>,
@@ -109,6 +111,8 @@ struct Plan {
     ca_bundle: Option<CaBundle>,
     destination: Option<(publish::Destination, Option<publish::Credentials>)>,
     signer: Option<crate::sign::Signer>,
+    /// How pushed layers are compressed.
+    compression: publish::Compression,
     engines: Vec<pool::EngineSpec>,
     /// `--variants`, sorted, each once.
     variants: Vec<Variant>,
@@ -264,6 +268,14 @@ fn check(options: &BuildOptions) -> Result<Plan> {
         (Some(path), true) => Some(crate::sign::Signer::open(path)?),
         (None, _) => None,
     };
+    let compression = match (options.compression, options.push) {
+        (Some(c), false) => {
+            return Err(Error::Usage(format!(
+                "--compression {c} sets how pushed layers are compressed; add --push (and a registry repository)"
+            )))
+        }
+        (c, _) => c.unwrap_or(publish::Compression::Gzip),
+    };
     let engines = options
         .engines
         .iter()
@@ -285,6 +297,7 @@ fn check(options: &BuildOptions) -> Result<Plan> {
         ca_bundle,
         destination,
         signer,
+        compression,
         engines,
     })
 }
@@ -385,7 +398,7 @@ async fn build_target(shared: &Shared, target: &Target, turn: usize) -> Result<s
             }
         };
         match previous {
-            Some(previous) if previous.inputs == inputs_digest => {
+            Some(previous) if previous.is(&inputs_digest, plan.compression) => {
                 println!(
                     "{}:{} unchanged ({})",
                     options.repository, first, previous.digest
@@ -394,7 +407,7 @@ async fn build_target(shared: &Shared, target: &Target, turn: usize) -> Result<s
             }
             Some(previous) => progress(&platforms[0]).note(&format!(
                 "rebuilding: {}",
-                crate::inputs::what_moved(&previous, &inputs)
+                crate::inputs::what_moved(&previous, &inputs, plan.compression)
             )),
             None => {}
         }
@@ -503,6 +516,7 @@ async fn build_target(shared: &Shared, target: &Target, turn: usize) -> Result<s
             publish_all(
                 destination,
                 credentials,
+                plan.compression,
                 &members,
                 target,
                 &outcomes,
@@ -549,6 +563,7 @@ async fn build_target(shared: &Shared, target: &Target, turn: usize) -> Result<s
                 platforms: &platform_names,
                 no_cache: options.no_cache,
                 compile_once: options.compile_once,
+                compression: plan.destination.as_ref().map(|_| plan.compression),
                 epoch: &outcome.epoch,
             },
         );
@@ -772,6 +787,7 @@ async fn local_records(
 async fn publish_all(
     destination: &publish::Destination,
     credentials: &Option<publish::Credentials>,
+    compression: publish::Compression,
     members: &[&Member],
     target: &Target,
     outcomes: &[Outcome],
@@ -788,7 +804,7 @@ async fn publish_all(
                 .get(kind)
                 .expect("every platform makes every variant");
             // From the engine that built it; the index below joins them.
-            publish::push_image(&member.engine, destination, image, credentials).await?;
+            publish::push(&member.engine, destination, image, credentials, compression).await?;
             let manifest = publish::manifest(destination, &image.tag, credentials).await?;
             eprintln!("pushed {} ({})", image.reference(), manifest.digest);
             entries.push((p.clone(), manifest));

@@ -23,6 +23,8 @@ pub struct Inputs<'a> {
     pub platforms: &'a [String],
     pub no_cache: bool,
     pub compile_once: bool,
+    /// How the pushed layers are compressed; None: not pushed.
+    pub compression: Option<crate::publish::Compression>,
     /// RFC 3339: the build's epoch.
     pub epoch: &'a str,
 }
@@ -64,7 +66,11 @@ pub fn statement(subjects: &[(String, String)], inputs: &Inputs<'_>) -> Value {
                     "source_image": inputs.source_image,
                     "profile": inputs.profile,
                     "platforms": inputs.platforms,
-                    "options": {"no_cache": inputs.no_cache, "compile_once": inputs.compile_once},
+                    "options": {
+                        "no_cache": inputs.no_cache,
+                        "compile_once": inputs.compile_once,
+                        "compression": inputs.compression,
+                    },
                 },
                 "internalParameters": {
                     "dpy_version": env!("CARGO_PKG_VERSION"),
@@ -99,6 +105,7 @@ mod tests {
             platforms: &platforms,
             no_cache: false,
             compile_once: true,
+            compression: None,
             epoch: "2024-01-01T00:00:00Z",
         };
         let s = statement(

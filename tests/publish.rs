@@ -510,3 +510,194 @@ fn a_password_on_stdin_is_used_and_never_shown() {
     );
     assert!(!stderr.contains("not-the-password"), "{stderr}");
 }
+
+/// `docker ARGS` as a client logged in to the test bed's registry, with its own config
+/// (`config`), so the user's docker config is never touched.
+fn logged_in_docker(config: &std::path::Path, args: &[&str]) -> String {
+    let run = |args: &[&str]| {
+        let out = Command::new("/usr/bin/docker")
+            .env("DOCKER_CONFIG", config)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "docker {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    if !config.join("config.json").exists() {
+        run(&["login", REGISTRY, "-u", "dpy", "-p", "dpy-test-password"]);
+    }
+    run(args)
+}
+
+/// The record of `reference` in the metadata file at `path`.
+fn record_in(path: &std::path::Path, reference: &str) -> serde_json::Value {
+    let records: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    records["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|r| r["reference"] == reference)
+        .cloned()
+        .unwrap_or_else(|| panic!("no record of {reference} in {records}"))
+}
+
+#[test]
+fn zstd_layers_are_reproducible_smaller_and_pulled_by_the_engine() {
+    if !registry("publish::zstd") {
+        return;
+    }
+    let source = common::alpine_source("3.13");
+    common::require_image(&source);
+    let (first, second) = (
+        common::Repository::at(REGISTRY, "zstd"),
+        common::Repository::at(REGISTRY, "zstd-again"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let metadata = dir.path().join("meta.json");
+    let push = |repository: &str, cache: &std::path::Path, extra: &[&str]| {
+        common::build_amd64("3.13-alpine3.20", &source, repository, extra)
+            .args(["--variants", "runtime", "--push", "--registry-auth", AUTH])
+            .args(["--metadata-file", metadata.to_str().unwrap()])
+            // No blob remembered from an earlier push: each push compresses afresh.
+            .env("XDG_CACHE_HOME", cache.to_str().unwrap())
+    };
+    let (cache, other_cache) = (dir.path().join("cache"), dir.path().join("other-cache"));
+    push(&first, &cache, &["--compression", "zstd"]).run();
+    push(&second, &other_cache, &["--compression", "zstd"]).run();
+
+    // Reproducible: compressed twice, apart, the same index and manifest.
+    let index = |repository: &str| {
+        common::registry_manifest(&format!("{repository}:3.13-alpine3.20"), AUTH)
+    };
+    assert_eq!(index(&first), index(&second));
+    let index: serde_json::Value = serde_json::from_slice(&index(&first)).unwrap();
+    assert_eq!(
+        index["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    let manifest: serde_json::Value = serde_json::from_slice(&common::registry_manifest(
+        &format!("{first}:3.13-alpine3.20-amd64"),
+        AUTH,
+    ))
+    .unwrap();
+    assert_eq!(
+        manifest["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+    let layers = manifest["layers"].as_array().unwrap();
+    assert!(!layers.is_empty());
+    for layer in layers {
+        assert_eq!(
+            layer["mediaType"], "application/vnd.oci.image.layer.v1.tar+zstd",
+            "{manifest}"
+        );
+    }
+    // The config is the engine's own: its digest is the built image's id.
+    let built = docker_ok(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{.Id}}",
+        &format!("{first}:3.13-alpine3.20-amd64"),
+    ]);
+    assert_eq!(manifest["config"]["digest"], built.trim());
+
+    // skopeo checks each blob's digest and decompresses every layer to its diff_id (it
+    // names the decompressed file by its new digest, so the content is hashed here).
+    let copied = dir.path().join("copied");
+    let out = Command::new("skopeo")
+        .args(["--insecure-policy", "copy", "--dest-decompress"])
+        .args(["--src-tls-verify=false", "--src-creds", AUTH])
+        .arg(format!("docker://{second}:3.13-alpine3.20"))
+        .arg(format!("dir:{}", copied.display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "skopeo copy: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let config_digest = manifest["config"]["digest"].as_str().unwrap();
+    let hex = |digest: &str| digest.trim_start_matches("sha256:").to_string();
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(copied.join(hex(config_digest))).unwrap()).unwrap();
+    let diff_ids = config["rootfs"]["diff_ids"].as_array().unwrap();
+    assert_eq!(diff_ids.len(), layers.len());
+    for diff_id in diff_ids {
+        let plain = std::fs::read(copied.join(hex(diff_id.as_str().unwrap()))).unwrap();
+        let digest = format!(
+            "sha256:{:x}",
+            <sha2::Sha256 as sha2::Digest>::digest(&plain)
+        );
+        assert_eq!(digest, diff_id.as_str().unwrap());
+    }
+
+    // The engine pulls it (Docker 20.10 reads zstd), as the built image, and runs it.
+    let client = tempfile::tempdir().unwrap();
+    let pulled = format!("{second}:3.13-alpine3.20");
+    logged_in_docker(client.path(), &["pull", &pulled]);
+    let id = logged_in_docker(
+        client.path(),
+        &["image", "inspect", "-f", "{{.Id}}", &pulled],
+    );
+    assert_eq!(id.trim(), built.trim());
+    let ran = logged_in_docker(
+        client.path(),
+        &[
+            "run",
+            "--rm",
+            &pulled,
+            "-c",
+            "import ssl, zoneinfo, json; print('ran')",
+        ],
+    );
+    assert_eq!(ran, "ran\n");
+
+    // Asked again: unchanged. Asked for gzip: pushed again, through the engine, and the
+    // zstd pull is the smaller one.
+    let zstd_size = record_in(&metadata, &pulled.replace(&*second, &first))["size"]
+        .as_u64()
+        .unwrap();
+    push(&first, &cache, &["--compression", "zstd", "--if-changed"])
+        .stdout_contains(&format!("{first}:3.13-alpine3.20 unchanged (sha256:"))
+        .run();
+    push(&first, &cache, &["--if-changed"])
+        .stderr_contains("rebuilding: the registry's layers are zstd, --compression gzip asks")
+        .run();
+    let gzip_manifest = common::registry_manifest(&format!("{first}:3.13-alpine3.20-amd64"), AUTH);
+    assert!(
+        String::from_utf8_lossy(&gzip_manifest).contains("diff.tar.gzip"),
+        "{}",
+        String::from_utf8_lossy(&gzip_manifest)
+    );
+    let gzip_size = record_in(&metadata, &format!("{first}:3.13-alpine3.20"))["size"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        zstd_size < gzip_size,
+        "zstd {zstd_size} bytes, gzip {gzip_size}"
+    );
+}
+
+#[test]
+fn compression_without_push_is_refused_before_anything_is_built() {
+    Test::new()
+        .args(["build", "3.11-bookworm", "--compression", "zstd"])
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .status(2)
+        .stderr(
+            "dpy: error: --compression zstd sets how pushed layers are compressed; add --push (and a registry repository)\n",
+        )
+        .run();
+    Test::new()
+        .args(["build", "3.11-bookworm", "--push", "--compression", "lz4"])
+        .status(2)
+        .stderr_contains("invalid value 'lz4' for '--compression <ALGORITHM>'")
+        .run();
+}

@@ -8,6 +8,7 @@ pub mod export;
 pub mod pool;
 pub mod progress;
 pub mod run;
+pub mod save;
 pub mod source;
 
 use bollard::Docker;

@@ -8,6 +8,8 @@
 //! Credentials come from `--registry-auth`, DPY_REGISTRY_AUTH or the user's docker config
 //! (credential helpers included). They are never printed, logged or recorded.
 
+pub mod layers;
+
 use std::fmt;
 use std::time::Duration;
 
@@ -25,12 +27,14 @@ use oci_client::{Client, Reference};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::images::TaggedImage;
+pub use layers::Compression;
 
 /// How often a transient failure (connection refused or reset, 5xx) is tried again.
 pub const ATTEMPTS: u32 = 3;
 const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
 #[derive(Clone)]
 pub struct Credentials {
@@ -259,6 +263,169 @@ pub async fn push_image(
     ))
 }
 
+/// Pushes one image (repository:tag) compressed as `compression` asks: gzip through
+/// the engine, zstd by dpy (`push_zstd`).
+pub async fn push(
+    engine: &Engine,
+    destination: &Destination,
+    image: &TaggedImage,
+    credentials: &Option<Credentials>,
+    compression: Compression,
+) -> Result<()> {
+    match compression {
+        Compression::Gzip => push_image(engine, destination, image, credentials).await,
+        Compression::Zstd => push_zstd(engine, destination, image, credentials).await,
+    }
+}
+
+/// Where the blob each layer gave is remembered (`cache`): diff_id → `digest size`.
+fn zstd_memo() -> String {
+    format!("zstd-{}", layers::ZSTD_LEVEL)
+}
+
+/// Pushes one image with zstd layers: saved from the engine, each layer compressed
+/// unless the registry already holds the blob it gave before, then the config and an
+/// OCI manifest under the image's tag.
+pub async fn push_zstd(
+    engine: &Engine,
+    destination: &Destination,
+    image: &TaggedImage,
+    credentials: &Option<Credentials>,
+) -> Result<()> {
+    let work = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    let archive = work.path().join("image.tar");
+    crate::engine::save::save(engine, &image.id, &archive).await?;
+    let saved = {
+        let (archive, id) = (archive.clone(), image.id.clone());
+        tokio::task::spawn_blocking(move || layers::Saved::open(&archive, &id))
+            .await
+            .map_err(|e| Error::Engine(format!("reading the saved {}: {e}", image.id)))??
+    };
+    let reference = reference(destination, &image.tag)?;
+    let client = client(destination);
+    let auth = auth(credentials);
+    let doing = format!("pushing {}", image.reference());
+    let failed = |e: &dyn fmt::Display| failure(destination, credentials, &doing, e);
+    client
+        .auth(&reference, &auth, oci_client::RegistryOperation::Push)
+        .await
+        .map_err(|e| failed(&e))?;
+
+    // What the registry holds already, by what this machine compressed before.
+    let mut descriptors: Vec<Option<OciDescriptor>> = vec![None; saved.layers.len()];
+    for (i, layer) in saved.layers.iter().enumerate() {
+        let remembered = crate::cache::recall(&zstd_memo(), &layer.diff_id.replace(':', "-"));
+        let Some((digest, size)) = remembered.as_deref().and_then(|r| r.split_once(' ')) else {
+            continue;
+        };
+        let Ok(size) = size.parse::<i64>() else {
+            continue;
+        };
+        if client
+            .blob_exists(&reference, digest)
+            .await
+            .map_err(|e| failed(&e))?
+        {
+            descriptors[i] = Some(zstd_descriptor(digest.to_string(), size));
+        }
+    }
+    let wanted: Vec<usize> = (0..descriptors.len())
+        .filter(|&i| descriptors[i].is_none())
+        .collect();
+    let saved = std::sync::Arc::new(saved);
+    let compressed = {
+        let saved = saved.clone();
+        tokio::task::spawn_blocking(move || saved.compress(&wanted))
+            .await
+            .map_err(|e| Error::Engine(format!("compressing {}: {e}", image.id)))??
+    };
+    let mut compressed: Vec<(usize, layers::Blob)> = compressed.into_iter().collect();
+    compressed.sort_by_key(|(i, _)| *i);
+    for (i, blob) in compressed {
+        let size = blob.data.len() as i64;
+        if descriptors[..i]
+            .iter()
+            .flatten()
+            .all(|d| d.digest != blob.digest)
+        {
+            retrying(destination, credentials, &doing, || {
+                client.push_blob(&reference, blob.data.clone(), &blob.digest)
+            })
+            .await?;
+        }
+        crate::cache::remember(
+            &zstd_memo(),
+            &saved.layers[i].diff_id.replace(':', "-"),
+            &format!("{} {size}", blob.digest),
+        );
+        descriptors[i] = Some(zstd_descriptor(blob.digest, size));
+    }
+    let config = &saved.config;
+    retrying(destination, credentials, &doing, || {
+        client.push_blob(&reference, config.data.clone(), &config.digest)
+    })
+    .await?;
+    let manifest = OciImageManifest {
+        schema_version: 2,
+        media_type: Some(OCI_MANIFEST.to_string()),
+        config: OciDescriptor {
+            media_type: layers::OCI_CONFIG.to_string(),
+            digest: config.digest.clone(),
+            size: config.data.len() as i64,
+            ..Default::default()
+        },
+        layers: descriptors.into_iter().flatten().collect(),
+        ..Default::default()
+    };
+    let manifest = OciManifest::Image(manifest);
+    retrying(destination, credentials, &doing, || {
+        client.push_manifest(&reference, &manifest)
+    })
+    .await?;
+    Ok(())
+}
+
+fn zstd_descriptor(digest: String, size: i64) -> OciDescriptor {
+    OciDescriptor {
+        media_type: layers::ZSTD_LAYER.to_string(),
+        digest,
+        size,
+        ..Default::default()
+    }
+}
+
+/// `attempt` until it succeeds, up to [`ATTEMPTS`] times with a growing pause; a
+/// refusal of the credentials is not tried again.
+async fn retrying<T, E, F, Fut>(
+    destination: &Destination,
+    credentials: &Option<Credentials>,
+    doing: &str,
+    mut attempt: F,
+) -> Result<T>
+where
+    E: fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<T, E>>,
+{
+    let mut last = String::new();
+    for n in 0..ATTEMPTS {
+        if n > 0 {
+            tokio::time::sleep(Duration::from_millis(500 << n)).await;
+        }
+        match attempt().await {
+            Ok(value) => return Ok(value),
+            Err(e) if is_auth_failure(&e.to_string()) => {
+                return Err(refused(destination, credentials))
+            }
+            Err(e) => last = e.to_string(),
+        }
+    }
+    Err(registry_error(
+        destination,
+        format!("{doing} failed after {ATTEMPTS} attempts: {last}"),
+    ))
+}
+
 /// A manifest as the registry holds it: what an index entry needs, and its size.
 #[derive(Debug, Clone)]
 pub struct PushedManifest {
@@ -375,40 +542,31 @@ pub async fn push_index(
             }
         })
         .collect();
+    // Docker's list for Docker's manifests (the engine's gzip push), OCI's for OCI's.
+    let media_type = if entries.iter().all(|(_, m)| m.media_type == OCI_MANIFEST) {
+        OCI_INDEX
+    } else {
+        DOCKER_MANIFEST_LIST
+    };
     let index = OciImageIndex {
         schema_version: 2,
-        media_type: Some(DOCKER_MANIFEST_LIST.to_string()),
+        media_type: Some(media_type.to_string()),
         manifests,
         artifact_type: None,
         annotations: None,
     };
     let reference = reference(destination, tag)?;
     let client = client(destination);
-    let mut last = String::new();
-    for attempt in 0..ATTEMPTS {
-        if attempt > 0 {
-            tokio::time::sleep(Duration::from_millis(500 << attempt)).await;
-        }
-        match client
-            .push_manifest_list(&reference, &auth(credentials), index.clone())
-            .await
-        {
-            Ok(_) => {
-                return client
-                    .fetch_manifest_digest(&reference, &auth(credentials))
-                    .await
-                    .map_err(|e| registry_error(destination, format!("reading back {tag}: {e}")))
-            }
-            Err(e) if is_auth_failure(&e.to_string()) => {
-                return Err(refused(destination, credentials))
-            }
-            Err(e) => last = e.to_string(),
-        }
-    }
-    Err(registry_error(
-        destination,
-        format!("writing the index of {tag} failed after {ATTEMPTS} attempts: {last}"),
-    ))
+    let doing = format!("writing the index of {tag}");
+    let registry_auth = auth(credentials);
+    retrying(destination, credentials, &doing, || {
+        client.push_manifest_list(&reference, &registry_auth, index.clone())
+    })
+    .await?;
+    client
+        .fetch_manifest_digest(&reference, &registry_auth)
+        .await
+        .map_err(|e| registry_error(destination, format!("reading back {tag}: {e}")))
 }
 
 /// What the registry holds under `tag`, as `--if-changed` compares it: the inputs
@@ -441,10 +599,12 @@ pub async fn recorded_inputs(
     let image: Reference = image
         .parse()
         .map_err(|e| registry_error(destination, format!("bad reference: {e}")))?;
-    let (_, _, config) = client
+    let (manifest, _, config) = client
         .pull_manifest_and_config(&image, &auth)
         .await
         .map_err(|e| failed(&e))?;
+    let compression =
+        Compression::of_media_types(manifest.layers.iter().map(|l| l.media_type.as_str()));
     let config: serde_json::Value = serde_json::from_str(&config).map_err(|e| {
         registry_error(destination, format!("the config of {tag} is not JSON: {e}"))
     })?;
@@ -457,6 +617,7 @@ pub async fn recorded_inputs(
             source_digest: labels["org.opencontainers.image.base.digest"]
                 .as_str()
                 .map(String::from),
+            compression: Some(compression),
         }))
 }
 
