@@ -189,7 +189,7 @@ pub struct BuildArgs {
     pub registry_password_stdin: bool,
     /// With --push: how the layers are compressed. gzip (the default) is the engine's
     /// own push; zstd (OCI `tar+zstd` layers, level 19, reproducible) makes pulls
-    /// smaller and needs a puller that reads zstd (Docker 23+, containerd 1.5+).
+    /// smaller and needs a puller that reads zstd (Docker 20.10 and later do).
     #[arg(long, value_enum, value_name = "ALGORITHM")]
     pub compression: Option<crate::publish::Compression>,
     /// A PEM bundle that builder steps (apk, apt, pip) trust, e.g. behind a

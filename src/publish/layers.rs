@@ -24,8 +24,8 @@ use crate::error::{Error, Result};
 pub enum Compression {
     /// The engine's own push: Docker's gzip media types, as every client reads.
     Gzip,
-    /// dpy's push: OCI zstd layers, smaller to pull; engines from Docker 23 and
-    /// containerd 1.5 pull them (Docker 20.10 too).
+    /// dpy's push: OCI zstd layers, smaller to pull; Docker 20.10 and later pull them
+    /// (tests/publish.rs pulls and runs one).
     Zstd,
 }
 
