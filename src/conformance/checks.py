@@ -603,6 +603,57 @@ def startup_zip():
             counts[0], zip_entry(), STDLIB_ZIP, len(parsed))
 
 
+# Packages whose resources and submodules are compared with the stdlib zip's listing:
+# encodings (split between the two zips) and a few that applications read or walk.
+RESOURCE_PACKAGES = ["encodings", "email", "importlib", "json", "xml", "http", "zoneinfo"]
+
+
+@check("stdlib-resources")
+def stdlib_resources():
+    # importlib.resources and pkgutil see each stdlib package whole, encodings too, whose
+    # start-up part is also in the first zip.
+    if sys.version_info < (3, 10):
+        return True, "not checked on 3.9 (no importlib.readers)"
+    stdlib = stdlib_entry()
+    if stdlib is None:
+        return False, "no stdlib zip on sys.path"
+    import importlib
+    import importlib.resources
+    import pkgutil
+    import zipfile
+    with zipfile.ZipFile(stdlib) as z:
+        names = z.namelist()
+    tops = {n.split("/", 1)[0][:-4] if n.endswith(".pyc") and "/" not in n else n.split("/", 1)[0]
+            for n in names if "/" in n or n.endswith(".pyc")}
+    walked = {m.name for m in pkgutil.iter_modules()}
+    if not tops <= walked:
+        return False, "pkgutil.iter_modules() misses %s of the stdlib zip" % sorted(tops - walked)[:5]
+    checked = []
+    for package in RESOURCE_PACKAGES:
+        prefix = package + "/"
+        inside = [n[len(prefix):] for n in names if n.startswith(prefix) and len(n) > len(prefix)]
+        entries = sorted({n.split("/", 1)[0] for n in inside})
+        if not entries or stripped(package):
+            continue
+        try:
+            module = importlib.import_module(package)
+        except ImportError:
+            continue  # left out: left-out-modules says whether it may be
+        listed = sorted(p.name for p in importlib.resources.files(package).iterdir())
+        if listed != entries:
+            return False, "importlib.resources.files(%r) lists %d entries, the stdlib zip %d (missing %s)" % (
+                package, len(listed), len(entries), sorted(set(entries) - set(listed))[:3])
+        modules = {n[:-4] for n in inside if "/" not in n and n.endswith(".pyc") and n != "__init__.pyc"}
+        modules |= {n.split("/")[0] for n in inside if n.count("/") == 1 and n.endswith("/__init__.pyc")}
+        found = {m.name for m in pkgutil.iter_modules(module.__path__)}
+        if found != modules:
+            return False, "pkgutil.iter_modules(%s.__path__) finds %d modules, the stdlib zip has %d (missing %s)" % (
+                package, len(found), len(modules), sorted(modules - found)[:3])
+        checked.append("%s (%d)" % (package, len(entries)))
+    return True, "pkgutil lists every top-level name of the stdlib zip; importlib.resources and " \
+        "pkgutil list the whole of " + ", ".join(checked)
+
+
 @check("left-out-modules")
 def left_out_modules():
     # A profile's own additions (slim: readline, _dbm, ...) fail to import with an

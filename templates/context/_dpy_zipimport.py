@@ -22,7 +22,9 @@ follows it.
 
 The stdlib's encodings package, the first package every interpreter imports from the
 zip, imports this module, so all of this holds with -S, -I and in virtual environments.
-Were it missing or broken, encodings puts the stdlib zip on sys.path itself: imports
+encodings is the one package in both zips, whole only in the stdlib zip: this module
+gives it a loader that reads its resources there (importlib.resources.files). Were it
+missing or broken, encodings puts the stdlib zip on sys.path itself: imports
 are slower then, never broken.
 """
 
@@ -36,6 +38,9 @@ __all__ = ["StdlibZipImporter", "install"]
 # (src/distill/stdlib.rs writes them).
 INDEX = "_dpy_stdlib.index"
 TOPS = "_dpy_stdlib.tops"
+
+# Set by install(): the stdlib zip's path, and what loads its index.
+_stdlib = None
 
 
 class StdlibZipImporter(zipimport.zipimporter):
@@ -55,6 +60,13 @@ class StdlibZipImporter(zipimport.zipimporter):
         if pending is not None and pending[0] == fullname:
             return pending[1]
         return super().get_code(fullname)
+
+    def get_resource_reader(self, fullname):
+        # encodings is in both zips, whole only in the stdlib zip: its files are read there.
+        if fullname == "encodings" and _stdlib is not None and self.archive != _stdlib[0]:
+            _stdlib[1]()
+            return zipimport.zipimporter(_stdlib[0]).get_resource_reader(fullname)
+        return super().get_resource_reader(fullname)
 
 
 def _index(first, loader, archive):
@@ -143,6 +155,18 @@ def install(archive=None):
             except Exception:
                 pass
 
+    global _stdlib
+    _stdlib = (stdlib, load)
+
+    def serves(path):
+        return path == archive or path.startswith(archive + "/")
+
+    spec = getattr(encodings, "__spec__", None)
+    origin = getattr(spec, "origin", None)
+    if type(getattr(spec, "loader", None)) is zipimport.zipimporter and isinstance(origin, str) \
+            and serves(origin):
+        encodings.__loader__ = spec.loader = StdlibZipImporter(spec.loader.archive)
+
     # 3.9's zipimporter loads through load_module and has no find_spec: the index now.
     if sys.version_info < (3, 10):
         load()
@@ -151,9 +175,6 @@ def install(archive=None):
         tops = frozenset(marshal.loads(loader.get_data(archive + "/" + TOPS)))
     except Exception:
         tops = None
-
-    def serves(path):
-        return path == archive or path.startswith(archive + "/")
 
     def path_hook(path):
         if path == stdlib and tops is not None:

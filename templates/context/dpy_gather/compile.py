@@ -18,8 +18,9 @@ HOOK_MODULE = "_dpy_zipimport"
 STDLIB_ZIP_SUFFIX = "-stdlib.zip"
 
 # The hook puts the stdlib zip on sys.path with its directory read from an index. Should
-# the hook be missing or broken, encodings does the first part itself: slower (zipimport
-# then reads the whole directory), never broken.
+# the hook be missing or broken, encodings does the first part itself, and takes the
+# stdlib zip's importer as its loader for its resources: slower (zipimport then reads the
+# whole directory), never broken.
 HOOK = """try:
     import %s
 except Exception:
@@ -32,6 +33,9 @@ except Exception:
                             _dpy_stdlib)
         if _dpy_stdlib + "/encodings" not in __path__:
             __path__.append(_dpy_stdlib + "/encodings")
+        # The package is whole only in the stdlib zip: importlib.resources reads it there.
+        import zipimport
+        __loader__ = __spec__.loader = zipimport.zipimporter(_dpy_stdlib)
         del _dpy_first, _dpy_stdlib
     except Exception:
         pass
