@@ -77,23 +77,13 @@ fn two_platforms_pushed_under_one_index_pull_and_pass() {
     assert_eq!(arches, ["amd64", "arm64"], "{index}");
 
     // Pull each platform by the plain tag and run the conformance suite on it.
-    let config = tempfile::tempdir().unwrap();
-    let cli = |args: &[&str]| {
-        let out = Command::new("/usr/bin/docker")
-            .env("DOCKER_CONFIG", config.path())
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "docker {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    cli(&["login", REGISTRY, "-u", "dpy", "-p", "dpy-test-password"]);
+    let client = tempfile::tempdir().unwrap();
     let image = format!("{repository}:3.11-bookworm");
     for arch in ["arm64", "amd64"] {
-        cli(&["pull", "--platform", &format!("linux/{arch}"), &image]);
+        logged_in_docker(
+            client.path(),
+            &["pull", "--platform", &format!("linux/{arch}"), &image],
+        );
         let found = docker_ok(&["image", "inspect", "-f", "{{.Architecture}}", &image]);
         assert_eq!(found.trim(), arch);
         Test::new()

@@ -164,8 +164,9 @@ pub fn tops(entries: &Entries) -> Vec<u8> {
 /// zipimport's `_read_directory` returns it: `{name: (path, compress, data_size,
 /// file_size, file_offset, time, date, crc)}`, inside `{"archive", "size", "files"}`,
 /// marshalled. The hook loads it instead of reading every central directory entry in
-/// pure Python; the conformance check `zip-index` compares it with zipimport's own
-/// reading in every image.
+/// pure Python; the conformance check `startup-zip` compares it with zipimport's own
+/// reading in every image. It is read back from the written file, not taken from the
+/// writer's bookkeeping, because it must be what zipimport reads from those bytes.
 pub fn index(file: &Path, archive: &str) -> Result<Vec<u8>> {
     use super::marshal::Value;
     let failed =

@@ -224,17 +224,15 @@ pub async fn push_image(
         serveraddress: Some(destination.registry.clone()),
         ..Default::default()
     });
-    let mut last = String::new();
-    for attempt in 0..ATTEMPTS {
-        if attempt > 0 {
-            tokio::time::sleep(Duration::from_millis(500 << attempt)).await;
-        }
+    let doing = format!("pushing {}", image.reference());
+    retrying(destination, credentials, &doing, || async {
         let options = PushImageOptionsBuilder::new().tag(&image.tag).build();
         let mut stream = engine.docker().push_image(
             &image.repository,
             Some(options),
             docker_credentials.clone(),
         );
+        // The engine reports a failed push inside the stream, as an error detail.
         let mut failure = None;
         while let Some(item) = stream.next().await {
             match item {
@@ -247,20 +245,11 @@ pub async fn push_image(
             }
         }
         match failure {
-            None => return Ok(()),
-            Some(message) if is_auth_failure(&message) => {
-                return Err(refused(destination, credentials))
-            }
-            Some(message) => last = message,
+            None => Ok(()),
+            Some(message) => Err(message),
         }
-    }
-    Err(registry_error(
-        destination,
-        format!(
-            "pushing {} failed after {ATTEMPTS} attempts: {last}",
-            image.reference()
-        ),
-    ))
+    })
+    .await
 }
 
 /// Pushes one image (repository:tag) compressed as `compression` asks: gzip through
