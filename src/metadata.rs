@@ -68,6 +68,9 @@ pub struct Record {
     /// When pushed: each platform's manifest digest under the index.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub manifests: Vec<PlatformManifest>,
+    /// When pushed: how the layers are compressed (`size` is what a pull downloads).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compression: Option<crate::publish::Compression>,
     /// The runtime image only: the debug sections dpy removed from the source's ELF
     /// files (distill::strip), and by what; absent when the source was stripped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -280,6 +283,7 @@ mod tests {
             signed_with: None,
             inputs: None,
             manifests: Vec::new(),
+            compression: None,
             debug_info_stripped: None,
         }
     }

@@ -819,6 +819,7 @@ async fn publish_all(
             (digest, entries[0].1.compressed_size),
             platforms.iter().map(Platform::to_string).collect(),
         );
+        record.compression = Some(compression);
         record.manifests = entries
             .iter()
             .map(|(p, m)| metadata::PlatformManifest {
@@ -871,6 +872,7 @@ fn record_of(
         signed_with: None,
         inputs: None,
         manifests: Vec::new(),
+        compression: None,
         debug_info_stripped: match kind {
             Variant::Runtime if !outcome.stripped.files.is_empty() => {
                 Some(outcome.stripped.clone())

@@ -651,9 +651,9 @@ fn zstd_layers_are_reproducible_smaller_and_pulled_by_the_engine() {
 
     // Asked again: unchanged. Asked for gzip: pushed again, through the engine, and the
     // zstd pull is the smaller one.
-    let zstd_size = record_in(&metadata, &pulled.replace(&*second, &first))["size"]
-        .as_u64()
-        .unwrap();
+    let zstd_record = record_in(&metadata, &pulled.replace(&*second, &first));
+    assert_eq!(zstd_record["compression"], "zstd");
+    let zstd_size = zstd_record["size"].as_u64().unwrap();
     push(&first, &cache, &["--compression", "zstd", "--if-changed"])
         .stdout_contains(&format!("{first}:3.13-alpine3.20 unchanged (sha256:"))
         .run();
@@ -666,9 +666,9 @@ fn zstd_layers_are_reproducible_smaller_and_pulled_by_the_engine() {
         "{}",
         String::from_utf8_lossy(&gzip_manifest)
     );
-    let gzip_size = record_in(&metadata, &format!("{first}:3.13-alpine3.20"))["size"]
-        .as_u64()
-        .unwrap();
+    let gzip_record = record_in(&metadata, &format!("{first}:3.13-alpine3.20"));
+    assert_eq!(gzip_record["compression"], "gzip");
+    let gzip_size = gzip_record["size"].as_u64().unwrap();
     assert!(
         zstd_size < gzip_size,
         "zstd {zstd_size} bytes, gzip {gzip_size}"

@@ -19,7 +19,9 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 
 /// How pushed layers are compressed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Compression {
     /// The engine's own push: Docker's gzip media types, as every client reads.
