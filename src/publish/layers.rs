@@ -197,7 +197,7 @@ impl Saved {
                 continue;
             };
             let size = entry.header().size().map_err(|e| broken(archive, e))?;
-            let (diff_id, blob) = zstd_layer(entry, size).map_err(|e| broken(archive, e))?;
+            let (diff_id, blob) = saved_layer(entry, size).map_err(|e| broken(archive, e))?;
             for &i in &indexes {
                 if self.layers[i].diff_id != diff_id {
                     return Err(broken(
@@ -242,20 +242,35 @@ impl<R: Read> Read for Hashing<R> {
     }
 }
 
-/// One layer (a tar of `size` bytes) compressed: its uncompressed digest and the blob.
-pub fn zstd_layer(layer: impl Read, size: u64) -> io::Result<(String, Blob)> {
+/// A layer as the archive holds it: a tar of `size` bytes, or a gzip'd or zstd'd one (an
+/// engine whose store keeps layers compressed, as containerd's does, may save them so).
+fn saved_layer(entry: impl Read, size: u64) -> io::Result<(String, Blob)> {
+    let mut entry = io::BufReader::new(entry);
+    let head = io::BufRead::fill_buf(&mut entry)?;
+    if head.starts_with(&[0x1f, 0x8b]) {
+        zstd_layer(flate2::read::GzDecoder::new(entry), None)
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        zstd_layer(zstd::stream::read::Decoder::with_buffer(entry)?, None)
+    } else {
+        zstd_layer(entry, Some(size))
+    }
+}
+
+/// One layer (a tar, of `size` bytes when known) compressed: its uncompressed digest and
+/// the blob.
+pub fn zstd_layer(layer: impl Read, size: Option<u64>) -> io::Result<(String, Blob)> {
     let mut reader = Hashing {
         inner: layer,
         hasher: Sha256::new(),
     };
     let mut encoder = zstd::stream::Encoder::new(Vec::new(), ZSTD_LEVEL)?;
     encoder.include_checksum(true)?;
-    encoder.set_pledged_src_size(Some(size))?;
+    encoder.set_pledged_src_size(size)?;
     let copied = io::copy(&mut reader, &mut encoder)?;
-    if copied != size {
+    if size.is_some_and(|size| copied != size) {
         return Err(io::Error::new(
             io::ErrorKind::UnexpectedEof,
-            format!("{copied} bytes of {size}"),
+            format!("{copied} bytes of {size:?}"),
         ));
     }
     let data = encoder.finish()?;
@@ -276,6 +291,18 @@ mod tests {
     /// A saved image in the engine's legacy layout: two layers, the second twice (an
     /// engine lists an identical layer once per use).
     fn archive(dir: &Path, tamper: bool) -> (PathBuf, String) {
+        archive_with(dir, tamper, false)
+    }
+
+    fn gzipped(data: &[u8]) -> Vec<u8> {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut gz, data).unwrap();
+        gz.finish().unwrap()
+    }
+
+    /// `gzip`: the first layer saved gzip'd, and the second zstd'd, as a compressed store
+    /// may save them.
+    fn archive_with(dir: &Path, tamper: bool, gzip: bool) -> (PathBuf, String) {
         let layer = |name: &str| {
             let mut b = tar::Builder::new(Vec::new());
             let mut h = tar::Header::new_gnu();
@@ -307,8 +334,13 @@ mod tests {
             h.set_cksum();
             out.append_data(&mut h, name, data).unwrap();
         };
-        add("a/layer.tar", &a);
-        add("b/layer.tar", if tamper { &a } else { &b });
+        add("a/layer.tar", &if gzip { gzipped(&a) } else { a.clone() });
+        let b_saved = match (tamper, gzip) {
+            (true, _) => a.clone(),
+            (false, true) => zstd::encode_all(b.as_slice(), 3).unwrap(),
+            (false, false) => b.clone(),
+        };
+        add("b/layer.tar", &b_saved);
         add(&format!("{}.json", &id[7..]), &config);
         add("manifest.json", &manifest);
         out.finish().unwrap();
@@ -333,6 +365,18 @@ mod tests {
         assert_eq!(first[&1].digest, first[&2].digest);
         // Only what is asked is compressed.
         assert_eq!(saved.compress(&[1]).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_compressed_saved_layer_is_compressed_from_its_tar() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, id) = archive_with(dir.path(), false, true);
+        let saved = Saved::open(&path, &id).unwrap();
+        let blobs = saved.compress(&[0, 1]).unwrap();
+        for i in [0, 1] {
+            let plain = zstd::decode_all(blobs[&i].data.as_slice()).unwrap();
+            assert_eq!(sha256(&plain), saved.layers[i].diff_id);
+        }
     }
 
     #[test]
