@@ -1,8 +1,9 @@
 //! Publish: each platform's images pushed to a registry, then one index per tag.
 //!
-//! The engine pushes the per-platform tags (`…:3.12-alpine3.20-amd64`); the index that
-//! makes `docker pull …:3.12-alpine3.20` pick the right platform is written last, with
-//! oci-client, because the Engine API cannot create one. An interrupted push therefore
+//! The engine pushes the per-platform tags (`…:3.12-alpine3.20-amd64`) with gzip layers;
+//! with `--compression zstd` dpy pushes them itself (`push_zstd`, `layers`). The index
+//! that makes `docker pull …:3.12-alpine3.20` pick the right platform is written last,
+//! with oci-client, because the Engine API cannot create one. An interrupted push therefore
 //! never leaves the plain tag pointing at a partial index.
 //!
 //! Credentials come from `--registry-auth`, DPY_REGISTRY_AUTH or the user's docker config
