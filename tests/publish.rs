@@ -654,6 +654,19 @@ fn zstd_layers_are_reproducible_smaller_and_pulled_by_the_engine() {
     let zstd_record = record_in(&metadata, &pulled.replace(&*second, &first));
     assert_eq!(zstd_record["compression"], "zstd");
     let zstd_size = zstd_record["size"].as_u64().unwrap();
+    let readme = Test::new()
+        .args(["readme", "--metadata", metadata.to_str().unwrap()])
+        .run();
+    let listed = format!(
+        "``{pulled}@{}`` ({}, zstd)",
+        zstd_record["digest"].as_str().unwrap(),
+        dpy::readme::mib(zstd_size)
+    );
+    assert!(
+        String::from_utf8_lossy(&readme.stdout).contains(&listed),
+        "{listed} in {}",
+        String::from_utf8_lossy(&readme.stdout)
+    );
     push(&first, &cache, &["--compression", "zstd", "--if-changed"])
         .stdout_contains(&format!("{first}:3.13-alpine3.20 unchanged (sha256:"))
         .run();
