@@ -98,7 +98,7 @@ pub fn distill(
     let index = stdlib::index(&stdlib_zip, &py.stdlib_zip)?;
     let startup: std::collections::BTreeSet<String> = layout.startup.iter().cloned().collect();
     let first = entries.subset(&startup);
-    let first_bytes = stdlib::write_first(
+    let (first_entries, first_bytes) = stdlib::write_first(
         &first,
         &rootfs::join(&root, &py.zip_path),
         &index,
@@ -190,7 +190,7 @@ pub fn distill(
         stats: Stats {
             zip_entries: entries.len(),
             zip_bytes,
-            first_entries: first.len() + 2,
+            first_entries,
             first_bytes,
         },
     })

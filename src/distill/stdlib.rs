@@ -208,8 +208,13 @@ pub fn index(file: &Path, archive: &str) -> Result<Vec<u8>> {
 }
 
 /// Writes the first zip: `entries`, all stored (a bare start reads them all), and the
-/// stdlib zip's index and top-level names.
-pub fn write_first(entries: &Entries, out: &Path, index: &[u8], tops: &[u8]) -> Result<u64> {
+/// stdlib zip's index and top-level names. Returns its number of entries and its size.
+pub fn write_first(
+    entries: &Entries,
+    out: &Path,
+    index: &[u8],
+    tops: &[u8],
+) -> Result<(usize, u64)> {
     let dir = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
     let mut first = Entries {
         files: entries.files.clone(),
@@ -220,7 +225,7 @@ pub fn write_first(entries: &Entries, out: &Path, index: &[u8], tops: &[u8]) -> 
         first.insert(name, &file);
     }
     let all: BTreeSet<String> = first.files.keys().cloned().collect();
-    first.write(out, &all)
+    Ok((first.len(), first.write(out, &all)?))
 }
 
 fn archive_name(relative: &Path) -> String {
@@ -395,13 +400,15 @@ mod tests {
         let out = tempfile::tempdir().unwrap();
         let first = out.path().join("python312.zip");
         let names = BTreeSet::from(["os.pyc".to_string()]);
-        write_first(&entries.subset(&names), &first, b"index", &tops(&entries)).unwrap();
+        let (count, _) =
+            write_first(&entries.subset(&names), &first, b"index", &tops(&entries)).unwrap();
         let mut archive = zip::ZipArchive::new(std::fs::File::open(&first).unwrap()).unwrap();
         let listed: Vec<String> = archive
             .file_names()
             .map(|n| n.unwrap().to_string())
             .collect();
         assert_eq!(listed, [INDEX_NAME, TOPS_NAME, "os.pyc"]);
+        assert_eq!(count, listed.len());
         assert_eq!(
             read(&mut archive, "os.pyc"),
             ("os".into(), CompressionMethod::Stored)
