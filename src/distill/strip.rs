@@ -43,6 +43,14 @@ fn removable(name: &str, header: &sh::SectionHeader, strtab: Option<usize>, inde
         || Some(index) == strtab
 }
 
+/// The index of the string table the static symbol table links to, if there is one.
+fn symtab_strings(headers: &[sh::SectionHeader]) -> Option<usize> {
+    headers
+        .iter()
+        .find(|h| h.sh_type == sh::SHT_SYMTAB)
+        .map(|h| h.sh_link as usize)
+}
+
 /// `data` without its debug sections, or None when it is not an ELF file or has none.
 pub fn strip(data: &[u8]) -> Result<Option<Vec<u8>>> {
     if !data.starts_with(b"\x7fELF") {
@@ -59,10 +67,7 @@ pub fn strip(data: &[u8]) -> Result<Option<Vec<u8>>> {
     if headers.is_empty() || elf.header.e_shnum == 0 || shstrndx >= headers.len() {
         return Ok(None);
     }
-    let symtab_strings = headers
-        .iter()
-        .find(|h| h.sh_type == sh::SHT_SYMTAB)
-        .map(|h| h.sh_link as usize);
+    let symtab_strings = symtab_strings(headers);
     let name = |h: &sh::SectionHeader| elf.shdr_strtab.get_at(h.sh_name).unwrap_or("");
     let mut remove: Vec<bool> = headers
         .iter()
@@ -234,13 +239,12 @@ fn check_loaded_bytes(before: &[u8], after: &[u8]) -> Result<()> {
         }
     }
     // (Rust's `.debug_gdb_scripts` is allocated, so it stays, as with `strip`.)
-    let removed = new
-        .section_headers
-        .iter()
-        .filter(|h| h.sh_flags & u64::from(sh::SHF_ALLOC) == 0)
-        .filter_map(|h| new.shdr_strtab.get_at(h.sh_name))
-        .any(|n| n.starts_with(".debug") || n == ".symtab");
-    if removed {
+    let symtab_strings = symtab_strings(&new.section_headers);
+    let left = new.section_headers.iter().enumerate().any(|(i, h)| {
+        let name = new.shdr_strtab.get_at(h.sh_name).unwrap_or("");
+        i != new.header.e_shstrndx as usize && removable(name, h, symtab_strings, i)
+    });
+    if left {
         return wrong("left a debug section");
     }
     Ok(())
