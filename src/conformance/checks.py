@@ -623,8 +623,7 @@ def stdlib_resources():
     import zipfile
     with zipfile.ZipFile(stdlib) as z:
         names = z.namelist()
-    tops = {n.split("/", 1)[0][:-4] if n.endswith(".pyc") and "/" not in n else n.split("/", 1)[0]
-            for n in names if "/" in n or n.endswith(".pyc")}
+    tops = {n.split("/", 1)[0] if "/" in n else n[:-4] for n in names if "/" in n or n.endswith(".pyc")}
     walked = {m.name for m in pkgutil.iter_modules()}
     if not tops <= walked:
         return False, "pkgutil.iter_modules() misses %s of the stdlib zip" % sorted(tops - walked)[:5]
