@@ -97,13 +97,17 @@ def probe_module_files(args):
 
 
 def stdlib_pycs(paths, stdlib):
-    """The zip names (`json/decoder.pyc`) of the stdlib sources among `paths`."""
-    stdlib = os.path.realpath(stdlib) + os.sep
+    """The zip names (`json/decoder.pyc`) of the stdlib sources among `paths`. A file
+    linked into the stdlib from elsewhere counts by the path it was imported by: Debian's
+    sitecustomize.py, which every start imports, links to /etc/python3.X/."""
+    roots = [os.path.normpath(stdlib) + os.sep, os.path.realpath(stdlib) + os.sep]
     names = set()
     for path in paths:
-        path = os.path.realpath(path or "/")
-        if path.startswith(stdlib) and path.endswith(".py"):
-            names.add(path[len(stdlib):-3].replace(os.sep, "/") + ".pyc")
+        for candidate in (os.path.normpath(path or "/"), os.path.realpath(path or "/")):
+            root = next((r for r in roots if candidate.startswith(r)), None)
+            if root is not None and candidate.endswith(".py"):
+                names.add(candidate[len(root):-3].replace(os.sep, "/") + ".pyc")
+                break
     return names
 
 
