@@ -111,7 +111,7 @@ pub async fn share(
     })
 }
 
-/// The stored entries of the zip, and the first zip's, go with the bytecode: the gather stage of an emulated
+/// The stored entries of the zip, and the start-up files, go with the bytecode: the gather stage of an emulated
 /// platform does not list them (it would import dozens of modules under qemu), and the
 /// stdlibs are the same but for the modules named after the platform.
 fn share_hot_list(native: &Gathered, other: &mut Gathered) {
@@ -137,7 +137,7 @@ fn share_hot_list(native: &Gathered, other: &mut Gathered) {
             .collect()
     };
     other.layout.hot = rename(&native.layout.hot);
-    // So does the first zip's list.
+    // So does the list of start-up files.
     other.layout.startup = rename(&native.layout.startup);
 }
 

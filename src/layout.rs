@@ -26,10 +26,11 @@ pub struct PythonLayout {
     /// The site-packages directory the runtime imports third-party packages from.
     pub purelib: String,
     pub lib_dynload: String,
-    /// The sys.path entry the stdlib zip must be written to.
+    /// The zip entry getpath puts on sys.path (`pythonXY.zip`). dpy writes no file there:
+    /// it names the stdlib zip beside it.
     pub zip_path: String,
-    /// The zip that holds the whole stdlib, beside `zip_path` (which holds what a bare
-    /// start imports); every module's code names its path in it.
+    /// The zip that holds the whole stdlib, beside `zip_path`; every module's code names
+    /// its path in it.
     pub stdlib_zip: String,
     /// The file getpath needs to find the prefix.
     pub landmark: String,
@@ -188,8 +189,8 @@ pub struct Layout {
     /// Stdlib-relative `.pyc` names that a start plus the hot imports load.
     #[serde(default)]
     pub hot: Vec<String>,
-    /// What the first zip holds: the names a bare start imports (gather.py's
-    /// find_startup_modules).
+    /// What stays on disk in the stdlib directory besides the zip: the names a bare start
+    /// imports (gather.py's find_startup_modules).
     #[serde(default)]
     pub startup: Vec<String>,
     #[serde(default)]

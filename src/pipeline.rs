@@ -686,13 +686,13 @@ async fn finish(
     let distilled = distill::distill(&export_dir, &layout, recipe, mtime, &spec.epoch.rfc3339())?;
     let file_name = |path: &str| path.rsplit('/').next().unwrap_or_default().to_string();
     progress.note(&format!(
-        "distilled: {} stdlib entries in {} ({:.1} MB), {} in {} ({:.1} MB), root {:.1} MB, {:.1}s",
+        "distilled: {} stdlib entries in {} ({:.1} MB), {} start-up files in {} ({:.1} MB), root {:.1} MB, {:.1}s",
         distilled.stats.zip_entries,
         file_name(&layout.python.stdlib_zip),
         distilled.stats.zip_bytes as f64 / 1e6,
-        distilled.stats.first_entries,
-        file_name(&layout.python.zip_path),
-        distilled.stats.first_bytes as f64 / 1e6,
+        distilled.stats.startup_files,
+        layout.python.stdlib,
+        distilled.stats.startup_bytes as f64 / 1e6,
         distilled.root_tar.len() as f64 / 1e6,
         t.elapsed().as_secs_f64()
     ));

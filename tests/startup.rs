@@ -1,9 +1,9 @@
-//! The stdlib is laid out for a fast start: the zip sys.path names first holds only what
-//! a bare start imports, and the stdlib zip's directory comes from an index, not from a
-//! read of every entry; in the stdlib zip the modules a start and the common imports
-//! load are stored, the rest deflated, no directory entries; each module is read once
-//! (`_dpy_zipimport`, imported by the first zip's encodings package). A missing hook or
-//! index costs speed, never an import.
+//! The stdlib is laid out for a fast start: what a bare start imports is on disk in the
+//! stdlib directory, so a start reads no zip, and the stdlib zip's directory comes from
+//! an index, not from a read of every entry; in the stdlib zip the modules a start and
+//! the common imports load are stored, the rest deflated, no directory entries; each
+//! module is read once (`_dpy_zipimport`, installed by the encodings package). A missing
+//! hook or index costs speed, never an import.
 
 use crate::common;
 use crate::common::{docker_ok, python_in, Test};
@@ -87,56 +87,66 @@ fn the_hook_keeps_encodings_line_numbers() {
     );
 }
 
-/// The central directories a bare start reads, as zipimport reports them with -v:
-/// (entries, zip path).
-fn directories_read(image: &str, flags: &[&str], code: &str) -> Vec<(usize, String)> {
+/// What a start with `flags` running `code` reads, as -v reports it: the zip central
+/// directories, as (entries, zip path) ("zipimport: found N names in"), and the files
+/// it unmarshals code from ("code object from").
+fn reads(image: &str, flags: &[&str], code: &str) -> (Vec<(usize, String)>, Vec<String>) {
     let mut args = flags.to_vec();
     args.extend(["-v", "-c", code]);
     let out = python_in(image, &args);
     assert!(out.status.success(), "{out:?}");
-    String::from_utf8_lossy(&out.stderr)
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let directories = stderr
         .lines()
         .filter_map(|l| l.strip_prefix("# zipimport: found "))
         .map(|rest| {
             let (count, path) = rest.split_once(" names in ").unwrap();
             (count.parse().unwrap(), path.trim_matches('\'').to_string())
         })
-        .collect()
+        .collect();
+    let files = stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("# code object from "))
+        .map(|path| path.trim_matches('\'').to_string())
+        .collect();
+    (directories, files)
 }
 
 #[test]
-fn a_bare_start_reads_only_the_first_zips_small_directory() {
+fn a_bare_start_reads_no_zip_only_a_few_files_of_the_stdlib_directory() {
     let Some(image) = runtime() else { return };
     for flags in [&[][..], &["-S"][..], &["-I"][..]] {
-        let read = directories_read(image, flags, "import sys; print(sys.path)");
-        assert_eq!(read.len(), 1, "{flags:?}: {read:?}");
-        let (count, path) = &read[0];
-        assert_eq!(path, "/usr/lib/python311.zip", "{flags:?}");
-        assert!(*count <= 10, "{flags:?}: {count} entries");
+        let (directories, files) = reads(image, flags, "import sys; print(sys.path)");
+        assert_eq!(directories, [], "{flags:?}");
+        assert!(files.contains(&"/usr/lib/python3.11/encodings/__init__.pyc".to_string()));
+        assert!(
+            files.len() <= 10
+                && files
+                    .iter()
+                    .all(|f| f.starts_with("/usr/lib/python3.11/") && !f.contains(".zip/")),
+            "{flags:?}: {files:?}"
+        );
     }
     // Importing from the stdlib zip reads no directory either: the index gave it.
-    let out = python_in(
-        image,
-        &["-v", "-c", "import json, email.message, xml.dom.minidom"],
+    let (directories, files) = reads(image, &[], "import json, email.message, xml.dom.minidom");
+    assert_eq!(directories, []);
+    assert!(
+        files.len() <= 10,
+        "the stdlib zip's modules are no files: {files:?}"
     );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success());
-    assert!(!stderr.contains("python311-stdlib.zip'\n"), "{stderr}");
-    assert_eq!(stderr.matches("# zipimport: found ").count(), 1);
 }
 
-/// The runtime image with its first zip rewritten by its own interpreter: without the
-/// hook (`hook`), or with an index that is not marshal data (`index`).
+/// The runtime image with a start-up file of its stdlib directory changed by its own
+/// interpreter: the hook removed (`hook`), or an index that is not marshal data (`index`).
 fn damaged(image: &str, what: &str) -> String {
     common::image_from_dockerfile(
         &format!("damaged-{what}-{}", std::process::id()),
         &format!(
             "FROM {image}\nUSER root\nENV DPY_DAMAGE={what}\n\
-             RUN [\"python3\", \"-c\", \"import os, sys, zipfile; p = [e for e in sys.path if e.endswith('.zip')][0]; \
-             what = os.environ['DPY_DAMAGE']; old = zipfile.ZipFile(p); \
-             items = [(i, old.read(i)) for i in old.infolist()]; old.close(); new = zipfile.ZipFile(p, 'w'); \
-             [new.writestr(i, b'not marshal data' if what == 'index' and i.filename.endswith('.index') else d) \
-             for i, d in items if not (what == 'hook' and i.filename.startswith('_dpy_zipimport'))]; new.close()\"]\n\
+             RUN [\"python3\", \"-c\", \"import encodings, os; home = os.path.dirname(os.path.dirname(encodings.__file__)); \
+             what = os.environ['DPY_DAMAGE']; \
+             os.remove(os.path.join(home, '_dpy_zipimport.pyc')) if what == 'hook' else \
+             open(os.path.join(home, '_dpy_stdlib.index'), 'wb').write(b'not marshal data')\"]\n\
              USER 65532:65532\n"
         ),
     )
@@ -147,12 +157,13 @@ fn a_missing_hook_or_index_costs_speed_never_an_import() {
     let Some(image) = runtime() else { return };
     for what in ["hook", "index"] {
         let image = damaged(image, what);
-        // The stdlib zip's whole directory is read again at the first import from it,
-        // and everything imports: the stdlib-imports check imports each stdlib module.
-        let read = directories_read(&image, &[], "import json");
-        assert_eq!(read.len(), 2, "{what}: {read:?}");
-        assert_eq!(read[1].1, "/usr/lib/python311-stdlib.zip");
-        assert!(read[1].0 > 400, "{what}: {read:?}");
+        // The stdlib zip's whole directory is read again (without the hook, at start;
+        // with a broken index, at the first import from it), and everything imports:
+        // the stdlib-imports check imports each stdlib module.
+        let (read, _) = reads(&image, &[], "import json");
+        assert_eq!(read.len(), 1, "{what}: {read:?}");
+        assert_eq!(read[0].1, "/usr/lib/python311-stdlib.zip");
+        assert!(read[0].0 > 400, "{what}: {read:?}");
         let out = python_in(
             &image,
             &[
@@ -165,10 +176,18 @@ fn a_missing_hook_or_index_costs_speed_never_an_import() {
             "started\n",
             "{what}: {out:?}"
         );
-        let failing = if what == "hook" {
-            "zip-reads-once, startup-zip"
+        // Without the hook a bare start reads the directory; a broken index is not used.
+        let (failing, why) = if what == "hook" {
+            (
+                "zip-reads-once, startup-zip",
+                "FAIL startup-zip: a bare start (no flags) read the directories of ",
+            )
         } else {
-            "startup-zip"
+            (
+                "startup-zip",
+                "FAIL startup-zip: after a start (no flags) the stdlib zip is read False, on \
+                 sys.path True, read after an import True, from its index False",
+            )
         };
         Test::new()
             .args(["test", &image, "--skip-structure"])
@@ -176,7 +195,7 @@ fn a_missing_hook_or_index_costs_speed_never_an_import() {
             .stdout_contains("ok   stdlib-imports: all ")
             // encodings' resources are read from the stdlib zip by encodings' fallback.
             .stdout_contains("ok   stdlib-resources: ")
-            .stdout_contains("FAIL startup-zip: a bare start (no flags) read the directories of ")
+            .stdout_contains(why)
             .stderr_contains(&format!(
                 "conformance checks failed on {image}: {failing}\n"
             ))
@@ -189,7 +208,8 @@ fn a_missing_hook_or_index_costs_speed_never_an_import() {
 #[test]
 fn a_broken_hook_costs_speed_never_the_interpreter() {
     let Some(image) = runtime() else { return };
-    // PYTHONPATH comes before the zip: this _dpy_zipimport shadows dpy's and raises.
+    // PYTHONPATH comes before the stdlib directory: this _dpy_zipimport shadows dpy's
+    // and raises.
     // (No shell tools in a distroless image: python3 makes the file.)
     let broken = common::image_from_dockerfile(
         &format!("broken-hook-{}", std::process::id()),

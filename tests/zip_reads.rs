@@ -1,7 +1,8 @@
 //! `_dpy_zipimport` on every Python this machine has: modules from a zip are unmarshalled
-//! once per import from 3.10 on, and 3.9 (whose zipimporter loads through load_module)
-//! is left exactly as it was; and gather.py's compile of the encodings package adds the
-//! hook without moving a line. No engine needed: a zip built by each interpreter.
+//! once per import from 3.10 on, with the zip's directory from the index beside the hook,
+//! and 3.9 (whose zipimporter loads through load_module) is left as it was; and gather.py's
+//! compile of the encodings package adds the hook's call without moving a line. No engine
+//! needed: a zip built by each interpreter.
 
 use std::path::Path;
 use std::process::Command;
@@ -75,7 +76,7 @@ fn each_module_is_unmarshalled_once_from_3_10_on() {
             String::from_utf8_lossy(&out.stderr)
         );
         let fields: Vec<&str> = line.split_whitespace().collect();
-        assert_eq!(fields.len(), 6, "{python}: {line}");
+        assert_eq!(fields.len(), 7, "{python}: {line}");
         let minor: u32 = fields[0].split('.').nth(1).unwrap().parse().unwrap();
         let (reads, loader) = if minor >= 10 {
             ("3", "StdlibZipImporter")
@@ -84,7 +85,14 @@ fn each_module_is_unmarshalled_once_from_3_10_on() {
         };
         assert_eq!(
             &fields[1..],
-            [reads, loader, loader, "traceback-ok", "encodings-ok"],
+            [
+                reads,
+                loader,
+                loader,
+                "traceback-ok",
+                "indexed",
+                "encodings-ok"
+            ],
             "{python} ({}): three modules imported",
             fields[0]
         );

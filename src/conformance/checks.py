@@ -37,7 +37,8 @@ SURVEY = EXPECT.get("survey") or {}
 STRIP = EXPECT.get("strip") or []
 BROKEN = EXPECT.get("broken") or []
 ZIP_NAME = EXPECT.get("zip_name") or "python%d%d.zip" % sys.version_info[:2]
-# The zip that holds the whole stdlib (the first one holds what a bare start imports).
+# The zip that holds the whole stdlib, named after getpath's zip entry (ZIP_NAME), which
+# is no file: what a bare start imports is on disk in the stdlib directory.
 STDLIB_ZIP = EXPECT.get("stdlib_zip")
 UID = EXPECT.get("uid", 65532)
 FORBIDDEN = EXPECT.get("forbidden") or ["bash", "busybox", "apk", "apt", "apt-get", "dpkg",
@@ -91,7 +92,8 @@ def stripped(name):
 
 
 def zip_entry():
-    """The first zip's sys.path entry, or None."""
+    """getpath's zip entry of sys.path, or None (the stdlib zip of images made before the
+    stdlib zip had its own name)."""
     for entry in sys.path:
         if os.path.basename(entry) == ZIP_NAME:
             return entry
@@ -99,8 +101,8 @@ def zip_entry():
 
 
 def stdlib_entry():
-    """The stdlib zip's sys.path entry, or None (images from before the split have none:
-    the first zip is the stdlib zip)."""
+    """The stdlib zip's sys.path entry, or None (images made before it had its own name
+    have getpath's zip entry as the stdlib zip)."""
     if not STDLIB_ZIP:
         return zip_entry()
     return STDLIB_ZIP if STDLIB_ZIP in sys.path else None
@@ -194,14 +196,11 @@ def stdlib_imports():
 def stdlib_zipped():
     import importlib.machinery
     problems = []
-    first = zip_entry()
     entry = stdlib_entry()
-    if first is None:
-        problems.append("%s is not on sys.path %s" % (ZIP_NAME, sys.path))
-    elif entry is None:
-        problems.append("the stdlib zip %s is not on sys.path %s" % (STDLIB_ZIP, sys.path))
-    elif not os.path.isfile(entry) or not os.path.isfile(first):
-        problems.append("%s or %s is on sys.path but is no file" % (first, entry))
+    if entry is None:
+        problems.append("the stdlib zip %s is not on sys.path %s" % (STDLIB_ZIP or ZIP_NAME, sys.path))
+    elif not os.path.isfile(entry):
+        problems.append("%s is on sys.path but is no file" % entry)
     else:
         import json as probe
         if not (probe.__file__ or "").startswith(entry + os.sep):
@@ -538,7 +537,7 @@ print(len(reads), type(colorsys.__loader__).__name__)
 @check("zip-reads-once")
 def zip_reads_once():
     # CPython's zipimporter unmarshals a module twice per import (get_filename, then
-    # get_code); _dpy_zipimport, imported by the zip's encodings package, makes it once,
+    # get_code); _dpy_zipimport, installed by the encodings package, makes it once,
     # with or without site (-S), in isolated mode (-I) as well.
     if sys.version_info < (3, 10):
         return True, "not applicable: 3.9's zipimporter loads through load_module"
@@ -558,39 +557,47 @@ def zip_reads_once():
 
 STARTUP_PROBE = r'''
 import sys, zipimport
-first = [p for p in sys.path if p.endswith(sys.argv[1])]
-stdlib = sys.argv[2]
+stdlib = sys.argv[1]
 cache = zipimport._zip_directory_cache
-# Read at start only if the start imported from it (Debian's sitecustomize) or on 3.9.
+# Read at start only if the start imported from it, or on 3.9.
 imported = any((getattr(m, "__file__", None) or "").startswith(stdlib + "/") for m in list(sys.modules.values()))
 before = stdlib in cache and not imported and sys.version_info >= (3, 10)
 import colorsys
-print(len(cache.get(first[0], ())) if first else -1, before, stdlib in sys.path, stdlib in cache)
+hook = sys.modules.get("_dpy_zipimport")
+print(before, stdlib in sys.path, stdlib in cache, getattr(hook, "indexed", False))
 '''
 
 
 @check("startup-zip")
 def startup_zip():
-    # A bare start reads the central directory of the first zip only (zipimport says
-    # "found N names" for each directory it reads, with -v); the stdlib zip's comes
-    # from the index, which must be what zipimport itself reads from that zip.
+    # A bare start reads no zip's central directory (zipimport says "found N names" for
+    # each directory it reads, with -v): what it imports is on disk in the stdlib
+    # directory, each file read once by the import system's own finder. The stdlib zip's
+    # directory comes from the index at the first import from the zip, and must be what
+    # zipimport itself reads from that zip.
     if not STDLIB_ZIP:
         return True, "not applicable: this image has one stdlib zip"
+    home = sysconfig.get_paths()["stdlib"]
     counts = []
     for flags in ([], ["-S"], ["-I"]):
+        label = " ".join(flags) or "no flags"
         out = python(*(flags + ["-v", "-c", "pass"]))
         found = re.findall(r"zipimport: found (\d+) names in '([^']+)'", out.stderr)
-        if out.returncode != 0 or [path for _, path in found] != [zip_entry()]:
+        if out.returncode != 0 or found:
             return False, "a bare start (%s) read the directories of %s (exit %d)" % (
-                " ".join(flags) or "no flags", found, out.returncode)
-        counts.append(int(found[0][0]))
-        # Its index is loaded when a stdlib module is first asked for (3.9: at start).
-        probe = python(*(flags + ["-c", STARTUP_PROBE, ZIP_NAME, STDLIB_ZIP]))
+                label, found, out.returncode)
+        # The files it unmarshalled code from (frozen and built-in modules are none).
+        files = re.findall(r"^# code object from '([^']+)'$", out.stderr, re.M)
+        elsewhere = [f for f in files if not f.startswith(home + "/")]
+        if not files or elsewhere:
+            return False, "a bare start (%s) read code from %d files, %s outside %s" % (
+                label, len(files), elsewhere[:3], home)
+        counts.append(len(files))
+        probe = python(*(flags + ["-c", STARTUP_PROBE, STDLIB_ZIP]))
         answer = probe.stdout.split()
-        if answer[1:] != ["False", "True", "True"]:
+        if answer != ["False", "True", "True", "True"]:
             return False, "after a start (%s) the stdlib zip is read %s, on sys.path %s, read after " \
-                "an import %s: %s" % (" ".join(flags) or "no flags", *(answer[1:] + ["?"] * 3)[:3],
-                                      tail(probe.stderr))
+                "an import %s, from its index %s: %s" % (label, *(answer + ["?"] * 4)[:4], tail(probe.stderr))
     import zipimport
     parsed = zipimport._read_directory(STDLIB_ZIP)
     indexed = zipimport._zip_directory_cache.get(STDLIB_ZIP)
@@ -598,20 +605,21 @@ def startup_zip():
         differ = sorted(k for k in set(parsed) | set(indexed or {}) if parsed.get(k) != (indexed or {}).get(k))
         return False, "the index differs from zipimport's own reading of %s in %d names, e.g. %s" % (
             STDLIB_ZIP, len(differ), differ[:3])
-    return True, "a bare start (default, -S, -I) reads %d directory entries, of %s only; the index of %s, " \
-        "loaded at the first stdlib import, equals zipimport's reading (%d names)" % (
-            counts[0], zip_entry(), STDLIB_ZIP, len(parsed))
+    return True, "a bare start (default, -S, -I) reads no zip directory and %s files, all in %s; the index " \
+        "of %s, loaded at the first stdlib import, equals zipimport's reading (%d names)" % (
+            "/".join(str(c) for c in counts), home, STDLIB_ZIP, len(parsed))
 
 
 # Packages whose resources and submodules are compared with the stdlib zip's listing:
-# encodings (split between the two zips) and a few that applications read or walk.
+# encodings (split between the stdlib directory and the zip) and a few that applications
+# read or walk.
 RESOURCE_PACKAGES = ["encodings", "email", "importlib", "json", "xml", "http", "zoneinfo"]
 
 
 @check("stdlib-resources")
 def stdlib_resources():
     # importlib.resources and pkgutil see each stdlib package whole, encodings too, whose
-    # start-up part is also in the first zip.
+    # start-up part is also on disk in the stdlib directory.
     if sys.version_info < (3, 10):
         return True, "not checked on 3.9 (no importlib.readers)"
     stdlib = stdlib_entry()

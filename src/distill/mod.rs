@@ -40,9 +40,10 @@ pub struct Distilled {
 pub struct Stats {
     pub zip_entries: usize,
     pub zip_bytes: u64,
-    /// The first zip: the modules a bare start imports, and the index.
-    pub first_entries: usize,
-    pub first_bytes: u64,
+    /// On disk in the stdlib directory: the modules a bare start imports, the index and
+    /// the top-level names.
+    pub startup_files: usize,
+    pub startup_bytes: u64,
 }
 
 /// Distills an exported gather tree (unpacked at `export`) in place; every file of the
@@ -85,8 +86,8 @@ pub fn distill(
             py.stdlib
         )));
     }
-    // The whole stdlib in the stdlib zip; what a bare start imports, and the stdlib zip's
-    // index, in the zip sys.path names first (images/zip.toml says why).
+    // The whole stdlib in the stdlib zip; what a bare start imports stays on disk in the
+    // stdlib directory too, with the stdlib zip's index (images/zip.toml says why).
     if layout.startup.is_empty() {
         return Err(Error::Distill(
             "the gather stage listed no modules a bare start imports".into(),
@@ -97,22 +98,26 @@ pub fn distill(
     let zip_bytes = entries.write(&stdlib_zip, &hot)?;
     let index = stdlib::index(&stdlib_zip, &py.stdlib_zip)?;
     let startup: std::collections::BTreeSet<String> = layout.startup.iter().cloned().collect();
-    let first = entries.subset(&startup);
-    let (first_entries, first_bytes) = stdlib::write_first(
-        &first,
-        &rootfs::join(&root, &py.zip_path),
-        &index,
-        &stdlib::tops(&entries),
-    )?;
     let landmark = rootfs::join(&root, &py.landmark);
+    let on_disk: std::collections::BTreeSet<PathBuf> = startup
+        .iter()
+        .map(|name| stdlib.join(name))
+        .chain([landmark.clone()])
+        .collect();
     let zipped: Vec<PathBuf> = entries
         .paths()
-        .filter(|p| p.starts_with(&stdlib) && *p != landmark)
+        .filter(|p| p.starts_with(&stdlib) && !on_disk.contains(*p))
         .map(Path::to_path_buf)
         .collect();
     for path in &zipped {
         std::fs::remove_file(path).map_err(|e| Error::io(path, e))?;
     }
+    let (startup_files, startup_bytes) = stdlib::write_startup(
+        &entries.subset(&startup),
+        &stdlib,
+        &index,
+        &stdlib::tops(&entries),
+    )?;
     remove_empty_dirs(&stdlib)?;
     if !landmark.exists() {
         return Err(Error::Distill(format!(
@@ -190,8 +195,8 @@ pub fn distill(
         stats: Stats {
             zip_entries: entries.len(),
             zip_bytes,
-            first_entries,
-            first_bytes,
+            startup_files,
+            startup_bytes,
         },
     })
 }

@@ -1,10 +1,10 @@
-//! The stdlib zips: every byte-compiled stdlib module in `pythonXY-stdlib.zip`, and in
-//! `pythonXY.zip`, the zip sys.path names first, only what a bare start imports plus the
-//! stdlib zip's directory as an index (images/zip.toml says why).
+//! The stdlib zip, `pythonXY-stdlib.zip`: every byte-compiled stdlib module. What a bare
+//! start imports stays on disk in the stdlib directory as well, beside the stdlib zip's
+//! directory as an index and its top-level names (images/zip.toml says why).
 //!
 //! The gather stage compiled each module with the source's own interpreter and recorded
 //! `<stdlib zip path>/<module path>.py` as its file name, so tracebacks name real paths.
-//! Here the `.pyc` files and data files move into the zips, sorted and with one fixed
+//! Here the `.pyc` files and data files move into the zip, sorted and with one fixed
 //! timestamp, so two builds give byte-identical archives.
 //!
 //! There are no directory entries: zipimport finds packages by their `__init__.pyc`,
@@ -133,13 +133,13 @@ impl Entries {
     }
 }
 
-/// The name of the index in the first zip. templates/context/_dpy_zipimport.py reads it
-/// by the same name (a test below holds the two together).
+/// The name of the index in the stdlib directory. templates/context/_dpy_zipimport.py
+/// reads it by the same name (a test below holds the two together).
 pub const INDEX_NAME: &str = "_dpy_stdlib.index";
 
-/// The top-level module and package names of the stdlib zip, in the first zip: the hook
-/// answers "not here" for any other name (site's search for sitecustomize at every
-/// start) without loading the index.
+/// The top-level module and package names of the stdlib zip, in the stdlib directory:
+/// the hook answers "not here" for any other name (site's search for sitecustomize at
+/// every start) without loading the index.
 pub const TOPS_NAME: &str = "_dpy_stdlib.tops";
 
 /// Every top-level name an import can find in `entries`: `x` for `x.pyc` and for `x/...`.
@@ -207,25 +207,32 @@ pub fn index(file: &Path, archive: &str) -> Result<Vec<u8>> {
     ])))
 }
 
-/// Writes the first zip: `entries`, all stored (a bare start reads them all), and the
-/// stdlib zip's index and top-level names. Returns its number of entries and its size.
-pub fn write_first(
-    entries: &Entries,
-    out: &Path,
+/// Lays out what a bare start reads in the stdlib directory `dir`: the entries of
+/// `startup` (what is not there already, such as dpy's hook, is copied in), and the
+/// stdlib zip's index and top-level names. Returns the number of files and their size.
+pub fn write_startup(
+    startup: &Entries,
+    dir: &Path,
     index: &[u8],
     tops: &[u8],
 ) -> Result<(usize, u64)> {
-    let dir = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
-    let mut first = Entries {
-        files: entries.files.clone(),
-    };
-    for (name, data) in [(INDEX_NAME, index), (TOPS_NAME, tops)] {
-        let file = dir.path().join(name);
-        std::fs::write(&file, data).map_err(|e| Error::io(&file, e))?;
-        first.insert(name, &file);
+    let mut bytes = 0;
+    for (name, from) in &startup.files {
+        let to = dir.join(name);
+        if *from != to {
+            if let Some(parent) = to.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+            }
+            std::fs::copy(from, &to).map_err(|e| Error::io(&to, e))?;
+        }
+        bytes += std::fs::metadata(&to).map_err(|e| Error::io(&to, e))?.len();
     }
-    let all: BTreeSet<String> = first.files.keys().cloned().collect();
-    Ok((first.len(), first.write(out, &all)?))
+    for (name, data) in [(INDEX_NAME, index), (TOPS_NAME, tops)] {
+        let to = dir.join(name);
+        std::fs::write(&to, data).map_err(|e| Error::io(&to, e))?;
+        bytes += data.len() as u64;
+    }
+    Ok((startup.len() + 2, bytes))
 }
 
 fn archive_name(relative: &Path) -> String {
@@ -359,15 +366,12 @@ mod tests {
         assert_eq!(String::from_utf8_lossy(&run.stdout).trim(), "5");
     }
 
-    /// The hook and the gather stage name the index and the stdlib zip as this module does.
+    /// The hook reads the index and the top-level names by the names this module writes.
     #[test]
     fn the_hook_reads_the_index_by_its_name() {
         let hook = include_str!("../../templates/context/_dpy_zipimport.py");
         assert!(hook.contains(&format!("INDEX = \"{INDEX_NAME}\"")));
         assert!(hook.contains(&format!("TOPS = \"{TOPS_NAME}\"")));
-        let compile = include_str!("../../templates/context/dpy_gather/compile.py");
-        assert!(compile.contains("STDLIB_ZIP_SUFFIX = \"-stdlib.zip\""));
-        assert!(hook.contains("archive[:-4] + \"-stdlib.zip\""));
     }
 
     #[test]
@@ -394,25 +398,24 @@ mod tests {
     }
 
     #[test]
-    fn the_first_zip_holds_its_entries_stored_and_the_index() {
+    fn the_startup_files_stay_on_disk_beside_the_index() {
         let dir = tree();
         let entries = Entries::collect(dir.path(), &["lib-dynload".into()]).unwrap();
-        let out = tempfile::tempdir().unwrap();
-        let first = out.path().join("python312.zip");
-        let names = BTreeSet::from(["os.pyc".to_string()]);
-        let (count, _) =
-            write_first(&entries.subset(&names), &first, b"index", &tops(&entries)).unwrap();
-        let mut archive = zip::ZipArchive::new(std::fs::File::open(&first).unwrap()).unwrap();
-        let listed: Vec<String> = archive
-            .file_names()
-            .map(|n| n.unwrap().to_string())
-            .collect();
-        assert_eq!(listed, [INDEX_NAME, TOPS_NAME, "os.pyc"]);
-        assert_eq!(count, listed.len());
-        assert_eq!(
-            read(&mut archive, "os.pyc"),
-            ("os".into(), CompressionMethod::Stored)
+        let hook = tempfile::tempdir().unwrap();
+        std::fs::write(hook.path().join("_dpy_zipimport.pyc"), "hook").unwrap();
+        let mut startup = entries.subset(&BTreeSet::from(["json/decoder.pyc".to_string()]));
+        startup.insert(
+            "_dpy_zipimport.pyc",
+            &hook.path().join("_dpy_zipimport.pyc"),
         );
-        assert_eq!(read(&mut archive, INDEX_NAME).0, "index");
+        let (count, bytes) =
+            write_startup(&startup, dir.path(), b"index", &tops(&entries)).unwrap();
+        assert_eq!(count, 4);
+        let read = |name: &str| std::fs::read(dir.path().join(name)).unwrap();
+        assert_eq!(read("json/decoder.pyc"), b"d");
+        assert_eq!(read("_dpy_zipimport.pyc"), b"hook");
+        assert_eq!(read(INDEX_NAME), b"index");
+        assert_eq!(read(TOPS_NAME), tops(&entries));
+        assert_eq!(bytes, 1 + 4 + 5 + tops(&entries).len() as u64);
     }
 }

@@ -1,17 +1,21 @@
-"""Serves the stdlib from its zips with no work a start does not need (installed by dpy).
+"""Serves the stdlib from its zip with no work a start does not need (installed by dpy).
 
-The zip sys.path names first (pythonXY.zip) holds only what a bare start imports: the
-encodings modules it loads and this module. The whole stdlib is in pythonXY-stdlib.zip
-beside it. zipimport reads a zip's central directory in pure Python, a few microseconds
-per entry, so a start that parsed the whole stdlib's directory paid for hundreds of
-entries it never used. Instead this module loads that directory from an index dpy wrote
-into the first zip (_dpy_stdlib.index: zipimport's own `{name: (path, compress,
-data_size, file_size, file_offset, time, date, crc)}`) with one marshal.loads, hands it
-to zipimport's cache, and puts the stdlib zip on sys.path after the first one. It loads
-that index only when a stdlib module is first asked for: until then the stdlib's
-top-level names (_dpy_stdlib.tops) answer the searches every start makes (site's
-sitecustomize), so `-c pass` reads nothing of the stdlib zip. An index that does not
-fit (another size, another shape) is ignored: zipimport then reads the directory itself.
+A bare start imports no stdlib module from a zip. What it imports (the encodings modules
+it loads, and this module) is byte-compiled on disk in the stdlib directory, which
+sys.path names before the zip, and the import system's own finder reads those files
+once each. The whole stdlib is in pythonXY-stdlib.zip. zipimport reads a zip's central
+directory in pure Python, a few microseconds per entry, and CPython's zipimporter
+unmarshals each module twice (below), so a start that imported from a zip paid for both.
+
+encodings, the first package every interpreter imports, calls install(), which puts the
+stdlib zip on sys.path after the stdlib directory. The zip's directory comes from an
+index dpy wrote beside this module (_dpy_stdlib.index: zipimport's own `{name: (path,
+compress, data_size, file_size, file_offset, time, date, crc)}`), loaded with one
+marshal.loads into zipimport's cache when a module of the zip is first asked for. Until
+then the stdlib's top-level names (_dpy_stdlib.tops) answer the searches every start
+makes (site's sitecustomize), so `-c pass` reads nothing of the zip. An index that does
+not fit (another size, another shape) is ignored: zipimport then reads the directory
+itself.
 
 It also reads each module once instead of twice. CPython's zipimporter finds a module's
 file name by loading the module: get_filename, which spec_from_loader calls while the
@@ -20,12 +24,11 @@ to return its path, and get_code then does all of it again (python/cpython#14127
 StdlibZipImporter keeps the code object from the first read for the get_code call that
 follows it.
 
-The stdlib's encodings package, the first package every interpreter imports from the
-zip, imports this module, so all of this holds with -S, -I and in virtual environments.
-encodings is the one package in both zips, whole only in the stdlib zip: this module
-gives it a loader that reads its resources there (importlib.resources.files). Were it
-missing or broken, encodings puts the stdlib zip on sys.path itself: imports
-are slower then, never broken.
+encodings runs install() whether or not site runs, so all of this holds with -S, -I and
+in virtual environments. encodings is the one package both on disk and in the zip, whole
+only in the zip: its loader becomes the zip's, so its resources are read there
+(importlib.resources.files). Were this module missing or broken, encodings puts the
+stdlib zip on sys.path itself: imports are slower then, never broken.
 """
 
 import marshal
@@ -34,21 +37,82 @@ import zipimport
 
 __all__ = ["StdlibZipImporter", "install"]
 
-# The names of the index and of the stdlib's top-level names in the first zip
-# (src/distill/stdlib.rs writes them).
+# The index and the stdlib's top-level names, files beside this module in the stdlib
+# directory (src/distill/stdlib.rs writes them).
 INDEX = "_dpy_stdlib.index"
 TOPS = "_dpy_stdlib.tops"
 
-# Set by install(): the stdlib zip's path, and what loads its index.
-_stdlib = None
+# Whether the index gave the directory (the conformance check `startup-zip` asks).
+indexed = False
+
+
+def _read(path):
+    # The builtin _io: io and open are not set up yet when encodings is first imported.
+    import _io
+    with _io.FileIO(path) as f:
+        return f.readall()
+
+
+def _load(home, archive):
+    """Puts the stdlib zip's directory in zipimport's cache: the index, when it fits (made
+    for this zip, by its path and size, with entries of the shape of zipimport's own: a
+    path and seven numbers, since 3.8); else zipimport's own reading, as without dpy."""
+    global indexed
+    cached = zipimport._zip_directory_cache
+    if archive in cached:
+        return
+    try:
+        index = marshal.loads(_read(home + "/" + INDEX))
+        import posix  # built in: os is not imported yet on every version
+        files = index["files"]
+        entry = next(iter(files.values()))
+        fits = (
+            index["archive"] == archive
+            and posix.stat(archive).st_size == index["size"]
+            and len(entry) == 8
+            and type(entry[0]) is str
+            and all(type(value) is int for value in entry[1:])
+        )
+    except Exception:
+        fits = False
+    if fits:
+        cached[archive] = files
+        indexed = True
+        return
+    try:
+        cached[archive] = zipimport._read_directory(archive)
+    except Exception:
+        pass
 
 
 class StdlibZipImporter(zipimport.zipimporter):
-    """A zipimporter that decodes a module once per import."""
+    """The stdlib zip's importer, at its root or in a package (`prefix`), made without
+    reading the zip. At the root, a name that is no top-level module of the stdlib (site's
+    sitecustomize, an application's own modules) is answered from the stdlib's top-level
+    names alone; the first stdlib module asked for loads the directory (_load). And it
+    decodes a module once per import, not twice."""
 
     # (module name, code object) read by get_filename, awaiting get_code. One slot:
     # import locks make the two calls adjacent; anything else only misses the cache.
     _pending = None
+    # The top-level names, read at the root's first search; False: unknown.
+    _tops = None
+
+    def __init__(self, archive, home, prefix=""):
+        self.archive = archive
+        self.prefix = prefix
+        self._home = home
+
+    def find_spec(self, fullname, target=None):
+        if not self.prefix:
+            if self._tops is None:
+                try:
+                    self._tops = frozenset(marshal.loads(_read(self._home + "/" + TOPS)))
+                except Exception:
+                    self._tops = False
+            if self._tops is not False and fullname.partition(".")[0] not in self._tops:
+                return None
+        return super().find_spec(fullname, target)
 
     def get_filename(self, fullname):
         code, _, path = zipimport._get_module_code(self, fullname)
@@ -61,65 +125,14 @@ class StdlibZipImporter(zipimport.zipimporter):
             return pending[1]
         return super().get_code(fullname)
 
-    def get_resource_reader(self, fullname):
-        # encodings is in both zips, whole only in the stdlib zip: its files are read there.
-        if fullname == "encodings" and _stdlib is not None and self.archive != _stdlib[0]:
-            _stdlib[1]()
-            return zipimport.zipimporter(_stdlib[0]).get_resource_reader(fullname)
-        return super().get_resource_reader(fullname)
-
-
-def _index(first, loader, archive):
-    """Hands zipimport the stdlib zip's directory from the index, when the index fits:
-    the zip's size, and the shape of zipimport's own entries (those of the first zip)."""
-    cached = zipimport._zip_directory_cache
-    if archive in cached:
-        return
-    try:
-        index = marshal.loads(loader.get_data(first + "/" + INDEX))
-        import posix  # built in: os is not imported yet on every version
-        files = index["files"]
-        sample = next(iter(cached.get(first, {}).values()), None)
-        entry = next(iter(files.values()), None)
-        fits = (
-            index["archive"] == archive
-            and posix.stat(archive).st_size == index["size"]
-            and sample is not None
-            and entry is not None
-            and len(sample) == len(entry)
-            and all(type(a) is type(b) for a, b in zip(sample, entry))
-        )
-    except Exception:
-        return
-    if fits:
-        cached.setdefault(archive, files)
-
-
-class LazyStdlibZip(StdlibZipImporter):
-    """The stdlib zip's root importer: a name that is no top-level module of the stdlib
-    (site's sitecustomize, an application's own modules) is answered without reading a
-    directory; the first stdlib module asked for loads the index."""
-
-    def __init__(self, archive, tops, load):
-        self.archive = archive
-        self.prefix = ""
-        self._tops = tops
-        self._load = load
-
-    def find_spec(self, fullname, target=None):
-        if fullname.partition(".")[0] not in self._tops:
-            return None
-        self._load()
-        return super().find_spec(fullname, target)
-
     # zipimport reads the directory through _get_files() (3.13 on) or _files (before).
     def _get_files(self):
-        self._load()
+        _load(self._home, self.archive)
         return super()._get_files()
 
     @property
     def _files(self):
-        self._load()
+        _load(self._home, self.archive)
         return zipimport._zip_directory_cache.get(self.archive, {})
 
     @_files.setter
@@ -127,74 +140,39 @@ class LazyStdlibZip(StdlibZipImporter):
         zipimport._zip_directory_cache[self.archive] = files
 
 
-def install(archive=None):
-    """Puts the stdlib zip on sys.path after `archive` (default: the zip this module came
-    from), and serves both zips and the packages in them."""
-    loader = getattr(__spec__, "loader", None)
-    if archive is None:
-        archive = getattr(loader, "archive", None)
-        if not archive:
-            return
-    stdlib = archive[:-4] + "-stdlib.zip"
+def install(stdlib):
+    """Puts the stdlib zip `stdlib` on sys.path after the stdlib directory (this module's),
+    and serves it."""
+    home = __spec__.origin.rpartition("/")[0]
     if stdlib not in sys.path:
-        at = sys.path.index(archive) + 1 if archive in sys.path else len(sys.path)
+        at = sys.path.index(home) + 1 if home in sys.path else len(sys.path)
         sys.path.insert(at, stdlib)
-    # encodings, importing this module, is the one package split between the two zips.
+    # encodings, calling this, is the one package both on disk and in the zip.
     encodings = sys.modules.get("encodings")
     path = getattr(encodings, "__path__", None)
     if isinstance(path, list) and stdlib + "/encodings" not in path:
         path.append(stdlib + "/encodings")
-
-    def load():
-        _index(archive, loader, stdlib)
-        # No index, or one that does not fit: zipimport's own reading, as without dpy.
-        cached = zipimport._zip_directory_cache
-        if stdlib not in cached:
-            try:
-                cached[stdlib] = zipimport._read_directory(stdlib)
-            except Exception:
-                pass
-
-    global _stdlib
-    _stdlib = (stdlib, load)
-
-    def serves(path):
-        return path == archive or path.startswith(archive + "/")
-
-    spec = getattr(encodings, "__spec__", None)
-    origin = getattr(spec, "origin", None)
-    if type(getattr(spec, "loader", None)) is zipimport.zipimporter and isinstance(origin, str) \
-            and serves(origin):
-        encodings.__loader__ = spec.loader = StdlibZipImporter(spec.loader.archive)
-
-    # 3.9's zipimporter loads through load_module and has no find_spec: the index now.
     if sys.version_info < (3, 10):
-        load()
-        return
-    try:
-        tops = frozenset(marshal.loads(loader.get_data(archive + "/" + TOPS)))
-    except Exception:
-        tops = None
+        # 3.9's zipimporter loads through load_module and has no find_spec: the index now.
+        _load(home, stdlib)
+        root = zipimport.zipimporter(stdlib)
+    else:
+        root = StdlibZipImporter(stdlib, home)
 
-    def path_hook(path):
-        if path == stdlib and tops is not None:
-            return LazyStdlibZip(stdlib, tops, load)
-        if path == stdlib or path.startswith(stdlib + "/"):
-            load()
-            return StdlibZipImporter(path)
-        if serves(path):
-            return StdlibZipImporter(path)
-        return zipimport.zipimporter(path)
+        def path_hook(path):
+            if path == stdlib:
+                return root
+            if path.startswith(stdlib + "/"):
+                return StdlibZipImporter(stdlib, home, path[len(stdlib) + 1:].rstrip("/") + "/")
+            return zipimport.zipimporter(path)
 
-    path_hook.__doc__ = "zipimporter, reading modules of %s and %s once" % (archive, stdlib)
-    hooks = sys.path_hooks
-    for index, hook in enumerate(hooks):
-        if hook is zipimport.zipimporter:
-            hooks[index] = path_hook
-    cache = sys.path_importer_cache
-    for path, importer in list(cache.items()):
-        if type(importer) is zipimport.zipimporter and serves(path):
-            cache[path] = StdlibZipImporter(path)
-
-
-install()
+        path_hook.__doc__ = "zipimporter, reading modules of %s once" % stdlib
+        hooks = sys.path_hooks
+        for at, hook in enumerate(hooks):
+            if hook is zipimport.zipimporter:
+                hooks[at] = path_hook
+    sys.path_importer_cache[stdlib] = root
+    # The whole package is in the zip: importlib.resources reads encodings' files there.
+    spec = getattr(encodings, "__spec__", None)
+    if spec is not None:
+        encodings.__loader__ = spec.loader = root

@@ -6,44 +6,50 @@ import importlib.util
 import os
 import py_compile
 
-# The first package every interpreter imports from the zip. Its compiled form gains one
-# guarded `import _dpy_zipimport` (templates/context/_dpy_zipimport.py), placed before
-# its own imports so that every later module is read from the zip once.
+# The first package every interpreter imports. It is on disk in the stdlib directory,
+# with the rest of what a bare start imports (images/zip.toml); its compiled form gains
+# one guarded call of _dpy_zipimport.install (templates/context/_dpy_zipimport.py), placed
+# before its own imports so that every later module is read from the stdlib zip once.
 HOOKED_MODULE = "encodings/__init__.py"
 HOOK_MODULE = "_dpy_zipimport"
 
 # The whole stdlib lives in `pythonXY-stdlib.zip`, beside the `pythonXY.zip` that
-# sys.path names first, which holds only what a bare start imports (images/zip.toml).
-# Every module's code names its path in the stdlib zip, where every module is.
+# getpath puts on sys.path, which dpy does not write: a bare start imports from the
+# stdlib directory, not from a zip. Every module's code names its path in the stdlib zip,
+# where every module is.
 STDLIB_ZIP_SUFFIX = "-stdlib.zip"
 
 # The hook puts the stdlib zip on sys.path with its directory read from an index. Should
-# the hook be missing or broken, encodings does the first part itself, and takes the
-# stdlib zip's importer as its loader for its resources: slower (zipimport then reads the
-# whole directory), never broken.
+# the hook be missing or broken, encodings does the first part itself, after the stdlib
+# directory (its own parent), and takes the stdlib zip's importer as its loader for its
+# resources: slower (zipimport then reads the whole directory), never broken. The stdlib
+# zip's path is the one the module's code records.
 HOOK = """try:
-    import %s
+    from %s import install as _dpy_install
+    _dpy_install(%%r)
+    del _dpy_install
 except Exception:
     try:
         import sys
-        _dpy_first = __spec__.loader.archive
-        _dpy_stdlib = _dpy_first[:-4] + %r
+        _dpy_stdlib = %%r
         if _dpy_stdlib not in sys.path:
-            sys.path.insert(sys.path.index(_dpy_first) + 1 if _dpy_first in sys.path else len(sys.path),
+            _dpy_home = __file__.rpartition("/")[0].rpartition("/")[0]
+            sys.path.insert(sys.path.index(_dpy_home) + 1 if _dpy_home in sys.path else len(sys.path),
                             _dpy_stdlib)
+            del _dpy_home
         if _dpy_stdlib + "/encodings" not in __path__:
             __path__.append(_dpy_stdlib + "/encodings")
         # The package is whole only in the stdlib zip: importlib.resources reads it there.
         import zipimport
         __loader__ = __spec__.loader = zipimport.zipimporter(_dpy_stdlib)
-        del _dpy_first, _dpy_stdlib
+        del _dpy_stdlib
     except Exception:
         pass
-""" % (HOOK_MODULE, STDLIB_ZIP_SUFFIX)
+""" % HOOK_MODULE
 
 
 def stdlib_zip(zip_path):
-    """The stdlib zip beside the zip sys.path names first."""
+    """The stdlib zip, named after the zip getpath puts on sys.path, beside it."""
     return zip_path[:-4] + STDLIB_ZIP_SUFFIX
 
 
@@ -92,7 +98,9 @@ def compile_stdlib_file(source, cfile, dfile, relative):
     # Every node of the hook takes the line of the statement it precedes, so no line
     # number of the module's own code moves (tracebacks stay true to the source).
     line = body[index].lineno if index < len(body) else 1
-    hook = ast.parse(HOOK).body
+    # dfile is <stdlib zip>/encodings/__init__.py.
+    stdlib = dfile[:-len("/" + HOOKED_MODULE)]
+    hook = ast.parse(HOOK % (stdlib, stdlib)).body
     for statement in hook:
         for node in ast.walk(statement):
             if hasattr(node, "lineno"):

@@ -6,7 +6,7 @@ OUT receives:
                lib-dynload, the shared-library closure, dash, CA certificates, time
                zones, identity files and the OS package records of what is carried;
   debug/       the debug variant's layer over root/ (dpy_gather/debug.py), when asked;
-  stubs/       byte-compiled modules and packages dpy puts in the zip: ensurepip's
+  stubs/       byte-compiled modules and packages dpy adds to the stdlib: ensurepip's
                no-op replacement and _dpy_zipimport (see compile_stdlib_file).
 """
 
@@ -551,16 +551,16 @@ class Gatherer(object):
         return sorted(stdlib_pycs(paths, python["stdlib"]) | {HOOK_MODULE + ".pyc"})
 
     def find_startup_modules(self, python):
-        """What the first zip holds: the stdlib files a bare start loads (`-c pass`, with
-        -S and with -I), asked of the source interpreter, as zip names. A package goes
-        whole, but encodings, the package the hook completes from the stdlib zip; and the
-        hook itself."""
+        """What stays on disk in the stdlib directory: the stdlib files a bare start loads
+        (`-c pass`, with -S and with -I), asked of the source interpreter, as names
+        relative to the stdlib. A package goes whole, but encodings, the package the hook
+        completes from the stdlib zip; and the hook itself."""
         loaded = set()
         for flags in ([], ["-S"], ["-I"]):
             paths = probe_module_files(flags + ["-c", STARTUP_PROBE])
             if paths is None:
                 warn("could not list the modules a bare start imports: the distill cannot lay out "
-                     "the first zip without them", self.warnings)
+                     "the stdlib directory without them", self.warnings)
                 return []
             loaded |= stdlib_pycs(paths, python["stdlib"])
         names = {HOOK_MODULE + ".pyc"}
