@@ -520,15 +520,19 @@ def ctype_locale():
     return True, "LC_CTYPE is %s, as in the source" % here
 
 
-# Counts the unmarshalled code objects of one fresh import from the zip.
+# Counts the code objects unmarshalled for one fresh import from the zip (whoever
+# unmarshals them: zipimport or the hook; the index and the top-level names, data,
+# are not code).
 READS_PROBE = r'''
-import sys, zipimport
+import marshal, sys, types
 reads = []
-original = zipimport._unmarshal_code
+original = marshal.loads
 def counting(*args):
-    reads.append(args[1])
-    return original(*args)
-zipimport._unmarshal_code = counting
+    value = original(*args)
+    if isinstance(value, types.CodeType):
+        reads.append(value)
+    return value
+marshal.loads = counting
 import colorsys
 print(len(reads), type(colorsys.__loader__).__name__)
 '''

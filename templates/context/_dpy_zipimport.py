@@ -85,12 +85,44 @@ def _load(home, archive):
         pass
 
 
+# zipimport's module search order, (suffix, is bytecode, is package), and its reading of
+# one entry's bytes. Where a version has neither, _module_code is zipimport's own.
+_SEARCH = getattr(zipimport, "_zip_searchorder", None)
+_GET_DATA = getattr(zipimport, "_get_data", None)
+# An unchecked hash-based .pyc's flags (PEP 552): how dpy compiles the stdlib.
+_UNCHECKED = b"\x01\x00\x00\x00"
+
+
+def _module_code(importer, fullname):
+    """zipimport's (code, is package, path) for `fullname`, unmarshalled from a view of
+    the .pyc's bytes. zipimport unmarshals a copy of them less their 16-byte header: on
+    musl, whose allocator maps each large buffer afresh, that copy cost the heavy imports
+    of `scripts/bench` about 800 page faults. Anything but dpy's own kind of .pyc goes
+    to zipimport."""
+    if _SEARCH is not None and _GET_DATA is not None:
+        path = importer.prefix + fullname.rpartition(".")[2]
+        files = importer._files
+        for suffix, isbytecode, ispackage in _SEARCH:
+            entry = files.get(path + suffix)
+            if entry is None:
+                continue
+            if isbytecode:
+                import _frozen_importlib_external
+                data = _GET_DATA(importer.archive, entry)
+                if data[:4] == _frozen_importlib_external.MAGIC_NUMBER and data[4:8] == _UNCHECKED:
+                    code = marshal.loads(memoryview(data)[16:])
+                    if isinstance(code, type(_module_code.__code__)):
+                        return code, ispackage, entry[0]
+            break
+    return zipimport._get_module_code(importer, fullname)
+
+
 class StdlibZipImporter(zipimport.zipimporter):
     """The stdlib zip's importer, at its root or in a package (`prefix`), made without
     reading the zip. At the root, a name that is no top-level module of the stdlib (site's
     sitecustomize, an application's own modules) is answered from the stdlib's top-level
     names alone; the first stdlib module asked for loads the directory (_load). And it
-    decodes a module once per import, not twice."""
+    decodes a module once per import, not twice, without copying it (_module_code)."""
 
     # (module name, code object) read by get_filename, awaiting get_code. One slot:
     # import locks make the two calls adjacent; anything else only misses the cache.
@@ -115,7 +147,7 @@ class StdlibZipImporter(zipimport.zipimporter):
         return super().find_spec(fullname, target)
 
     def get_filename(self, fullname):
-        code, _, path = zipimport._get_module_code(self, fullname)
+        code, _, path = _module_code(self, fullname)
         self._pending = (fullname, code)
         return path
 
@@ -123,7 +155,7 @@ class StdlibZipImporter(zipimport.zipimporter):
         pending, self._pending = self._pending, None
         if pending is not None and pending[0] == fullname:
             return pending[1]
-        return super().get_code(fullname)
+        return _module_code(self, fullname)[0]
 
     # zipimport reads the directory through _get_files() (3.13 on) or _files (before).
     def _get_files(self):

@@ -4,8 +4,8 @@ dpy does, compiled by that interpreter: _dpy_zipimport byte-compiled in a direct
 zip. Installs the hook for that zip, then imports a module and a package's submodule,
 counting the code objects zipimport unmarshals. Then compiles the interpreter's own
 encodings package with gather.py's compile_stdlib_file and compares it with a plain
-compile. Prints one line: version, reads after the hook, loader classes, traceback,
-index, encodings."""
+compile. Prints one line: version, code objects unmarshalled after the hook, of them
+unmarshalled by zipimport itself, loader classes, traceback, index, encodings."""
 import marshal, os, py_compile, sys, tempfile, zipfile, zipimport
 hook_source, gather_py = sys.argv[1:3]
 work = tempfile.mkdtemp()
@@ -42,16 +42,31 @@ with open(os.path.join(home, "_dpy_stdlib.index"), "wb") as f:
 with open(os.path.join(home, "_dpy_stdlib.tops"), "wb") as f:
     f.write(marshal.dumps(("pkg", "plain")))
 sys.path.insert(0, home)
+# The code objects unmarshalled, by zipimport or by the hook (the index and the
+# top-level names are data, not code).
+import types
 reads = []
-original = zipimport._unmarshal_code
+original = marshal.loads
 def counting(*args):
-    reads.append(args[1])
-    return original(*args)
-zipimport._unmarshal_code = counting
+    value = original(*args)
+    if isinstance(value, types.CodeType):
+        reads.append(value)
+    return value
+marshal.loads = counting
+# The reads zipimport unmarshals itself, from a copy of each .pyc's bytes: the hook reads
+# dpy's own kind of .pyc without it.
+copies = []
+original_unmarshal = zipimport._unmarshal_code
+def copying(*args):
+    copies.append(args[1])
+    return original_unmarshal(*args)
+zipimport._unmarshal_code = copying
 import _dpy_zipimport
 _dpy_zipimport.install(archive)
+marshal.loads = counting
 before = len(reads)
 import plain, pkg.sub
+read = len(reads) - before
 import traceback
 try:
     pkg.sub.f()
@@ -82,6 +97,6 @@ exec(hooked, namespace)
 same = (lines(hooked) == lines(plain_code) and namespace.get("__doc__") == encodings.__doc__
         and "_dpy_zipimport" in hooked.co_names and "/x" in sys.path)
 encodings_ok = "encodings-ok" if same else "encodings-differ:%s" % lines(hooked)[:3]
-print("%d.%d" % sys.version_info[:2], len(reads) - before, type(plain.__loader__).__name__,
+print("%d.%d" % sys.version_info[:2], read, len(copies), type(plain.__loader__).__name__,
       type(pkg.sub.__loader__).__name__, "traceback-ok" if archive + "/pkg/sub.py" in tb else tb,
       index, encodings_ok)
