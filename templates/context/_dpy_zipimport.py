@@ -31,6 +31,7 @@ only in the zip: its loader becomes the zip's, so its resources are read there
 stdlib zip on sys.path itself: imports are slower then, never broken.
 """
 
+import _frozen_importlib_external  # importlib's own, set up before any path import
 import marshal
 import sys
 import zipimport
@@ -91,6 +92,8 @@ _SEARCH = getattr(zipimport, "_zip_searchorder", None)
 _GET_DATA = getattr(zipimport, "_get_data", None)
 # An unchecked hash-based .pyc's flags (PEP 552): how dpy compiles the stdlib.
 _UNCHECKED = b"\x01\x00\x00\x00"
+_MAGIC = _frozen_importlib_external.MAGIC_NUMBER
+_CODE = type(_read.__code__)
 
 
 def _module_code(importer, fullname):
@@ -107,11 +110,10 @@ def _module_code(importer, fullname):
             if entry is None:
                 continue
             if isbytecode:
-                import _frozen_importlib_external
                 data = _GET_DATA(importer.archive, entry)
-                if data[:4] == _frozen_importlib_external.MAGIC_NUMBER and data[4:8] == _UNCHECKED:
+                if data[:4] == _MAGIC and data[4:8] == _UNCHECKED:
                     code = marshal.loads(memoryview(data)[16:])
-                    if isinstance(code, type(_module_code.__code__)):
+                    if isinstance(code, _CODE):
                         return code, ispackage, entry[0]
             break
     return zipimport._get_module_code(importer, fullname)
