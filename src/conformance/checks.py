@@ -566,9 +566,11 @@ cache = zipimport._zip_directory_cache
 # Read at start only if the start imported from it, or on 3.9.
 imported = any((getattr(m, "__file__", None) or "").startswith(stdlib + "/") for m in list(sys.modules.values()))
 before = stdlib in cache and not imported and sys.version_info >= (3, 10)
+# encodings imports dpy's hook at the first import from the zip (3.9: at start).
+hooked = "_dpy_zipimport" in sys.modules
 import colorsys
 hook = sys.modules.get("_dpy_zipimport")
-print(before, stdlib in sys.path, stdlib in cache, getattr(hook, "indexed", False))
+print(before, stdlib in sys.path, stdlib in cache, getattr(hook, "indexed", False), hooked)
 '''
 
 
@@ -576,8 +578,9 @@ print(before, stdlib in sys.path, stdlib in cache, getattr(hook, "indexed", Fals
 def startup_zip():
     # A bare start reads no zip's central directory (zipimport says "found N names" for
     # each directory it reads, with -v): what it imports is on disk in the stdlib
-    # directory, each file read once by the import system's own finder. The stdlib zip's
-    # directory comes from the index at the first import from the zip, and must be what
+    # directory, each file read once by the import system's own finder; dpy's hook is
+    # imported at the first import from the zip, not at start (3.9: at start). The stdlib
+    # zip's directory comes from the index at that first import, and must be what
     # zipimport itself reads from that zip.
     if not STDLIB_ZIP:
         return True, "not applicable: this image has one stdlib zip"
@@ -599,9 +602,12 @@ def startup_zip():
         counts.append(len(files))
         probe = python(*(flags + ["-c", STARTUP_PROBE, STDLIB_ZIP]))
         answer = probe.stdout.split()
-        if answer != ["False", "True", "True", "True"]:
+        if answer[:4] != ["False", "True", "True", "True"]:
             return False, "after a start (%s) the stdlib zip is read %s, on sys.path %s, read after " \
                 "an import %s, from its index %s: %s" % (label, *(answer + ["?"] * 4)[:4], tail(probe.stderr))
+        if answer[4:] != [str(sys.version_info < (3, 10))]:
+            return False, "a bare start (%s) imported dpy's hook %s: it waits for the first import " \
+                "from the stdlib zip" % (label, "_dpy_zipimport")
     import zipimport
     parsed = zipimport._read_directory(STDLIB_ZIP)
     indexed = zipimport._zip_directory_cache.get(STDLIB_ZIP)
@@ -609,9 +615,10 @@ def startup_zip():
         differ = sorted(k for k in set(parsed) | set(indexed or {}) if parsed.get(k) != (indexed or {}).get(k))
         return False, "the index differs from zipimport's own reading of %s in %d names, e.g. %s" % (
             STDLIB_ZIP, len(differ), differ[:3])
-    return True, "a bare start (default, -S, -I) reads no zip directory and %s files, all in %s; the index " \
-        "of %s, loaded at the first stdlib import, equals zipimport's reading (%d names)" % (
-            "/".join(str(c) for c in counts), home, STDLIB_ZIP, len(parsed))
+    return True, "a bare start (default, -S, -I) reads no zip directory and %s files, all in %s%s; the " \
+        "index of %s, loaded at the first stdlib import, equals zipimport's reading (%d names)" % (
+            "/".join(str(c) for c in counts), home,
+            "" if sys.version_info < (3, 10) else ", and imports no hook", STDLIB_ZIP, len(parsed))
 
 
 # Packages whose resources and submodules are compared with the stdlib zip's listing:

@@ -138,8 +138,8 @@ impl Entries {
 pub const INDEX_NAME: &str = "_dpy_stdlib.index";
 
 /// The top-level module and package names of the stdlib zip, in the stdlib directory:
-/// the hook answers "not here" for any other name (site's search for sitecustomize at
-/// every start) without loading the index.
+/// encodings' inserted code answers "not here" for any other name (site's search for
+/// sitecustomize at every start) without importing the hook or loading the index.
 pub const TOPS_NAME: &str = "_dpy_stdlib.tops";
 
 /// Every top-level name an import can find in `entries`: `x` for `x.pyc` and for `x/...`.
@@ -366,12 +366,14 @@ mod tests {
         assert_eq!(String::from_utf8_lossy(&run.stdout).trim(), "5");
     }
 
-    /// The hook reads the index and the top-level names by the names this module writes.
+    /// The hook reads the index, and encodings' inserted code the top-level names, by the
+    /// names this module writes.
     #[test]
-    fn the_hook_reads_the_index_by_its_name() {
+    fn the_hook_reads_the_index_and_encodings_the_tops_by_their_names() {
         let hook = include_str!("../../templates/context/_dpy_zipimport.py");
         assert!(hook.contains(&format!("INDEX = \"{INDEX_NAME}\"")));
-        assert!(hook.contains(&format!("TOPS = \"{TOPS_NAME}\"")));
+        let encodings = include_str!("../../templates/context/dpy_gather/compile.py");
+        assert!(encodings.contains(&format!("TOPS = \"{TOPS_NAME}\"")));
     }
 
     #[test]

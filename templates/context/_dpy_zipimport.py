@@ -1,21 +1,21 @@
 """Serves the stdlib from its zip with no work a start does not need (installed by dpy).
 
-A bare start imports no stdlib module from a zip. What it imports (the encodings modules
-it loads, and this module) is byte-compiled on disk in the stdlib directory, which
-sys.path names before the zip, and the import system's own finder reads those files
-once each. The whole stdlib is in pythonXY-stdlib.zip. zipimport reads a zip's central
+A bare start imports no stdlib module from a zip, nor this module. What it imports (the
+encodings modules it loads) is byte-compiled on disk in the stdlib directory, which
+sys.path names before the zip, and the import system's own finder reads those files once
+each. The whole stdlib is in pythonXY-stdlib.zip. zipimport reads a zip's central
 directory in pure Python, a few microseconds per entry, and CPython's zipimporter
 unmarshals each module twice (below), so a start that imported from a zip paid for both.
 
-encodings, the first package every interpreter imports, calls install(), which puts the
-stdlib zip on sys.path after the stdlib directory. The zip's directory comes from an
-index dpy wrote beside this module (_dpy_stdlib.index: zipimport's own `{name: (path,
-compress, data_size, file_size, file_offset, time, date, crc)}`), loaded with one
-marshal.loads into zipimport's cache when a module of the zip is first asked for. Until
-then the stdlib's top-level names (_dpy_stdlib.tops) answer the searches every start
-makes (site's sitecustomize), so `-c pass` reads nothing of the zip. An index that does
-not fit (another size, another shape) is ignored: zipimport then reads the directory
-itself.
+encodings, the first package every interpreter imports, puts the stdlib zip on sys.path
+after the stdlib directory and leaves it to a finder of its own, which answers names
+outside the stdlib's top-level names (site's sitecustomize, at every start) without
+reading anything of the zip (dpy_gather/compile.py). The first stdlib module asked for
+imports this module and calls install(), which gives the zip StdlibZipImporter. The zip's
+directory comes from an index dpy wrote beside this module (_dpy_stdlib.index:
+zipimport's own `{name: (path, compress, data_size, file_size, file_offset, time, date,
+crc)}`), loaded with one marshal.loads into zipimport's cache. An index that does not fit
+(another size, another shape) is ignored: zipimport then reads the directory itself.
 
 It also reads each module once instead of twice. CPython's zipimporter finds a module's
 file name by loading the module: get_filename, which spec_from_loader calls while the
@@ -24,11 +24,11 @@ to return its path, and get_code then does all of it again (python/cpython#14127
 StdlibZipImporter keeps the code object from the first read for the get_code call that
 follows it.
 
-encodings runs install() whether or not site runs, so all of this holds with -S, -I and
-in virtual environments. encodings is the one package both on disk and in the zip, whole
-only in the zip: its loader becomes the zip's, so its resources are read there
-(importlib.resources.files). Were this module missing or broken, encodings puts the
-stdlib zip on sys.path itself: imports are slower then, never broken.
+All of this holds with -S, -I and in virtual environments: encodings is imported whether
+or not site runs. encodings is the one package both on disk and in the zip, whole only in
+the zip: its loader becomes the zip's, so its resources are read there
+(importlib.resources.files). Were this module missing or broken, encodings gives the zip
+to zipimport's own importer: imports are slower then, never broken.
 """
 
 import _frozen_importlib_external  # importlib's own, set up before any path import
@@ -38,17 +38,16 @@ import zipimport
 
 __all__ = ["StdlibZipImporter", "install"]
 
-# The index and the stdlib's top-level names, files beside this module in the stdlib
-# directory (src/distill/stdlib.rs writes them).
+# The index, a file beside this module in the stdlib directory (src/distill/stdlib.rs
+# writes it).
 INDEX = "_dpy_stdlib.index"
-TOPS = "_dpy_stdlib.tops"
 
 # Whether the index gave the directory (the conformance check `startup-zip` asks).
 indexed = False
 
 
 def _read(path):
-    # The builtin _io: io and open are not set up yet when encodings is first imported.
+    # The builtin _io: 3.9 installs this module from encodings, before io is set up.
     import _io
     with _io.FileIO(path) as f:
         return f.readall()
@@ -121,32 +120,17 @@ def _module_code(importer, fullname):
 
 class StdlibZipImporter(zipimport.zipimporter):
     """The stdlib zip's importer, at its root or in a package (`prefix`), made without
-    reading the zip. At the root, a name that is no top-level module of the stdlib (site's
-    sitecustomize, an application's own modules) is answered from the stdlib's top-level
-    names alone; the first stdlib module asked for loads the directory (_load). And it
-    decodes a module once per import, not twice, without copying it (_module_code)."""
+    reading the zip: the first module asked for loads the directory (_load). It decodes a
+    module once per import, not twice, without copying it (_module_code)."""
 
     # (module name, code object) read by get_filename, awaiting get_code. One slot:
     # import locks make the two calls adjacent; anything else only misses the cache.
     _pending = None
-    # The top-level names, read at the root's first search; False: unknown.
-    _tops = None
 
     def __init__(self, archive, home, prefix=""):
         self.archive = archive
         self.prefix = prefix
         self._home = home
-
-    def find_spec(self, fullname, target=None):
-        if not self.prefix:
-            if self._tops is None:
-                try:
-                    self._tops = frozenset(marshal.loads(_read(self._home + "/" + TOPS)))
-                except Exception:
-                    self._tops = False
-            if self._tops is not False and fullname.partition(".")[0] not in self._tops:
-                return None
-        return super().find_spec(fullname, target)
 
     def get_filename(self, fullname):
         code, _, path = _module_code(self, fullname)
@@ -175,38 +159,33 @@ class StdlibZipImporter(zipimport.zipimporter):
 
 
 def install(stdlib):
-    """Puts the stdlib zip `stdlib` on sys.path after the stdlib directory (this module's),
-    and serves it."""
+    """Serves the stdlib zip `stdlib`, on sys.path after the stdlib directory (this
+    module's): its importer in sys.path_importer_cache, a path hook for the paths inside
+    it in place of zipimport's, and encodings' loader. Returns the importer and the hook."""
     home = __spec__.origin.rpartition("/")[0]
-    if stdlib not in sys.path:
-        at = sys.path.index(home) + 1 if home in sys.path else len(sys.path)
-        sys.path.insert(at, stdlib)
-    # encodings, calling this, is the one package both on disk and in the zip.
-    encodings = sys.modules.get("encodings")
-    path = getattr(encodings, "__path__", None)
-    if isinstance(path, list) and stdlib + "/encodings" not in path:
-        path.append(stdlib + "/encodings")
     if sys.version_info < (3, 10):
         # 3.9's zipimporter loads through load_module and has no find_spec: the index now.
         _load(home, stdlib)
-        root = zipimport.zipimporter(stdlib)
+        root = hook = zipimport.zipimporter(stdlib)
     else:
         root = StdlibZipImporter(stdlib, home)
 
-        def path_hook(path):
+        def hook(path):
             if path == stdlib:
                 return root
             if path.startswith(stdlib + "/"):
                 return StdlibZipImporter(stdlib, home, path[len(stdlib) + 1:].rstrip("/") + "/")
             return zipimport.zipimporter(path)
 
-        path_hook.__doc__ = "zipimporter, reading modules of %s once" % stdlib
+        hook.__doc__ = "zipimporter, reading modules of %s once" % stdlib
         hooks = sys.path_hooks
-        for at, hook in enumerate(hooks):
-            if hook is zipimport.zipimporter:
-                hooks[at] = path_hook
+        for at, each in enumerate(hooks):
+            if each is zipimport.zipimporter:
+                hooks[at] = hook
     sys.path_importer_cache[stdlib] = root
-    # The whole package is in the zip: importlib.resources reads encodings' files there.
+    # encodings is whole only in the zip: importlib.resources reads its files there.
+    encodings = sys.modules.get("encodings")
     spec = getattr(encodings, "__spec__", None)
     if spec is not None:
         encodings.__loader__ = spec.loader = root
+    return root, hook

@@ -8,8 +8,9 @@ import py_compile
 
 # The first package every interpreter imports. It is on disk in the stdlib directory,
 # with the rest of what a bare start imports (images/zip.toml); its compiled form gains
-# one guarded call of _dpy_zipimport.install (templates/context/_dpy_zipimport.py), placed
-# before its own imports so that every later module is read from the stdlib zip once.
+# the code below, placed before its own imports so that every later module is read from
+# the stdlib zip once: it serves the stdlib zip lazily, importing _dpy_zipimport
+# (templates/context/_dpy_zipimport.py) at the first import from the zip, not at start.
 HOOKED_MODULE = "encodings/__init__.py"
 HOOK_MODULE = "_dpy_zipimport"
 
@@ -19,33 +20,88 @@ HOOK_MODULE = "_dpy_zipimport"
 # where every module is.
 STDLIB_ZIP_SUFFIX = "-stdlib.zip"
 
-# The hook puts the stdlib zip on sys.path with its directory read from an index. Should
-# the hook be missing or broken, encodings does the first part itself, after the stdlib
-# directory (its own parent), and takes the stdlib zip's importer as its loader for its
-# resources: slower (zipimport then reads the whole directory), never broken. The stdlib
-# zip's path is the one the module's code records.
+# The stdlib's top-level names, a file in the stdlib directory (src/distill/stdlib.rs
+# writes it, by this name).
+TOPS = "_dpy_stdlib.tops"
+
+# Run by encodings at every start, so it does no more than a start needs. It puts the
+# stdlib zip (the path encodings' code records) on sys.path after the stdlib directory
+# (encodings' grandparent), completes encodings' __path__ with the zip, and leaves the
+# zip to a finder that answers names outside the stdlib's top-level names alone (site's
+# sitecustomize and usercustomize, at every start). The first stdlib name, or the first
+# path inside the zip, imports _dpy_zipimport and hands the zip to its importer and path
+# hook. Importing and installing that module at start cost about 2% of a start's
+# instructions (callgrind, images/zip.toml); a class costs about 0.1 M instructions to
+# make, so the finder is a module object holding a function. Should _dpy_zipimport be
+# missing or broken, zipimport's own importer takes the zip: slower (it reads the whole
+# directory), never broken. 3.9's zipimporter has no find_spec: there the hook is
+# installed at start.
 HOOK = """try:
-    from %s import install as _dpy_install
-    _dpy_install(%%r)
-    del _dpy_install
-except Exception:
-    try:
+    def _dpy_serve(stdlib, home):
         import sys
-        _dpy_stdlib = %%r
-        if _dpy_stdlib not in sys.path:
-            _dpy_home = __file__.rpartition("/")[0].rpartition("/")[0]
-            sys.path.insert(sys.path.index(_dpy_home) + 1 if _dpy_home in sys.path else len(sys.path),
-                            _dpy_stdlib)
-            del _dpy_home
-        if _dpy_stdlib + "/encodings" not in __path__:
-            __path__.append(_dpy_stdlib + "/encodings")
-        # The package is whole only in the stdlib zip: importlib.resources reads it there.
-        import zipimport
-        __loader__ = __spec__.loader = zipimport.zipimporter(_dpy_stdlib)
-        del _dpy_stdlib
-    except Exception:
-        pass
-""" % HOOK_MODULE
+        if stdlib not in sys.path:
+            sys.path.insert(sys.path.index(home) + 1 if home in sys.path else len(sys.path), stdlib)
+        if stdlib + "/encodings" not in __path__:
+            __path__.append(stdlib + "/encodings")
+        if sys.version_info < (3, 10):
+            from %s import install
+            install(stdlib)
+            return
+        import _thread, zipimport
+        served = {}
+        # Another thread waits for the hook; this one, importing it, does not search the zip.
+        serving = _thread.RLock()
+
+        def serve():
+            with serving:
+                if not served:
+                    served["root"] = None
+                    hooks = sys.path_hooks
+                    if path_hook in hooks:
+                        hooks[hooks.index(path_hook)] = zipimport.zipimporter
+                    try:
+                        from %s import install
+                        served["root"], served["hook"] = install(stdlib)
+                    except Exception:
+                        root = served["root"] = sys.path_importer_cache[stdlib] = zipimport.zipimporter(stdlib)
+                        # encodings is whole only in the zip: importlib.resources reads it there.
+                        encodings = sys.modules["encodings"]
+                        encodings.__loader__ = encodings.__spec__.loader = root
+            return served
+
+        tops = []
+
+        def find_spec(fullname, target=None):
+            if not tops:
+                try:
+                    import _io, marshal
+                    with _io.FileIO(home + "/%s") as f:
+                        tops.append(frozenset(marshal.loads(f.readall())))
+                except Exception:
+                    tops.append(None)
+            if tops[0] is not None and fullname.partition(".")[0] not in tops[0]:
+                return None
+            root = serve()["root"]
+            return None if root is None else root.find_spec(fullname, target)
+
+        def path_hook(path):
+            if path == stdlib or path.startswith(stdlib + "/"):
+                hook = serve().get("hook")
+                if hook is not None:
+                    return hook(path)
+            return zipimport.zipimporter(path)
+
+        finder = type(sys)("the stdlib zip, until its first import")
+        finder.find_spec = find_spec
+        sys.path_importer_cache[stdlib] = finder
+        hooks = sys.path_hooks
+        if zipimport.zipimporter in hooks:
+            hooks[hooks.index(zipimport.zipimporter)] = path_hook
+    _dpy_serve(%%r, __file__.rpartition("/")[0].rpartition("/")[0])
+    del _dpy_serve
+except Exception:
+    pass
+""" % (HOOK_MODULE, HOOK_MODULE, TOPS)
 
 
 def stdlib_zip(zip_path):
@@ -100,7 +156,7 @@ def compile_stdlib_file(source, cfile, dfile, relative):
     line = body[index].lineno if index < len(body) else 1
     # dfile is <stdlib zip>/encodings/__init__.py.
     stdlib = dfile[:-len("/" + HOOKED_MODULE)]
-    hook = ast.parse(HOOK % (stdlib, stdlib)).body
+    hook = ast.parse(HOOK % stdlib).body
     for statement in hook:
         for node in ast.walk(statement):
             if hasattr(node, "lineno"):
