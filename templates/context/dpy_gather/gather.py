@@ -547,14 +547,15 @@ class Gatherer(object):
         if paths is None:
             warn("could not list the modules a start imports: every zip entry is compressed", self.warnings)
             return []
-        # The source has no hook; in the runtime image every start imports it.
+        # The source has no hook; in the runtime image the first import from the zip imports it.
         return sorted(stdlib_pycs(paths, python["stdlib"]) | {HOOK_MODULE + ".pyc"})
 
     def find_startup_modules(self, python):
         """What stays on disk in the stdlib directory: the stdlib files a bare start loads
         (`-c pass`, with -S and with -I), asked of the source interpreter, as names
-        relative to the stdlib. A package goes whole, but encodings, the package the hook
-        completes from the stdlib zip; and the hook itself."""
+        relative to the stdlib. A package goes whole, but encodings, the package whose
+        inserted code completes it from the stdlib zip; and the hook, which that code
+        imports at the first import from the zip."""
         loaded = set()
         for flags in ([], ["-S"], ["-I"]):
             paths = probe_module_files(flags + ["-c", STARTUP_PROBE])
