@@ -166,7 +166,7 @@ def install(stdlib):
     if sys.version_info < (3, 10):
         # 3.9's zipimporter loads through load_module and has no find_spec: the index now.
         _load(home, stdlib)
-        root = hook = zipimport.zipimporter(stdlib)
+        root, hook = zipimport.zipimporter(stdlib), zipimport.zipimporter
     else:
         root = StdlibZipImporter(stdlib, home)
 
