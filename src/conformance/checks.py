@@ -606,8 +606,8 @@ def startup_zip():
             return False, "after a start (%s) the stdlib zip is read %s, on sys.path %s, read after " \
                 "an import %s, from its index %s: %s" % (label, *(answer + ["?"] * 4)[:4], tail(probe.stderr))
         if answer[4:] != [str(sys.version_info < (3, 10))]:
-            return False, "a bare start (%s) imported dpy's hook %s: it waits for the first import " \
-                "from the stdlib zip" % (label, "_dpy_zipimport")
+            return False, "a bare start (%s) imported dpy's hook _dpy_zipimport: it waits for the " \
+                "first import from the stdlib zip" % label
     import zipimport
     parsed = zipimport._read_directory(STDLIB_ZIP)
     indexed = zipimport._zip_directory_cache.get(STDLIB_ZIP)

@@ -26,7 +26,7 @@ follows it.
 
 All of this holds with -S, -I and in virtual environments: encodings is imported whether
 or not site runs. encodings is the one package both on disk and in the zip, whole only in
-the zip: its loader becomes the zip's, so its resources are read there
+the zip: it takes the zip's importer as its loader, so its resources are read there
 (importlib.resources.files). Were this module missing or broken, encodings gives the zip
 to zipimport's own importer: imports are slower then, never broken.
 """
@@ -160,8 +160,8 @@ class StdlibZipImporter(zipimport.zipimporter):
 
 def install(stdlib):
     """Serves the stdlib zip `stdlib`, on sys.path after the stdlib directory (this
-    module's): its importer in sys.path_importer_cache, a path hook for the paths inside
-    it in place of zipimport's, and encodings' loader. Returns the importer and the hook."""
+    module's): its importer in sys.path_importer_cache and a path hook for the paths
+    inside it in place of zipimport's. Returns the importer and the hook."""
     home = __spec__.origin.rpartition("/")[0]
     if sys.version_info < (3, 10):
         # 3.9's zipimporter loads through load_module and has no find_spec: the index now.
@@ -183,9 +183,4 @@ def install(stdlib):
             if each is zipimport.zipimporter:
                 hooks[at] = hook
     sys.path_importer_cache[stdlib] = root
-    # encodings is whole only in the zip: importlib.resources reads its files there.
-    encodings = sys.modules.get("encodings")
-    spec = getattr(encodings, "__spec__", None)
-    if spec is not None:
-        encodings.__loader__ = spec.loader = root
     return root, hook

@@ -43,10 +43,6 @@ HOOK = """try:
             sys.path.insert(sys.path.index(home) + 1 if home in sys.path else len(sys.path), stdlib)
         if stdlib + "/encodings" not in __path__:
             __path__.append(stdlib + "/encodings")
-        if sys.version_info < (3, 10):
-            from %s import install
-            install(stdlib)
-            return
         import _thread, zipimport
         served = {}
         # Another thread waits for the hook; this one, importing it, does not search the zip.
@@ -61,12 +57,12 @@ HOOK = """try:
                         hooks[hooks.index(path_hook)] = zipimport.zipimporter
                     try:
                         from %s import install
-                        served["root"], served["hook"] = install(stdlib)
+                        root, served["hook"] = install(stdlib)
                     except Exception:
-                        root = served["root"] = sys.path_importer_cache[stdlib] = zipimport.zipimporter(stdlib)
-                        # encodings is whole only in the zip: importlib.resources reads it there.
-                        encodings = sys.modules["encodings"]
-                        encodings.__loader__ = encodings.__spec__.loader = root
+                        root = sys.path_importer_cache[stdlib] = zipimport.zipimporter(stdlib)
+                    # encodings is whole only in the zip: importlib.resources reads it there.
+                    encodings = sys.modules["encodings"]
+                    encodings.__loader__ = encodings.__spec__.loader = served["root"] = root
             return served
 
         tops = []
@@ -91,6 +87,9 @@ HOOK = """try:
                     return hook(path)
             return zipimport.zipimporter(path)
 
+        if sys.version_info < (3, 10):
+            serve()
+            return
         finder = type(sys)("the stdlib zip, until its first import")
         finder.find_spec = find_spec
         sys.path_importer_cache[stdlib] = finder
@@ -101,7 +100,7 @@ HOOK = """try:
     del _dpy_serve
 except Exception:
     pass
-""" % (HOOK_MODULE, HOOK_MODULE, TOPS)
+""" % (HOOK_MODULE, TOPS)
 
 
 def stdlib_zip(zip_path):
