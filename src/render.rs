@@ -7,6 +7,7 @@ use serde::Serialize;
 use tera::{Context, Tera};
 
 use crate::context::BuildContext;
+use crate::engine::source::SourceImage;
 use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::recipe::Recipe;
@@ -147,9 +148,47 @@ pub const CA_BUNDLE: &str = "ca/bundle.pem";
 
 fn engine() -> Result<Tera> {
     let mut tera = Tera::default();
+    confine(&mut tera);
     tera.add_raw_templates(TEMPLATES.iter().copied())
         .map_err(|e| template_error("templates", &e))?;
     Ok(tera)
+}
+
+/// Tera's functions that read more than the values a template is given, each with why it
+/// is refused. `get_env` publishes whatever the environment holds (a registry password, a
+/// CI token) into a file that gets committed; `now` reads the clock and the local time
+/// zone and `get_random` the system's randomness, and either would make the same
+/// metadata render a different file. Only `get_env` is in the tera dpy builds
+/// (default-features = false); the others are refused too, should a crate that turns on
+/// tera's `builtins` feature ever join the build.
+const CONFINED: &[(&str, &str)] = &[
+    (
+        "get_env",
+        "get_env is not available: dpy's templates see only the values dpy gives them, never the environment (it can hold secrets); write the value into the template instead",
+    ),
+    (
+        "now",
+        "now is not available: dpy's templates see only the values dpy gives them, not the clock, so the same metadata renders the same file; use an image's built_at or write the date into the template",
+    ),
+    (
+        "get_random",
+        "get_random is not available: dpy's templates see only the values dpy gives them, so the same metadata renders the same file; write the value into the template instead",
+    ),
+];
+
+/// Replaces Tera's functions that reach outside the template's values (`CONFINED`) with
+/// ones that fail saying why. Every Tera of dpy's goes through this: the user's README
+/// template (`dpy readme --template`, which CI may take from a repository) as well as
+/// dpy's own templates.
+pub(crate) fn confine(tera: &mut Tera) {
+    for (name, why) in CONFINED {
+        tera.register_function(
+            name,
+            move |_: &std::collections::HashMap<String, tera::Value>| -> tera::Result<tera::Value> {
+                Err(tera::Error::msg(*why))
+            },
+        );
+    }
 }
 
 pub(crate) fn template_error(name: &str, err: &tera::Error) -> Error {
@@ -195,27 +234,103 @@ struct GatherConfig<'a> {
     stubs: std::collections::BTreeMap<&'a str, &'a str>,
 }
 
-fn base_context(recipe: &Recipe) -> Context {
-    let mut context = Context::new();
-    context.insert("dpy_version", env!("CARGO_PKG_VERSION"));
-    context.insert("target", &recipe.target.to_string());
-    context.insert("family", recipe.flavor.family.name());
-    context.insert("source_image", &recipe.source_image);
-    context.insert("build_root", BUILD_ROOT);
-    context.insert("runtime_packages", &recipe.flavor.runtime_packages);
-    context.insert("debug_packages", &recipe.flavor.debug_packages);
-    context.insert("debug", &recipe.makes(crate::runtime::Variant::Debug));
-    context.insert("debug_tar", DEBUG_TAR);
-    context
+/// Refuses a value that a Dockerfile line would hold if it could end or split that line.
+/// Every value a Dockerfile template is given passes here, whatever checked it before
+/// (`shape` for the source's answers): a line break would end the instruction and begin
+/// one of the value's own, and Tera escapes nothing outside HTML and XML. `unfit` says
+/// which characters the value's place cannot take; a value from the source's answers is
+/// refused as the source's (exit 12), any other as dpy's definitions' (exit 3).
+fn dockerfile_value<'a>(
+    template: &str,
+    field: &str,
+    value: &'a str,
+    unfit: fn(char) -> bool,
+    from_source: bool,
+) -> Result<&'a str> {
+    let Some(c) = value.chars().find(|&c| c.is_control() || unfit(c)) else {
+        return Ok(value);
+    };
+    let message = format!(
+        "{field} {} holds {c:?}, which a Dockerfile line cannot take",
+        crate::shape::show(value)
+    );
+    Err(match from_source {
+        true => Error::SourceUnfit(format!(
+            "{message}: the source image's answers name it; build from an unaltered source image"
+        )),
+        false => Error::Template {
+            name: template.to_string(),
+            message: format!("{message}; fix the definition or the argument that gives it"),
+        },
+    })
 }
 
-/// The build context for the gather, export and buildroot stages.
+/// Anything goes in a comment but a line break (checked with every control character).
+fn comment(_: char) -> bool {
+    false
+}
+
+/// A word of an instruction (FROM's image, a package of a RUN line, an ENV value): it
+/// ends at whitespace, and quotes, a backslash, `$` or a backtick would be read as
+/// syntax (ENV expands `$`, a RUN line is shell).
+fn word(c: char) -> bool {
+    c.is_whitespace() || matches!(c, '"' | '\'' | '\\' | '$' | '`')
+}
+
+fn base_context(recipe: &Recipe, from: &str, template: &str) -> Result<Context> {
+    let mut context = Context::new();
+    context.insert("dpy_version", env!("CARGO_PKG_VERSION"));
+    let target = recipe.target.to_string();
+    context.insert(
+        "target",
+        dockerfile_value(template, "target", &target, word, false)?,
+    );
+    context.insert("family", recipe.flavor.family.name());
+    // The comment line names the source as the user did; FROM names what was resolved.
+    let source = &recipe.source_image;
+    context.insert(
+        "source_image",
+        dockerfile_value(template, "source image", source, comment, false)?,
+    );
+    context.insert(
+        "source_from",
+        dockerfile_value(template, "source image", from, word, false)?,
+    );
+    context.insert("build_root", BUILD_ROOT);
+    for (name, packages) in [
+        ("runtime_packages", &recipe.flavor.runtime_packages),
+        ("debug_packages", &recipe.flavor.debug_packages),
+    ] {
+        for package in packages {
+            dockerfile_value(template, name, package, word, false)?;
+        }
+        context.insert(name, packages);
+    }
+    context.insert("debug", &recipe.makes(crate::runtime::Variant::Debug));
+    context.insert("debug_tar", DEBUG_TAR);
+    Ok(context)
+}
+
+/// The build context for the gather, export and buildroot stages, with FROM lines that
+/// name the source image as the recipe does (`dpy render`, where no engine resolved it).
 pub fn render_context(recipe: &Recipe) -> Result<BuildContext> {
+    render_context_for(recipe, &recipe.source_image)
+}
+
+/// The build context for the gather, export and buildroot stages of a build, with FROM
+/// lines that name the source as it was resolved ([`SourceImage::pinned`], by digest):
+/// a tag that moves between the resolve and the build cannot change what is built, so
+/// the labels, the provenance and `--if-changed` name the image that was used.
+pub fn render_context_from(recipe: &Recipe, source: &SourceImage) -> Result<BuildContext> {
+    render_context_for(recipe, &source.pinned)
+}
+
+fn render_context_for(recipe: &Recipe, from: &str) -> Result<BuildContext> {
     let tera = engine()?;
-    let context = base_context(recipe);
+    let dockerfile = format!("{}/buildroot.Dockerfile.tera", recipe.flavor.family.name());
+    let context = base_context(recipe, from, &dockerfile)?;
     let mut out = BuildContext::new();
 
-    let dockerfile = format!("{}/buildroot.Dockerfile.tera", recipe.flavor.family.name());
     out.add(
         BUILDROOT_DOCKERFILE,
         0o644,
@@ -270,14 +385,32 @@ pub fn render_context(recipe: &Recipe) -> Result<BuildContext> {
 
 /// The runtime Dockerfile, which needs the source's layout (its entrypoint, its PATH).
 pub fn render_runtime(recipe: &Recipe, layout: &Layout) -> Result<String> {
+    const TEMPLATE: &str = "runtime.Dockerfile.tera";
     let tera = engine()?;
-    let mut context = base_context(recipe);
-    context.insert("entrypoint", &layout.python.entrypoint);
-    context.insert("path", &runtime_path(layout));
+    let mut context = base_context(recipe, &recipe.source_image, TEMPLATE)?;
+    // Checked when layout.json was read, and again here, where it becomes the image's
+    // ENTRYPOINT (written as a JSON string: the exec form is JSON) and its directory the
+    // head of PATH (an ENV word).
+    let entrypoint = &layout.python.entrypoint;
+    crate::shape::entrypoint(entrypoint).map_err(|why| {
+        Error::SourceUnfit(format!(
+            "the source image's layout.json names the entrypoint {}: {why}; build from an unaltered source image",
+            crate::shape::show(entrypoint)
+        ))
+    })?;
+    context.insert(
+        "entrypoint",
+        dockerfile_value(TEMPLATE, "entrypoint", entrypoint, comment, true)?,
+    );
+    let path = runtime_path(layout);
+    context.insert(
+        "path",
+        dockerfile_value(TEMPLATE, "PATH", &path, word, true)?,
+    );
     context.insert("uid", &NONROOT_UID);
     context.insert("gid", &NONROOT_UID);
     context.insert("home", crate::runtime::HOME);
-    render(&tera, "runtime.Dockerfile.tera", &context)
+    render(&tera, TEMPLATE, &context)
 }
 
 /// The interpreter's directory first, then the usual ones, each once.
@@ -294,6 +427,33 @@ fn runtime_path(layout: &Layout) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// dpy's own templates cannot read the environment either, and a value they are given
+    /// is text, never template code (Tera does not evaluate values).
+    #[test]
+    fn templates_cannot_read_the_environment() {
+        let mut tera = engine().unwrap();
+        for (name, call) in [
+            ("env", "{{ get_env(name=\"HOME\") }}"),
+            ("env-default", "{{ get_env(name=\"HOME\", default=\"x\") }}"),
+            ("now", "{{ now() }}"),
+            ("random", "{{ get_random(end=10) }}"),
+        ] {
+            tera.add_raw_template(name, call).unwrap();
+            let e = render(&tera, name, &Context::new()).unwrap_err();
+            assert_eq!(e.exit_code(), crate::error::exit::DEFINITION);
+            assert!(e.to_string().contains("is not available"), "{e}");
+            assert!(!e.to_string().contains('\n'), "{e}");
+        }
+        tera.add_raw_template("value", "{{ source_image }}")
+            .unwrap();
+        let mut context = Context::new();
+        context.insert("source_image", "{{ get_env(name=\"HOME\") }}");
+        assert_eq!(
+            render(&tera, "value", &context).unwrap(),
+            "{{ get_env(name=\"HOME\") }}"
+        );
+    }
 
     /// Image definitions name their helpers; each must have a template (a missing one
     /// would otherwise fail only when that family is rendered).

@@ -171,3 +171,112 @@ fn render_refuses_a_non_empty_directory_unless_forced() {
         .run();
     assert!(dir.path().join("Dockerfile.buildroot").exists());
 }
+
+fn alpine_recipe(source: Option<&str>) -> Recipe {
+    let catalog = Catalog::embedded().unwrap();
+    Recipe::new(
+        &catalog,
+        &"3.12-alpine3.20".parse().unwrap(),
+        source,
+        "standard",
+    )
+    .unwrap()
+}
+
+fn source(pinned: &str) -> dpy::engine::source::SourceImage {
+    dpy::engine::source::SourceImage {
+        name: "python:3.12-alpine3.20".into(),
+        digest: pinned.rsplit_once('@').map_or(pinned, |(_, d)| d).into(),
+        pinned: pinned.into(),
+        id: format!("sha256:{}", "1".repeat(64)),
+        platform: "linux/amd64".into(),
+        created: None,
+        layers: Vec::new(),
+    }
+}
+
+fn buildroot_of(context: &dpy::context::BuildContext) -> String {
+    String::from_utf8_lossy(&context.get("Dockerfile.buildroot").unwrap().data).into_owned()
+}
+
+/// A build's FROM lines name the digest it resolved, so a tag moved since cannot change
+/// what is built; the comment names the source as the user did.
+#[test]
+fn a_build_names_its_source_by_the_digest_it_resolved() {
+    let recipe = alpine_recipe(None);
+    let pinned = format!("python@sha256:{}", "a".repeat(64));
+    let dockerfile =
+        buildroot_of(&dpy::render::render_context_from(&recipe, &source(&pinned)).unwrap());
+    assert!(dockerfile.starts_with("# Rendered by dpy "), "{dockerfile}");
+    assert!(dockerfile
+        .lines()
+        .next()
+        .unwrap()
+        .ends_with("from python:3.12-alpine3.20."));
+    assert!(
+        dockerfile.contains(&format!("FROM {pinned} AS gather\n")),
+        "{dockerfile}"
+    );
+    assert!(
+        dockerfile.contains(&format!("FROM {pinned} AS builder\n")),
+        "{dockerfile}"
+    );
+    assert!(
+        !dockerfile.contains("FROM python:3.12-alpine3.20"),
+        "{dockerfile}"
+    );
+    // A source with no repository digest (built locally) keeps its name: the engine's
+    // BuildKit cannot take an image id in FROM.
+    let local = buildroot_of(
+        &dpy::render::render_context_from(&recipe, &source("python:3.12-alpine3.20")).unwrap(),
+    );
+    assert!(
+        local.contains("FROM python:3.12-alpine3.20 AS gather\n"),
+        "{local}"
+    );
+    // `dpy render` resolves nothing: the rendered context names the source as given.
+    let rendered = buildroot_of(&dpy::render::render_context(&recipe).unwrap());
+    assert_eq!(rendered, local);
+}
+
+/// The entrypoint is written as a JSON string, and any value that could end or split a
+/// Dockerfile line is refused before a Dockerfile is written, even one that got past
+/// layout.json's checks.
+#[test]
+fn no_value_adds_a_dockerfile_instruction() {
+    let recipe = alpine_recipe(None);
+    let mut layout = Layout::parse(include_str!("fixtures/layout-official-alpine.json")).unwrap();
+    layout.python.entrypoint = "/opt/pythön/bin/python3".into();
+    let dockerfile = dpy::render::render_runtime(&recipe, &layout).unwrap();
+    assert!(
+        dockerfile.contains("ENTRYPOINT [\"/opt/pythön/bin/python3\"]\n"),
+        "{dockerfile}"
+    );
+    assert!(dockerfile.contains("ENV PATH=/opt/pythön/bin:/usr/local/bin:/usr/bin:/bin \\\n"));
+    for hostile in [
+        "/usr/local/bin/python3\"]\nRUN id\nENTRYPOINT [\"/bin/sh",
+        "/usr/local/bin/python3\r",
+        "/x LD_PRELOAD=/tmp/evil.so/python3",
+        "/usr/$HOME/python3",
+        "/usr/../bin/python3",
+        "python3",
+    ] {
+        layout.python.entrypoint = hostile.into();
+        let e = dpy::render::render_runtime(&recipe, &layout).unwrap_err();
+        assert_eq!(
+            e.exit_code(),
+            dpy::error::exit::SOURCE_UNFIT,
+            "{hostile:?}: {e}"
+        );
+        assert!(e.to_string().contains("entrypoint"), "{e}");
+        assert!(!e.to_string().contains(['\n', '\r']), "{e}");
+    }
+    // The recipe's own values (`--source-image`, the catalog's) are dpy's: exit 3.
+    let recipe = alpine_recipe(Some("python:3.12\nRUN id"));
+    let e = dpy::render::render_context(&recipe).unwrap_err();
+    assert_eq!(e.exit_code(), dpy::error::exit::DEFINITION, "{e}");
+    assert!(!e.to_string().contains('\n'), "{e}");
+    let pinned = source("python@sha256:abc RUN id");
+    let e = dpy::render::render_context_from(&alpine_recipe(None), &pinned).unwrap_err();
+    assert_eq!(e.exit_code(), dpy::error::exit::DEFINITION, "{e}");
+}
