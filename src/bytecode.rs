@@ -8,38 +8,16 @@
 //! (e.g. `_sysconfigdata__aarch64-linux-gnu.py`) are compiled natively in one small
 //! build, by the native source's interpreter of the same magic number.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use serde::Deserialize;
-
 use crate::context::BuildContext;
-use crate::distill::rootfs;
 use crate::engine::{self, BuildSpec, Engine, Output};
 use crate::error::{Error, Result};
 use crate::gather::Gathered;
-
-/// stdlib.json, written by the gather stage.
-#[derive(Debug, Deserialize)]
-struct Manifest {
-    magic: String,
-    stdlib: String,
-    zip_path: String,
-    /// Packages compiled under their own path, not the zip's (images/zip.toml).
-    #[serde(default)]
-    on_disk: Vec<String>,
-    compiled: bool,
-    seconds: f64,
-    files: BTreeMap<String, String>,
-}
-
-fn manifest(gathered: &Gathered) -> Result<Manifest> {
-    let path = gathered.export_dir().join("stdlib.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-    serde_json::from_str(&text)
-        .map_err(|e| Error::Distill(format!("{}: unreadable: {e}", path.display())))
-}
+// stdlib.json, read and checked: its names are joined onto directories below.
+use crate::stdlib_json::{manifest, Manifest};
+use crate::tree::{Kind, Tree};
 
 /// What sharing did for one platform.
 #[derive(Debug, Clone)]
@@ -72,19 +50,25 @@ pub async fn share(
 ) -> Result<Shared> {
     let native_python = native.layout.python.executable.as_str();
     let (mine, theirs) = (manifest(native)?, manifest(other)?);
-    let native_root = native.export_dir().join("root");
-    let other_root = other.export_dir().join("root");
-    let stdlib = rootfs::join(&other_root, &theirs.stdlib);
-    let native_stdlib = rootfs::join(&native_root, &mine.stdlib);
+    // Both stdlibs are reached through their exports' handles, resolved inside each
+    // root: stdlib.json's names come from the source's code, like everything exported.
+    let native_stdlib = stdlib_of(native, &mine.stdlib)?;
+    let stdlib = stdlib_of(other, &theirs.stdlib)?;
 
     let mut reused = 0;
     let mut differing: Vec<String> = Vec::new();
     for (relative, digest) in &theirs.files {
-        let pyc = native_stdlib.join(pyc_name(relative));
-        if mine.files.get(relative) == Some(digest) && pyc.exists() {
-            let target = stdlib.join(pyc_name(relative));
-            std::fs::copy(&pyc, &target).map_err(|e| Error::io(&target, e))?;
-            remove(&stdlib.join(relative))?;
+        let relative_path = crate::tree::plain(Path::new(relative)).map_err(|e| {
+            Error::SourceUnfit(format!(
+                "stdlib.json of {} names a file outside the stdlib: {e}",
+                other.source.name
+            ))
+        })?;
+        let pyc = pyc_name(relative);
+        if mine.files.get(relative) == Some(digest) && native_stdlib.kind(&pyc) == Some(Kind::File)
+        {
+            stdlib.copy_from(&native_stdlib, &pyc, &pyc)?;
+            stdlib.remove_file(relative_path)?;
             reused += 1;
         } else {
             differing.push(relative.clone());
@@ -141,12 +125,20 @@ fn share_hot_list(native: &Gathered, other: &mut Gathered) {
     other.layout.startup = rename(&native.layout.startup);
 }
 
-fn pyc_name(relative: &str) -> PathBuf {
-    PathBuf::from(format!("{}.pyc", relative.trim_end_matches(".py")))
+/// The stdlib directory of `gathered`'s root, as a handle.
+fn stdlib_of(gathered: &Gathered, stdlib: &str) -> Result<Tree> {
+    let root = gathered.export.subtree("root")?;
+    let found = root.resolve(stdlib).ok_or_else(|| {
+        Error::SourceUnfit(format!(
+            "stdlib.json of {} names a stdlib ({stdlib}) that is not in its root",
+            gathered.source.name
+        ))
+    })?;
+    root.subtree(found)
 }
 
-fn remove(path: &Path) -> Result<()> {
-    std::fs::remove_file(path).map_err(|e| Error::io(path, e))
+fn pyc_name(relative: &str) -> PathBuf {
+    PathBuf::from(format!("{}.pyc", relative.trim_end_matches(".py")))
 }
 
 /// Compiles `relatives` (sources in `stdlib`) with the native source image's interpreter,
@@ -158,14 +150,13 @@ async fn compile_natively(
     native_platform: &str,
     native_python: &str,
     theirs: &Manifest,
-    stdlib: &Path,
+    stdlib: &Tree,
     relatives: &[String],
     no_cache: bool,
 ) -> Result<()> {
     let mut context = BuildContext::new();
     for relative in relatives {
-        let source = stdlib.join(relative);
-        let data = std::fs::read(&source).map_err(|e| Error::io(&source, e))?;
+        let data = stdlib.read(relative)?;
         context.add(format!("src/{relative}"), 0o644, data);
     }
     context.add("compile.py", 0o644, COMPILE);
@@ -180,14 +171,21 @@ async fn compile_natively(
         0o644,
         format!(
             "FROM {source} AS compile\nCOPY src/ /dpy-src/\nCOPY compile.py /dpy-compile/\nCOPY {package} /dpy-compile/dpy_gather/\n\
-             RUN [\"{python}\", \"/dpy-compile/compile.py\", \"/dpy-src\", \"/dpy-pyc\", \"{stdlib}\", \"{zip}\", \"{on_disk}\"]\n\
+             RUN {run}\n\
              FROM scratch\nCOPY --from=compile /dpy-pyc/ /\n",
-            source = native.source.name,
+            source = native.source.pinned,
             package = crate::render::GATHER_PACKAGE,
-            python = native_python,
-            stdlib = theirs.stdlib,
-            zip = theirs.zip_path,
-            on_disk = theirs.on_disk.join(","),
+            // The exec form is JSON: each value from the source's answers is encoded as
+            // a JSON string, so no quote or newline in one can add an instruction.
+            run = serde_json::json!([
+                native_python,
+                "/dpy-compile/compile.py",
+                "/dpy-src",
+                "/dpy-pyc",
+                theirs.stdlib,
+                theirs.zip_path,
+                theirs.on_disk.join(","),
+            ]),
         ),
     );
     let out = native.work.path().join("shared-bytecode.tar");
@@ -206,18 +204,23 @@ async fn compile_natively(
         &native.progress,
     )
     .await?;
-    let data = std::fs::read(&out).map_err(|e| Error::io(&out, e))?;
-    let mut archive = tar::Archive::new(data.as_slice());
-    archive
-        .unpack(stdlib)
-        .map_err(|e| Error::Distill(format!("unpacking natively compiled bytecode: {e}")))?;
+    // Written by the native source's own interpreter: unpacked with the same checks as
+    // every export.
+    let file = std::fs::File::open(&out).map_err(|e| Error::io(&out, e))?;
+    crate::unpack::unpack(
+        std::io::BufReader::new(file),
+        stdlib,
+        crate::unpack::Bounds::from_env()?,
+        &native.source.name,
+    )?;
+    let _ = std::fs::remove_file(&out);
     for relative in relatives {
-        if !stdlib.join(pyc_name(relative)).exists() {
+        if stdlib.kind(pyc_name(relative)) != Some(Kind::File) {
             return Err(Error::Distill(format!(
                 "{relative} was not compiled on the native platform"
             )));
         }
-        remove(&stdlib.join(relative))?;
+        stdlib.remove_file(relative)?;
     }
     Ok(())
 }

@@ -1,9 +1,13 @@
 //! The gather stage: the source image's own interpreter describes its layout and
 //! gathers the raw runtime root (templates/context/dpy_gather); BuildKit exports the
 //! result to dpy as a tar, which is unpacked here and its layout read, once.
+//!
+//! What comes back was written by the source's own code, so it is untrusted data: the
+//! tar is bounded while it arrives, unpacked entry by entry through `unpack`, and handed
+//! on as a `tree::Tree`, a directory handle that no later stage can leave.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use crate::context::BuildContext;
@@ -12,24 +16,23 @@ use crate::engine::{self, BuildSpec, Engine, Output, Progress};
 use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::render;
+use crate::tree::Tree;
+use crate::unpack::{self, Bounds};
 
 /// What the gather stage handed over for one platform: the exported tree, unpacked, and
 /// the layout its interpreter reported.
 pub struct Gathered {
     pub source: SourceImage,
     pub layout: Layout,
-    /// Holds `export/` (layout.json, stdlib.json, root/, stubs/) until the distill is done.
+    /// The export (layout.json, stdlib.json, root/, stubs/), reached only through this
+    /// handle.
+    pub export: Tree,
+    /// Holds the export's directory until the distill is done.
     pub work: tempfile::TempDir,
     /// `DPY-WARN` lines the gather step printed (none when BuildKit took it from cache).
     pub warnings: Vec<String>,
     pub progress: Progress,
     pub started: Instant,
-}
-
-impl Gathered {
-    pub fn export_dir(&self) -> PathBuf {
-        self.work.path().join("export")
-    }
 }
 
 /// Runs the gather stage of `context` for `platform`, from `source` (resolved by the
@@ -50,7 +53,8 @@ pub async fn gather(
         .tempdir()
         .map_err(|e| Error::io(std::env::temp_dir(), e))?;
     let export_tar = work.path().join("export.tar");
-    let built = engine::build(
+    let bounds = Bounds::from_env()?;
+    let build = engine::build(
         engine,
         BuildSpec {
             context,
@@ -63,15 +67,40 @@ pub async fn gather(
             labels: HashMap::new(),
         },
         &progress,
-    )
-    .await?;
-    let export_dir = work.path().join("export");
-    unpack(&export_tar, &export_dir)?;
+    );
+    // The tar is bounded while it arrives, not only once it is whole: a source that
+    // writes without end would otherwise fill the disk first.
+    let built = tokio::select! {
+        built = build => built?,
+        over = outgrows(&export_tar, bounds) => return Err(over.prefixed(&source.name)),
+    };
+    let export = Tree::create(&work.path().join("export"))?;
+    let t = Instant::now();
+    let unpacked = {
+        let file = std::fs::File::open(&export_tar).map_err(|e| Error::io(&export_tar, e))?;
+        unpack::unpack(std::io::BufReader::new(file), &export, bounds, &source.name)?
+    };
+    // scripts/bench reads this line: what checking the export costs a build.
+    progress.note(&format!(
+        "unpacked: {} export entries ({:.1} MB), each checked, {:.1}s",
+        unpacked.entries,
+        unpacked.bytes as f64 / 1e6,
+        t.elapsed().as_secs_f64()
+    ));
     let _ = std::fs::remove_file(&export_tar);
-    let layout = Layout::load(&export_dir.join("layout.json"))?;
+    if !unpacked.privileged.is_empty() {
+        progress.warn(&format!(
+            "the source's export marked {} file(s) setuid or setgid ({}); the runtime root has them without those bits: it runs as nonroot and has no use for a way back to root",
+            unpacked.privileged.len(),
+            unpacked.privileged.join(", ")
+        ));
+    }
+    let layout =
+        Layout::parse(&answer(&export, "layout.json")?).map_err(|e| e.prefixed(&source.name))?;
     Ok(Gathered {
         source,
         layout,
+        export,
         work,
         warnings: built.warnings,
         progress,
@@ -79,12 +108,40 @@ pub async fn gather(
     })
 }
 
-fn unpack(tar_path: &Path, dir: &Path) -> Result<()> {
-    let file = std::fs::File::open(tar_path).map_err(|e| Error::io(tar_path, e))?;
-    let mut archive = tar::Archive::new(std::io::BufReader::new(file));
-    archive.set_preserve_permissions(true);
-    archive.set_overwrite(true);
-    archive
-        .unpack(dir)
-        .map_err(|e| Error::Distill(format!("unpacking the gathered files: {e}")))
+/// The gather stage's answer `name` (layout.json, stdlib.json, builder-pip.json), a
+/// regular file at the export's top of at most `shape::MAX_ANSWER_BYTES`: each is read
+/// whole, and an ordinary one is a few hundred KB.
+pub fn answer(export: &Tree, name: &str) -> Result<String> {
+    let file = export.open_file(name)?;
+    let most = crate::shape::MAX_ANSWER_BYTES;
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut std::io::Read::take(file, most + 1), &mut text).map_err(
+        |e| Error::SourceUnfit(format!("{}: not readable text: {e}", export.show(name))),
+    )?;
+    if text.len() as u64 > most {
+        return Err(Error::SourceUnfit(format!(
+            "{} is larger than {most} bytes; the gather stage writes far less",
+            export.show(name)
+        )));
+    }
+    Ok(text)
+}
+
+/// Resolves once the tar at `path` is larger than an export within `bounds` can be
+/// (its data plus a header and padding for each entry); never while it is smaller.
+async fn outgrows(path: &Path, bounds: Bounds) -> Error {
+    let most = bounds
+        .bytes
+        .saturating_add(bounds.entries.saturating_mul(1024))
+        .saturating_add(1 << 20);
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        if size > most {
+            return Error::SourceUnfit(format!(
+                "the export is past {most} bytes and still growing; a gather stage writes far less, so dpy stopped the build (raise {} if the source really is that large)",
+                unpack::MAX_BYTES_ENV
+            ));
+        }
+    }
 }

@@ -281,6 +281,14 @@ fn check(options: &BuildOptions) -> Result<Plan> {
         .iter()
         .map(|e| pool::parse_spec(e))
         .collect::<Result<Vec<_>>>()?;
+    if let Some((destination, Some(_))) = &destination {
+        if let Some(endpoint) = pool::cleartext(&engines).first() {
+            return Err(Error::Usage(format!(
+                "--push to {} would hand the registry credentials to the engine at {endpoint} over plain TCP; reach it with TLS (DOCKER_CERT_PATH), ssh:// or a unix socket",
+                destination.registry
+            )));
+        }
+    }
     let mut variants = options.variants.clone();
     variants.sort();
     variants.dedup();
@@ -341,10 +349,6 @@ async fn build_target(shared: &Shared, target: &Target, turn: usize) -> Result<s
             Ok(recipe)
         })
         .collect::<Result<Vec<_>>>()?;
-    let contexts = recipes
-        .iter()
-        .map(render::render_context)
-        .collect::<Result<Vec<_>>>()?;
     let progress = |p: &Platform| Progress::new(options.progress, format!("{target} {p}"));
 
     // What the images will be made of; with --if-changed, nothing more when that is
@@ -358,6 +362,13 @@ async fn build_target(shared: &Shared, target: &Target, turn: usize) -> Result<s
                 .map_err(|e| name(e, p))?;
         sources.push(source);
     }
+    // Rendered once the sources are resolved: every FROM names the image that was
+    // resolved, by digest, so a tag that moves in between cannot change what is built.
+    let contexts = recipes
+        .iter()
+        .zip(&sources)
+        .map(|(recipe, source)| render::render_context_from(recipe, source))
+        .collect::<Result<Vec<_>>>()?;
     let inputs = Inputs::new(
         platforms
             .iter()
@@ -448,7 +459,7 @@ async fn build_target(shared: &Shared, target: &Target, turn: usize) -> Result<s
                     compile_stdlib: true,
                     ..recipes[i].clone()
                 };
-                let context = render::render_context(&recipe)?;
+                let context = render::render_context_from(&recipe, &sources[i])?;
                 gathered[i] = gather::gather(
                     engine_of(i),
                     sources[i].clone(),
@@ -502,6 +513,18 @@ async fn build_target(shared: &Shared, target: &Target, turn: usize) -> Result<s
             .expect("one failed"));
     }
     let outcomes: Vec<Outcome> = results.into_iter().flatten().collect();
+
+    // A source with no repository digest was named by its tag in FROM: if the tag moved
+    // while the build ran, the images were made from another image than the one the
+    // labels and provenance name, so nothing is tagged.
+    for (i, source) in sources.iter().enumerate() {
+        if let Err(e) = crate::engine::source::still_resolves(engine_of(i), source).await {
+            for (j, outcome) in outcomes.iter().enumerate() {
+                images::discard(engine_of(j), &outcome.images).await;
+            }
+            return Err(name(e, &platforms[i]));
+        }
+    }
 
     // Tag, now that every platform has built.
     for (i, outcome) in outcomes.iter().enumerate() {
@@ -673,17 +696,18 @@ async fn finish(
     let Gathered {
         source,
         layout,
+        export,
         work,
         warnings,
         progress,
         started,
     } = gathered;
-    let export_dir = work.path().join("export");
     let t = Instant::now();
     // The layer's file times: SOURCE_DATE_EPOCH, else 0 (not the source's date: the
     // layer's bytes do not move when only the source's date does).
     let mtime = crate::epoch::source_date_epoch().map_or(0, |s| s.max(0) as u64);
-    let distilled = distill::distill(&export_dir, &layout, recipe, mtime, &spec.epoch.rfc3339())?;
+    let distilled = distill::distill(&export, &layout, recipe, mtime, &spec.epoch.rfc3339())
+        .map_err(|e| e.prefixed(&source.name))?;
     let file_name = |path: &str| path.rsplit('/').next().unwrap_or_default().to_string();
     progress.note(&format!(
         "distilled: {} stdlib entries in {} ({:.1} MB), {} start-up files in {} ({:.1} MB), root {:.1} MB, {:.1}s",
@@ -711,7 +735,8 @@ async fn finish(
     if let (Some(_), Some(tools)) = (&distilled.debug, &layout.debug) {
         progress.note(&tools.describe());
     }
-    let builder_pip = BuilderPip::load(&export_dir)?.describe();
+    let builder_pip = BuilderPip::load(&export)?.describe();
+    drop(export);
     drop(work);
     // A cached gather step prints nothing: its warnings come from layout.json instead.
     for warning in &layout.warnings {
@@ -802,9 +827,10 @@ async fn publish_all(
                 .images
                 .get(kind)
                 .expect("every platform makes every variant");
-            // From the engine that built it; the index below joins them.
-            publish::push(&member.engine, destination, image, credentials, compression).await?;
-            let manifest = publish::manifest(destination, &image.tag, credentials).await?;
+            // From the engine that built it; the index below joins them. The digest is
+            // dpy's own, from the manifest's bytes: what the index lists and is signed.
+            let manifest =
+                publish::push(&member.engine, destination, image, credentials, compression).await?;
             eprintln!("pushed {} ({})", image.reference(), manifest.digest);
             entries.push((p.clone(), manifest));
         }

@@ -5,12 +5,10 @@
 //! will (RPATH/RUNPATH with $ORIGIN, then the libc's own search path). A miss here is
 //! a container that dies with "no such file or directory" at start, so it fails the build.
 
-use std::path::Path;
-
 use goblin::elf::Elf;
 
-use super::rootfs;
 use crate::error::{Error, Result};
+use crate::tree::{Kind, Tree};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Libc {
@@ -19,18 +17,14 @@ pub enum Libc {
 }
 
 /// The loader's default directories for `libc`, read from the root's own configuration.
-pub fn search_dirs(root: &Path, libc: Libc) -> Vec<String> {
+pub fn search_dirs(root: &Tree, libc: Libc) -> Vec<String> {
     match libc {
         Libc::Musl => {
-            let configured = std::fs::read_dir(rootfs::join(root, "/etc"))
+            let configured = root
+                .names("etc")
                 .into_iter()
-                .flatten()
-                .flatten()
-                .find(|e| {
-                    let name = e.file_name().to_string_lossy().into_owned();
-                    name.starts_with("ld-musl-") && name.ends_with(".path")
-                })
-                .and_then(|e| std::fs::read_to_string(e.path()).ok());
+                .find(|name| name.starts_with("ld-musl-") && name.ends_with(".path"))
+                .and_then(|name| root.read_inside(&format!("/etc/{name}")));
             match configured {
                 Some(text) => text
                     .split([':', '\n'])
@@ -56,9 +50,8 @@ pub fn search_dirs(root: &Path, libc: Libc) -> Vec<String> {
     }
 }
 
-fn read_ld_so_conf(root: &Path, file: &str, dirs: &mut Vec<String>, depth: usize) {
-    let Some(text) = rootfs::resolve(root, file).and_then(|p| std::fs::read_to_string(p).ok())
-    else {
+fn read_ld_so_conf(root: &Tree, file: &str, dirs: &mut Vec<String>, depth: usize) {
+    let Some(text) = root.read_inside(file) else {
         return;
     };
     if depth > 8 {
@@ -77,19 +70,18 @@ fn read_ld_so_conf(root: &Path, file: &str, dirs: &mut Vec<String>, depth: usize
 }
 
 /// `include` lines use a `*` in the file name only (e.g. /etc/ld.so.conf.d/*.conf).
-fn expand_glob(root: &Path, pattern: &str) -> Vec<String> {
+fn expand_glob(root: &Tree, pattern: &str) -> Vec<String> {
     let Some((dir, name)) = pattern.rsplit_once('/') else {
         return Vec::new();
     };
     let Some((head, tail)) = name.split_once('*') else {
         return vec![pattern.to_string()];
     };
-    let mut found: Vec<String> = rootfs::resolve(root, dir)
-        .and_then(|p| std::fs::read_dir(p).ok())
+    let mut found: Vec<String> = root
+        .resolve(dir)
+        .map(|p| root.names(p))
+        .unwrap_or_default()
         .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| n.starts_with(head) && n.ends_with(tail) && n.len() >= head.len() + tail.len())
         .map(|n| format!("{dir}/{n}"))
         .collect();
@@ -146,30 +138,22 @@ pub struct Missing {
 }
 
 /// Walks `root` and returns every ELF file's unresolved DT_NEEDED or PT_INTERP.
-pub fn unresolved(root: &Path, libc: Libc) -> Result<Vec<Missing>> {
+pub fn unresolved(root: &Tree, libc: Libc) -> Result<Vec<Missing>> {
     let defaults = search_dirs(root, libc);
     let mut missing = Vec::new();
-    for entry in walkdir::WalkDir::new(root).sort_by_file_name() {
-        let entry = entry.map_err(|e| Error::Distill(format!("walking the root: {e}")))?;
-        if !entry.file_type().is_file() || entry.metadata().map(|m| m.len() < 64).unwrap_or(true) {
+    for walked in root.walk("", &|_: &std::path::Path| false)? {
+        if walked.kind != Kind::File || walked.len < 64 {
             continue;
         }
-        let data = std::fs::read(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
+        let data = root.read(&walked.path)?;
         if !data.starts_with(b"\x7fELF") {
             continue;
         }
         let Ok(elf) = Elf::parse(&data) else { continue };
-        let inside = format!(
-            "/{}",
-            entry
-                .path()
-                .strip_prefix(root)
-                .expect("under root")
-                .display()
-        );
+        let inside = format!("/{}", walked.path.display());
         let origin = inside.rsplit_once('/').map(|(d, _)| d).unwrap_or("/");
         if let Some(interp) = elf.interpreter {
-            if !rootfs::exists(root, interp) {
+            if !root.exists(interp) {
                 missing.push(Missing {
                     needed: interp.to_string(),
                     by: inside.clone(),
@@ -182,10 +166,9 @@ pub fn unresolved(root: &Path, libc: Libc) -> Result<Vec<Missing>> {
                 continue;
             }
             let found = if needed.contains('/') {
-                rootfs::exists(root, needed)
+                root.exists(needed)
             } else {
-                dirs.iter()
-                    .any(|d| rootfs::exists(root, &format!("{d}/{needed}")))
+                dirs.iter().any(|d| root.exists(&format!("{d}/{needed}")))
             };
             if !found {
                 missing.push(Missing {
@@ -199,7 +182,7 @@ pub fn unresolved(root: &Path, libc: Libc) -> Result<Vec<Missing>> {
 }
 
 /// Fails with one line naming the first unresolved libraries.
-pub fn check_closure(root: &Path, libc: Libc) -> Result<()> {
+pub fn check_closure(root: &Tree, libc: Libc) -> Result<()> {
     let missing = unresolved(root, libc)?;
     if missing.is_empty() {
         return Ok(());
@@ -238,7 +221,7 @@ mod tests {
         )
         .unwrap();
         std::fs::write(r.join("etc/ld.so.conf.d/libc.conf"), "/usr/local/lib\n").unwrap();
-        let dirs = search_dirs(r, Libc::Glibc);
+        let dirs = search_dirs(&Tree::open(r).unwrap(), Libc::Glibc);
         assert_eq!(
             &dirs[..3],
             [
@@ -254,7 +237,7 @@ mod tests {
     fn musl_search_dirs_default_or_from_the_path_file() {
         let root = tempfile::tempdir().unwrap();
         assert_eq!(
-            search_dirs(root.path(), Libc::Musl),
+            search_dirs(&Tree::open(root.path()).unwrap(), Libc::Musl),
             ["/lib", "/usr/local/lib", "/usr/lib"]
         );
         std::fs::create_dir_all(root.path().join("etc")).unwrap();
@@ -263,7 +246,10 @@ mod tests {
             "/opt/lib:/lib\n",
         )
         .unwrap();
-        assert_eq!(search_dirs(root.path(), Libc::Musl), ["/opt/lib", "/lib"]);
+        assert_eq!(
+            search_dirs(&Tree::open(root.path()).unwrap(), Libc::Musl),
+            ["/opt/lib", "/lib"]
+        );
     }
 
     /// The table the gather stage's tests run too (tests/gather_py.rs).
@@ -320,11 +306,11 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let host = ["/usr/bin/env", "/bin/ls"]
             .into_iter()
-            .find(|p| Path::new(p).exists())
+            .find(|p| std::path::Path::new(p).exists())
             .expect("a host binary");
         std::fs::create_dir_all(root.path().join("bin")).unwrap();
         std::fs::copy(host, root.path().join("bin/tool")).unwrap();
-        let missing = unresolved(root.path(), Libc::Glibc).unwrap();
+        let missing = unresolved(&Tree::open(root.path()).unwrap(), Libc::Glibc).unwrap();
         assert!(
             missing.iter().any(|m| m.needed.starts_with("libc.so")),
             "{missing:?}"
@@ -333,7 +319,7 @@ mod tests {
             missing.iter().any(|m| m.needed.contains("ld-linux")),
             "{missing:?}"
         );
-        let err = check_closure(root.path(), Libc::Glibc).unwrap_err();
+        let err = check_closure(&Tree::open(root.path()).unwrap(), Libc::Glibc).unwrap_err();
         assert!(err.to_string().contains("needed by /bin/tool"));
     }
 }

@@ -7,19 +7,15 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::runtime::NONROOT_UID;
+use crate::tree::{Kind, Tree};
 
 /// Archives `root` (its contents, not the directory itself).
-pub fn tar_root(root: &Path, owned_by_nonroot: &[&str], mtime: u64) -> Result<Vec<u8>> {
+pub fn tar_root(root: &Tree, owned_by_nonroot: &[&str], mtime: u64) -> Result<Vec<u8>> {
     let mut builder = tar::Builder::new(Vec::new());
     builder.follow_symlinks(false);
-    for entry in walkdir::WalkDir::new(root).sort_by_file_name().min_depth(1) {
-        let entry = entry.map_err(|e| Error::Distill(format!("archiving the root: {e}")))?;
-        let relative = entry.path().strip_prefix(root).expect("under root");
+    for walked in root.walk("", &|_: &Path| false)? {
+        let relative = walked.path.as_path();
         let inside = format!("/{}", relative.display());
-        let meta = entry
-            .path()
-            .symlink_metadata()
-            .map_err(|e| Error::io(entry.path(), e))?;
         let mut header = tar::Header::new_gnu();
         header.set_mtime(mtime);
         let owner = if owned_by_nonroot.iter().any(|p| *p == inside) {
@@ -29,27 +25,27 @@ pub fn tar_root(root: &Path, owned_by_nonroot: &[&str], mtime: u64) -> Result<Ve
         };
         header.set_uid(owner.into());
         header.set_gid(owner.into());
-        use std::os::unix::fs::PermissionsExt;
-        header.set_mode(meta.permissions().mode() & 0o7777);
-        let file_type = meta.file_type();
-        let result = if file_type.is_symlink() {
-            let target =
-                std::fs::read_link(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
-            header.set_entry_type(tar::EntryType::Symlink);
-            header.set_size(0);
-            builder.append_link(&mut header, relative, &target)
-        } else if file_type.is_dir() {
-            header.set_entry_type(tar::EntryType::Directory);
-            header.set_size(0);
-            builder.append_data(&mut header, relative, std::io::empty())
-        } else if file_type.is_file() {
-            let data = std::fs::read(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
-            header.set_entry_type(tar::EntryType::Regular);
-            header.set_size(data.len() as u64);
-            builder.append_data(&mut header, relative, data.as_slice())
-        } else {
+        header.set_mode(walked.mode);
+        let result = match walked.kind {
+            Kind::Link => {
+                let target = root.read_link(relative)?;
+                header.set_entry_type(tar::EntryType::Symlink);
+                header.set_size(0);
+                builder.append_link(&mut header, relative, &target)
+            }
+            Kind::Dir => {
+                header.set_entry_type(tar::EntryType::Directory);
+                header.set_size(0);
+                builder.append_data(&mut header, relative, std::io::empty())
+            }
+            Kind::File => {
+                let data = root.read(relative)?;
+                header.set_entry_type(tar::EntryType::Regular);
+                header.set_size(data.len() as u64);
+                builder.append_data(&mut header, relative, data.as_slice())
+            }
             // Device nodes, sockets and fifos have no place in an image root.
-            continue;
+            Kind::Other => continue,
         };
         result.map_err(|e| Error::Distill(format!("archiving {inside}: {e}")))?;
     }
@@ -72,9 +68,9 @@ mod tests {
         std::fs::set_permissions(r.join("tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
         std::fs::write(r.join("a"), "x").unwrap();
         symlink("a", r.join("b")).unwrap();
-        let one = tar_root(r, &["/home/nonroot"], 7).unwrap();
+        let one = tar_root(&Tree::open(r).unwrap(), &["/home/nonroot"], 7).unwrap();
         std::fs::write(r.join("a"), "x").unwrap(); // new mtime on disk
-        let two = tar_root(r, &["/home/nonroot"], 7).unwrap();
+        let two = tar_root(&Tree::open(r).unwrap(), &["/home/nonroot"], 7).unwrap();
         assert_eq!(one, two);
 
         let mut archive = tar::Archive::new(one.as_slice());

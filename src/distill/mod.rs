@@ -11,7 +11,6 @@ pub mod debug;
 pub mod elf;
 pub mod layer;
 pub mod marshal;
-pub mod rootfs;
 pub mod sbom;
 pub mod stdlib;
 pub mod strip;
@@ -21,6 +20,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::recipe::Recipe;
+use crate::tree::{self, Kind, Tree};
 
 /// The distilled runtime root.
 #[derive(Debug)]
@@ -46,20 +46,41 @@ pub struct Stats {
     pub startup_bytes: u64,
 }
 
-/// Distills an exported gather tree (unpacked at `export`) in place; every file of the
-/// layer gets `mtime`, and the SBOM says it was made at `created` (the build's epoch).
+/// Distills an exported gather tree (`export`, reached only through its handle) in
+/// place; every file of the layer gets `mtime`, and the SBOM says it was made at
+/// `created` (the build's epoch).
 pub fn distill(
-    export: &Path,
+    export: &Tree,
     layout: &Layout,
     recipe: &Recipe,
     mtime: u64,
     created: &str,
 ) -> Result<Distilled> {
-    let root = export.join("root");
+    let root = export.subtree("root")?;
     let py = &layout.python;
+    // Where an in-container directory of the layout is in the export: resolved inside
+    // the root, never on the host.
+    let locate = |what: &str, path: &str| -> Result<PathBuf> {
+        root.resolve(path)
+            .map(|found| Path::new("root").join(found))
+            .ok_or_else(|| {
+                Error::SourceUnfit(format!(
+                    "the layout's {what} {path} is not in the gathered root"
+                ))
+            })
+    };
+    let place = |what: &str, path: &str| -> Result<PathBuf> {
+        root.place(path)
+            .map(|found| Path::new("root").join(found))
+            .ok_or_else(|| {
+                Error::SourceUnfit(format!(
+                    "the layout's {what} {path} is not in a directory of the gathered root"
+                ))
+            })
+    };
 
     // 1. The stdlib zip, with ensurepip's stub in place of the real package.
-    let stdlib = rootfs::join(&root, &py.stdlib);
+    let stdlib = locate("stdlib", &py.stdlib)?;
     // What is not the stdlib is the gather stage's decision; what stays on disk is
     // images/zip.toml's.
     let keep_out: Vec<PathBuf> = layout
@@ -68,15 +89,17 @@ pub fn distill(
         .chain(&recipe.zip.on_disk)
         .map(PathBuf::from)
         .collect();
-    let mut entries = stdlib::Entries::collect(&stdlib, &keep_out)?;
-    let stubs = export.join("stubs");
-    if let Ok(dir) = std::fs::read_dir(&stubs) {
-        for stub in dir.flatten() {
-            let name = stub.file_name().to_string_lossy().into_owned();
-            if stub.path().is_dir() {
-                entries.overlay(&stub.path(), &name)?;
-            } else {
-                entries.insert(&name, &stub.path());
+    let mut entries = stdlib::Entries::collect(export, &root, &stdlib, &keep_out)?;
+    for name in export.names("stubs") {
+        let stub = Path::new("stubs").join(&name);
+        match export.kind(&stub) {
+            Some(Kind::Dir) => entries.overlay(export, &stub, &name)?,
+            Some(Kind::File) => entries.insert(&name, &stub),
+            _ => {
+                return Err(Error::Distill(format!(
+                    "{} is neither a file nor a directory; the stubs are dpy's own files",
+                    export.show(&stub)
+                )))
             }
         }
     }
@@ -93,12 +116,12 @@ pub fn distill(
             "the gather stage listed no modules a bare start imports".into(),
         ));
     }
-    let stdlib_zip = rootfs::join(&root, &py.stdlib_zip);
+    let stdlib_zip = place("stdlib zip", &py.stdlib_zip)?;
     let hot: std::collections::BTreeSet<String> = layout.hot.iter().cloned().collect();
-    let zip_bytes = entries.write(&stdlib_zip, &hot)?;
-    let index = stdlib::index(&stdlib_zip, &py.stdlib_zip)?;
+    let zip_bytes = entries.write(export, &stdlib_zip, &hot)?;
+    let index = stdlib::index(export, &stdlib_zip, &py.stdlib_zip)?;
     let startup: std::collections::BTreeSet<String> = layout.startup.iter().cloned().collect();
-    let landmark = rootfs::join(&root, &py.landmark);
+    let landmark = place("landmark", &py.landmark)?;
     let on_disk: std::collections::BTreeSet<PathBuf> = startup
         .iter()
         .map(|name| stdlib.join(name))
@@ -110,31 +133,30 @@ pub fn distill(
         .map(Path::to_path_buf)
         .collect();
     for path in &zipped {
-        std::fs::remove_file(path).map_err(|e| Error::io(path, e))?;
+        export.remove_file(path)?;
     }
     let (startup_files, startup_bytes) = stdlib::write_startup(
+        export,
         &entries.subset(&startup),
         &stdlib,
         &index,
         &stdlib::tops(&entries),
     )?;
-    remove_empty_dirs(&stdlib)?;
-    if !landmark.exists() {
+    remove_empty_dirs(export, &stdlib)?;
+    if export.kind(&landmark).is_none() {
         return Err(Error::Distill(format!(
             "the prefix landmark {} is missing: the interpreter would not find its prefix",
             py.landmark
         )));
     }
     for dir in [&py.purelib, &py.lib_dynload] {
-        let host = rootfs::join(&root, dir);
-        std::fs::create_dir_all(&host).map_err(|e| Error::io(&host, e))?;
+        root.create_dir_all(tree::inside(dir))?;
     }
 
     // 2. Accounts and the directories every process expects.
     accounts::write(&root)?;
-    let tmp = root.join("tmp");
-    std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    set_mode(&tmp, 0o1777)?;
+    root.create_dir_all("tmp")?;
+    root.chmod("tmp", 0o1777)?;
 
     // 3. Every ELF file must load from this root alone.
     let libc = if layout.os.libc == "musl" {
@@ -146,22 +168,17 @@ pub fn distill(
 
     // 3b. Debug info out (distill::strip); the debug variant's layer keeps the originals.
     let keep_symbols = recipe.makes(crate::runtime::Variant::Debug);
-    let debug_dir = export.join(debug::DIR);
     let stripped = strip::strip_root(&root, |relative, original| {
         if !keep_symbols {
             return Ok(());
         }
-        let to = debug_dir.join(relative);
+        let to = Path::new(debug::DIR).join(relative);
         if let Some(dir) = to.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            export.create_dir_all(dir)?;
         }
-        std::fs::write(&to, original).map_err(|e| Error::io(&to, e))?;
-        let mode = std::fs::metadata(root.join(relative))
-            .map_err(|e| Error::io(root.join(relative), e))?
-            .permissions();
-        std::fs::set_permissions(&to, mode).map_err(|e| Error::io(&to, e))
+        export.write(&to, root.mode(relative)?, original)
     })?;
-    match (recipe.shell, rootfs::exists(&root, "/bin/sh")) {
+    match (recipe.shell, root.exists("/bin/sh")) {
         (crate::runtime::Shell::Dash, false) => {
             return Err(Error::Distill(
                 "the runtime root has no /bin/sh: the gather stage found no dash".into(),
@@ -201,19 +218,13 @@ pub fn distill(
     })
 }
 
-fn remove_empty_dirs(dir: &Path) -> Result<()> {
-    for entry in walkdir::WalkDir::new(dir).contents_first(true).min_depth(1) {
-        let entry = entry.map_err(|e| Error::Distill(format!("cleaning the stdlib: {e}")))?;
-        if entry.file_type().is_dir() {
+/// Removes the empty directories under `dir`, deepest first.
+fn remove_empty_dirs(export: &Tree, dir: &Path) -> Result<()> {
+    for walked in export.walk(dir, &|_: &Path| false)?.iter().rev() {
+        if walked.kind == Kind::Dir {
             // Fails harmlessly when not empty.
-            let _ = std::fs::remove_dir(entry.path());
+            export.remove_empty_dir(&walked.path);
         }
     }
     Ok(())
-}
-
-fn set_mode(path: &Path, mode: u32) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-        .map_err(|e| Error::io(path, e))
 }

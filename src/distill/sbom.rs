@@ -12,13 +12,13 @@
 //! Every package it lists owns files in the image (the records are the carried ones).
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::layout::Layout;
+use crate::tree::Tree;
 
 /// Where the SBOM sits in the runtime image.
 pub const PATH: &str = "/usr/share/dpy/python.spdx.json";
@@ -39,27 +39,50 @@ struct OsPackage {
 }
 
 /// Writes the SBOM of `root` (the distilled runtime root) at [`PATH`] and returns it.
-pub fn write(root: &Path, layout: &Layout, created: &str) -> Result<String> {
+pub fn write(root: &Tree, layout: &Layout, created: &str) -> Result<String> {
     let packages = os_packages(root)?;
     let text = document(layout, &packages, created);
-    let path = root.join(PATH.trim_start_matches('/'));
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    }
-    std::fs::write(&path, &text).map_err(|e| Error::io(&path, e))?;
+    write_into(root, &text)?;
     Ok(text)
 }
 
-fn os_packages(root: &Path) -> Result<Vec<OsPackage>> {
-    let read = |rel: &str| std::fs::read_to_string(root.join(rel)).ok();
-    if let Some(status) = read(DPKG_STATUS) {
+/// Writes `text` at [`PATH`] in `root`, replacing whatever is there.
+pub fn write_into(root: &Tree, text: &str) -> Result<()> {
+    let path = crate::tree::inside(PATH);
+    if let Some(dir) = path.parent() {
+        root.create_dir_all(dir)?;
+    }
+    root.write(&path, 0o644, text.as_bytes())
+}
+
+/// The package records `root` carries. A database that is there but cannot be read
+/// is an error: an SBOM that silently lists no OS packages would hide them from every
+/// scanner.
+fn os_packages(root: &Tree) -> Result<Vec<OsPackage>> {
+    let read = |rel: &str| -> Result<Option<String>> {
+        let Some(found) = root.resolve(&format!("/{rel}")) else {
+            return Ok(None);
+        };
+        let bytes = root.read(&found).map_err(|e| {
+            Error::Distill(format!("the package database /{rel} cannot be read: {e}"))
+        })?;
+        String::from_utf8(bytes).map(Some).map_err(|_| {
+            Error::Distill(format!(
+                "the package database /{rel} is not UTF-8 text; the SBOM would miss its packages"
+            ))
+        })
+    };
+    // A package's file list is optional (older records have none): only its absence is
+    // quiet.
+    let list = |rel: &str| read(rel).ok().flatten();
+    if let Some(status) = read(DPKG_STATUS)? {
         return Ok(stanzas(&status, ':')
             .into_iter()
             .filter_map(|s| {
                 let name = s.get("Package")?.clone();
                 let arch = s.get("Architecture").cloned().unwrap_or_default();
-                let list = read(&format!("{DPKG_INFO}/{name}.list"))
-                    .or_else(|| read(&format!("{DPKG_INFO}/{name}:{arch}.list")))
+                let list = list(&format!("{DPKG_INFO}/{name}.list"))
+                    .or_else(|| list(&format!("{DPKG_INFO}/{name}:{arch}.list")))
                     .unwrap_or_default();
                 Some(OsPackage {
                     version: s.get("Version")?.clone(),
@@ -71,7 +94,7 @@ fn os_packages(root: &Path) -> Result<Vec<OsPackage>> {
             })
             .collect());
     }
-    if let Some(installed) = read(APK_INSTALLED) {
+    if let Some(installed) = read(APK_INSTALLED)? {
         return Ok(apk_records(&installed));
     }
     Ok(Vec::new())
@@ -298,7 +321,12 @@ mod tests {
             ("var/lib/dpkg/info/zlib1g:amd64.list", "/lib/x86_64-linux-gnu/libz.so.1\n"),
         ]);
         let layout = layout("debian", "debian", "12", "/usr/local/bin/python3.12");
-        let sbom = write(root.path(), &layout, "2024-01-01T00:00:00Z").unwrap();
+        let sbom = write(
+            &Tree::open(root.path()).unwrap(),
+            &layout,
+            "2024-01-01T00:00:00Z",
+        )
+        .unwrap();
         assert_eq!(
             packages(&sbom),
             [
@@ -334,7 +362,12 @@ mod tests {
         );
         // The same content at the same epoch: the same bytes.
         assert_eq!(
-            write(root.path(), &layout, "2024-01-01T00:00:00Z").unwrap(),
+            write(
+                &Tree::open(root.path()).unwrap(),
+                &layout,
+                "2024-01-01T00:00:00Z"
+            )
+            .unwrap(),
             sbom
         );
     }
@@ -352,7 +385,12 @@ mod tests {
             ),
         ]);
         let layout = layout("debian", "debian", "12", "/usr/bin/python3.11");
-        let sbom = write(root.path(), &layout, "2024-01-01T00:00:00Z").unwrap();
+        let sbom = write(
+            &Tree::open(root.path()).unwrap(),
+            &layout,
+            "2024-01-01T00:00:00Z",
+        )
+        .unwrap();
         let names: Vec<String> = packages(&sbom).into_iter().map(|p| p.0).collect();
         assert_eq!(names, ["python3.11-minimal"]);
     }
@@ -364,7 +402,12 @@ mod tests {
             "C:Q1x\nP:musl\nV:1.2.5-r0\nA:x86_64\nL:MIT\nF:lib\nR:ld-musl-x86_64.so.1\n\nP:zlib\nV:1.3.1-r1\nA:x86_64\nL:Zlib\nF:lib\nR:libz.so.1\n",
         )]);
         let layout = layout("alpine", "alpine", "3.20.3", "/usr/local/bin/python3.12");
-        let sbom = write(root.path(), &layout, "2024-01-01T00:00:00Z").unwrap();
+        let sbom = write(
+            &Tree::open(root.path()).unwrap(),
+            &layout,
+            "2024-01-01T00:00:00Z",
+        )
+        .unwrap();
         let doc: Value = serde_json::from_str(&sbom).unwrap();
         assert_eq!(doc["packages"][1]["licenseDeclared"], "MIT");
         assert_eq!(

@@ -20,56 +20,118 @@ use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, ZipWriter};
 
 use crate::error::{Error, Result};
+use crate::tree::{Kind, Tree};
 
-/// What goes into the zip: archive name -> file on the host.
+/// What goes into the zip: archive name -> where the file is in the export.
 #[derive(Debug, Default)]
 pub struct Entries {
-    files: BTreeMap<String, PathBuf>,
+    files: BTreeMap<String, Entry>,
+}
+
+/// One file of the zip, as paths relative to the export's tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Where it sits (a link, when the source linked the module in from elsewhere).
+    pub at: PathBuf,
+    /// The regular file its bytes come from: `at`, or where its link leads inside the
+    /// root. Never a file outside the export.
+    pub from: PathBuf,
 }
 
 impl Entries {
-    /// Every file under `stdlib` except the directories in `keep_out` (relative names).
-    pub fn collect(stdlib: &Path, keep_out: &[PathBuf]) -> Result<Self> {
+    /// Every file under `stdlib` (relative to `export`, and under `root`, the export's
+    /// `root/` tree) except the directories in `keep_out` (stdlib-relative names). A link
+    /// counts as the file it leads to inside the root (Debian links sitecustomize.py in
+    /// from /etc); a link that leads nowhere inside it is refused.
+    pub fn collect(
+        export: &Tree,
+        root: &Tree,
+        stdlib: &Path,
+        keep_out: &[PathBuf],
+    ) -> Result<Self> {
+        let left_out: Vec<PathBuf> = keep_out.iter().map(|k| stdlib.join(k)).collect();
+        let skip = |p: &Path| left_out.iter().any(|k| k == p);
+        let in_root = stdlib.strip_prefix("root").map_err(|_| {
+            Error::Distill(format!(
+                "{}: the stdlib is not in the root",
+                stdlib.display()
+            ))
+        })?;
         let mut files = BTreeMap::new();
-        let walker = walkdir::WalkDir::new(stdlib)
-            .sort_by_file_name()
-            .into_iter()
-            .filter_entry(|e| !keep_out.iter().any(|k| e.path() == stdlib.join(k)));
-        for entry in walker {
-            let entry = entry.map_err(|e| Error::Distill(format!("reading the stdlib: {e}")))?;
-            if entry.file_type().is_dir() {
-                continue;
-            }
-            let relative = entry
-                .path()
-                .strip_prefix(stdlib)
-                .expect("walkdir stays under its root");
-            files.insert(archive_name(relative), entry.path().to_path_buf());
+        for walked in export.walk(stdlib, &skip)? {
+            let relative = walked.path.strip_prefix(stdlib).expect("walked under it");
+            let from = match walked.kind {
+                Kind::Dir => continue,
+                Kind::File => walked.path.clone(),
+                Kind::Link => {
+                    let inside = format!("/{}", in_root.join(relative).display());
+                    match root.resolve(&inside) {
+                        Some(found) if root.kind(&found) == Some(Kind::File) => {
+                            Path::new("root").join(found)
+                        }
+                        _ => {
+                            return Err(Error::SourceUnfit(format!(
+                                "the stdlib file {inside} is a link to {} that leads to no file of the root; dpy reads no file outside the image",
+                                export.read_link(&walked.path)?.display()
+                            )))
+                        }
+                    }
+                }
+                Kind::Other => {
+                    return Err(Error::SourceUnfit(format!(
+                        "the stdlib holds a device, fifo or socket ({}); the source image is not one dpy can distill",
+                        export.show(&walked.path)
+                    )))
+                }
+            };
+            files.insert(
+                archive_name(relative),
+                Entry {
+                    at: walked.path.clone(),
+                    from,
+                },
+            );
         }
         Ok(Entries { files })
     }
 
-    /// Adds (or replaces) every file under `dir` as `<prefix>/<relative path>`.
-    pub fn overlay(&mut self, dir: &Path, prefix: &str) -> Result<()> {
+    /// Adds (or replaces) every file under `dir` (relative to `export`) as
+    /// `<prefix>/<relative path>`. Links there are refused: dpy's stubs are files.
+    pub fn overlay(&mut self, export: &Tree, dir: &Path, prefix: &str) -> Result<()> {
         self.files
             .retain(|name, _| name != prefix && !name.starts_with(&format!("{prefix}/")));
-        for entry in walkdir::WalkDir::new(dir).sort_by_file_name() {
-            let entry = entry.map_err(|e| Error::Distill(format!("reading {prefix}: {e}")))?;
-            if entry.file_type().is_dir() {
-                continue;
+        for walked in export.walk(dir, &|_: &Path| false)? {
+            match walked.kind {
+                Kind::Dir => continue,
+                Kind::File => {}
+                _ => {
+                    return Err(Error::Distill(format!(
+                        "{} is not a file; the stubs are dpy's own files",
+                        export.show(&walked.path)
+                    )))
+                }
             }
-            let relative = entry.path().strip_prefix(dir).expect("under its root");
+            let relative = walked.path.strip_prefix(dir).expect("walked under it");
             self.files.insert(
                 format!("{prefix}/{}", archive_name(relative)),
-                entry.path().to_path_buf(),
+                Entry {
+                    at: walked.path.clone(),
+                    from: walked.path.clone(),
+                },
             );
         }
         Ok(())
     }
 
-    /// Adds (or replaces) one file as `name`.
+    /// Adds (or replaces) one regular file, `path` relative to the export, as `name`.
     pub fn insert(&mut self, name: &str, path: &Path) {
-        self.files.insert(name.to_string(), path.to_path_buf());
+        self.files.insert(
+            name.to_string(),
+            Entry {
+                at: path.to_path_buf(),
+                from: path.to_path_buf(),
+            },
+        );
     }
 
     pub fn len(&self) -> usize {
@@ -84,18 +146,20 @@ impl Entries {
         self.files.keys().map(String::as_str)
     }
 
+    /// Where each entry sits in the export.
     pub fn paths(&self) -> impl Iterator<Item = &Path> {
-        self.files.values().map(PathBuf::as_path)
+        self.files.values().map(|e| e.at.as_path())
     }
 
     /// Writes the zip: the names in `hot` (what a start and the common imports load)
     /// stored, so importing them inflates nothing; the rest deflated, for size.
     /// images/zip.toml has the figures behind this split. CPython's zipimport reads only
     /// stored and deflated entries.
-    pub fn write(&self, out: &Path, hot: &BTreeSet<String>) -> Result<u64> {
-        let failed =
-            |e: &dyn std::fmt::Display| Error::Distill(format!("writing {}: {e}", out.display()));
-        let file = std::fs::File::create(out).map_err(|e| Error::io(out, e))?;
+    pub fn write(&self, export: &Tree, out: &Path, hot: &BTreeSet<String>) -> Result<u64> {
+        let failed = |e: &dyn std::fmt::Display| {
+            Error::Distill(format!("writing {}: {e}", export.show(out)))
+        };
+        let file = export.create_file(out, 0o644)?;
         let mut zip = ZipWriter::new(std::io::BufWriter::new(file));
         let base = SimpleFileOptions::default()
             .last_modified_time(DateTime::default()) // 1980-01-01 00:00, the earliest zip time
@@ -107,17 +171,22 @@ impl Entries {
         let deflated = base
             .compression_method(CompressionMethod::Deflated)
             .compression_level(Some(9));
-        for (name, path) in &self.files {
+        for (name, entry) in &self.files {
             let options = if hot.contains(name) { stored } else { deflated };
-            let data = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+            let data = export.read(&entry.from)?;
             zip.start_file(name.as_str(), options)
                 .and_then(|_| zip.write_all(&data).map_err(Into::into))
                 .map_err(|e| failed(&e))?;
         }
         let mut writer = zip.finish().map_err(|e| failed(&e))?;
-        writer.flush().map_err(|e| Error::io(out, e))?;
-        drop(writer);
-        Ok(std::fs::metadata(out).map_err(|e| Error::io(out, e))?.len())
+        writer.flush().map_err(|e| Error::io(export.show(out), e))?;
+        let file = writer
+            .into_inner()
+            .map_err(|e| Error::io(export.show(out), e.error()))?;
+        Ok(file
+            .metadata()
+            .map_err(|e| Error::io(export.show(out), e))?
+            .len())
     }
 
     /// Only the entries named in `names` (those of them it has).
@@ -127,7 +196,7 @@ impl Entries {
                 .files
                 .iter()
                 .filter(|(name, _)| names.contains(*name))
-                .map(|(name, path)| (name.clone(), path.clone()))
+                .map(|(name, entry)| (name.clone(), entry.clone()))
                 .collect(),
         }
     }
@@ -167,14 +236,15 @@ pub fn tops(entries: &Entries) -> Vec<u8> {
 /// pure Python; the conformance check `startup-zip` compares it with zipimport's own
 /// reading in every image. It is read back from the written file, not taken from the
 /// writer's bookkeeping, because it must be what zipimport reads from those bytes.
-pub fn index(file: &Path, archive: &str) -> Result<Vec<u8>> {
+pub fn index(export: &Tree, file: &Path, archive: &str) -> Result<Vec<u8>> {
     use super::marshal::Value;
     let failed =
-        |e: &dyn std::fmt::Display| Error::Distill(format!("indexing {}: {e}", file.display()));
-    let size = std::fs::metadata(file)
-        .map_err(|e| Error::io(file, e))?
+        |e: &dyn std::fmt::Display| Error::Distill(format!("indexing {}: {e}", export.show(file)));
+    let reader = export.open_file(file)?;
+    let size = reader
+        .metadata()
+        .map_err(|e| Error::io(export.show(file), e))?
         .len();
-    let reader = std::fs::File::open(file).map_err(|e| Error::io(file, e))?;
     let mut zip = zip::ZipArchive::new(reader).map_err(|e| failed(&e))?;
     let mut files = Vec::new();
     for i in 0..zip.len() {
@@ -211,25 +281,22 @@ pub fn index(file: &Path, archive: &str) -> Result<Vec<u8>> {
 /// `startup` (what is not there already, such as dpy's hook, is copied in), and the
 /// stdlib zip's index and top-level names. Returns the number of files and their size.
 pub fn write_startup(
+    export: &Tree,
     startup: &Entries,
     dir: &Path,
     index: &[u8],
     tops: &[u8],
 ) -> Result<(usize, u64)> {
     let mut bytes = 0;
-    for (name, from) in &startup.files {
+    for (name, entry) in &startup.files {
         let to = dir.join(name);
-        if *from != to {
-            if let Some(parent) = to.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-            }
-            std::fs::copy(from, &to).map_err(|e| Error::io(&to, e))?;
+        if entry.at != to {
+            export.copy_from(export, &entry.from, &to)?;
         }
-        bytes += std::fs::metadata(&to).map_err(|e| Error::io(&to, e))?.len();
+        bytes += export.read(&entry.from)?.len() as u64;
     }
     for (name, data) in [(INDEX_NAME, index), (TOPS_NAME, tops)] {
-        let to = dir.join(name);
-        std::fs::write(&to, data).map_err(|e| Error::io(&to, e))?;
+        export.write(dir.join(name), 0o644, data)?;
         bytes += data.len() as u64;
     }
     Ok((startup.len() + 2, bytes))
@@ -247,9 +314,30 @@ fn archive_name(relative: &Path) -> String {
 mod tests {
     use super::*;
 
-    fn tree() -> tempfile::TempDir {
+    /// An export whose stdlib is `root/stdlib`.
+    struct Export {
+        dir: tempfile::TempDir,
+        tree: Tree,
+        root: Tree,
+    }
+
+    const STDLIB: &str = "root/stdlib";
+
+    impl Export {
+        fn collect(&self, keep_out: &[&str]) -> Result<Entries> {
+            let keep: Vec<PathBuf> = keep_out.iter().map(PathBuf::from).collect();
+            Entries::collect(&self.tree, &self.root, Path::new(STDLIB), &keep)
+        }
+
+        fn host(&self, relative: &str) -> PathBuf {
+            self.dir.path().join(relative)
+        }
+    }
+
+    fn tree() -> Export {
         let dir = tempfile::tempdir().unwrap();
-        let p = dir.path();
+        let p = dir.path().join(STDLIB);
+        let p = p.as_path();
         for (path, body) in [
             ("os.pyc", "os"),
             ("json/__init__.pyc", "j"),
@@ -261,14 +349,15 @@ mod tests {
             std::fs::create_dir_all(p.join(path).parent().unwrap()).unwrap();
             std::fs::write(p.join(path), body).unwrap();
         }
-        dir
+        let tree = Tree::open(dir.path()).unwrap();
+        let root = tree.subtree("root").unwrap();
+        Export { dir, tree, root }
     }
 
     #[test]
     fn collects_everything_but_the_kept_out_dirs_sorted() {
         let dir = tree();
-        let entries =
-            Entries::collect(dir.path(), &["lib-dynload".into(), "site-packages".into()]).unwrap();
+        let entries = dir.collect(&["lib-dynload", "site-packages"]).unwrap();
         let names: Vec<&str> = entries.names().collect();
         assert_eq!(
             names,
@@ -281,13 +370,59 @@ mod tests {
         );
     }
 
+    /// A module linked in from elsewhere in the root is read from there; a link that
+    /// leads out of the root (or nowhere) is refused, and the host file stays unread.
+    #[test]
+    fn a_linked_module_is_read_inside_the_root_only() {
+        let dir = tree();
+        std::fs::create_dir_all(dir.host("root/etc/python")).unwrap();
+        std::fs::write(dir.host("root/etc/python/sitecustomize.pyc"), "site").unwrap();
+        std::os::unix::fs::symlink(
+            "/etc/python/sitecustomize.pyc",
+            dir.host("root/stdlib/sitecustomize.pyc"),
+        )
+        .unwrap();
+        let entries = dir.collect(&["lib-dynload", "site-packages"]).unwrap();
+        let out = Path::new("linked.zip");
+        entries.write(&dir.tree, out, &BTreeSet::new()).unwrap();
+        let mut archive =
+            zip::ZipArchive::new(std::fs::File::open(dir.host("linked.zip")).unwrap()).unwrap();
+        assert_eq!(read(&mut archive, "sitecustomize.pyc").0, "site");
+
+        let host = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(host.path(), "host secret").unwrap();
+        for target in [
+            host.path().to_path_buf(),
+            PathBuf::from("../../../../../../../..").join(host.path().strip_prefix("/").unwrap()),
+        ] {
+            let link = dir.host("root/stdlib/json/tool.pyc");
+            let _ = std::fs::remove_file(&link);
+            std::os::unix::fs::symlink(&target, &link).unwrap();
+            let message = dir
+                .collect(&["lib-dynload", "site-packages"])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                message.contains("leads to no file of the root"),
+                "{message}"
+            );
+        }
+        // A linked directory is listed as a link and refused the same way, not entered.
+        std::fs::remove_file(dir.host("root/stdlib/json/tool.pyc")).unwrap();
+        std::os::unix::fs::symlink(host.path().parent().unwrap(), dir.host("root/stdlib/more"))
+            .unwrap();
+        assert!(dir.collect(&["lib-dynload", "site-packages"]).is_err());
+    }
+
     #[test]
     fn an_overlay_replaces_a_whole_package() {
         let dir = tree();
-        let stub = tempfile::tempdir().unwrap();
-        std::fs::write(stub.path().join("__main__.pyc"), "stub").unwrap();
-        let mut entries = Entries::collect(dir.path(), &["lib-dynload".into()]).unwrap();
-        entries.overlay(stub.path(), "ensurepip").unwrap();
+        std::fs::create_dir_all(dir.host("stubs/ensurepip")).unwrap();
+        std::fs::write(dir.host("stubs/ensurepip/__main__.pyc"), "stub").unwrap();
+        let mut entries = dir.collect(&["lib-dynload"]).unwrap();
+        entries
+            .overlay(&dir.tree, Path::new("stubs/ensurepip"), "ensurepip")
+            .unwrap();
         let names: Vec<&str> = entries.names().collect();
         assert!(names.contains(&"ensurepip/__main__.pyc"));
         assert!(!names.contains(&"ensurepip/__init__.pyc"));
@@ -306,15 +441,14 @@ mod tests {
     #[test]
     fn the_zip_is_deterministic_and_readable() {
         let dir = tree();
-        let entries = Entries::collect(dir.path(), &["lib-dynload".into()]).unwrap();
-        let out = tempfile::tempdir().unwrap();
+        let entries = dir.collect(&["lib-dynload"]).unwrap();
         let hot = BTreeSet::from(["os.pyc".to_string()]);
-        let a = out.path().join("a.zip");
-        let b = out.path().join("b.zip");
-        entries.write(&a, &hot).unwrap();
+        let size = entries.write(&dir.tree, Path::new("a.zip"), &hot).unwrap();
         std::thread::sleep(std::time::Duration::from_millis(1100));
-        entries.write(&b, &hot).unwrap();
+        entries.write(&dir.tree, Path::new("b.zip"), &hot).unwrap();
+        let (a, b) = (dir.host("a.zip"), dir.host("b.zip"));
         assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+        assert_eq!(size, std::fs::metadata(&a).unwrap().len());
         let mut archive = zip::ZipArchive::new(std::fs::File::open(&a).unwrap()).unwrap();
         assert_eq!(read(&mut archive, "json/decoder.pyc").0, "d");
         assert!(archive.by_name("json/").is_err(), "no directory entries");
@@ -323,11 +457,12 @@ mod tests {
     #[test]
     fn hot_entries_are_stored_and_the_rest_deflated() {
         let dir = tree();
-        let entries = Entries::collect(dir.path(), &["lib-dynload".into()]).unwrap();
-        let tmp = tempfile::tempdir().unwrap();
-        let out = tmp.path().join("hot.zip");
+        let entries = dir.collect(&["lib-dynload"]).unwrap();
+        let out = dir.host("hot.zip");
         let hot = BTreeSet::from(["json/decoder.pyc".to_string()]);
-        entries.write(&out, &hot).unwrap();
+        entries
+            .write(&dir.tree, Path::new("hot.zip"), &hot)
+            .unwrap();
         let mut archive = zip::ZipArchive::new(std::fs::File::open(&out).unwrap()).unwrap();
         assert_eq!(
             read(&mut archive, "json/decoder.pyc"),
@@ -344,14 +479,14 @@ mod tests {
     #[test]
     fn the_index_is_what_zipimport_reads() {
         let dir = tree();
-        let entries = Entries::collect(dir.path(), &["lib-dynload".into()]).unwrap();
-        let out = tempfile::tempdir().unwrap();
-        let zip = out.path().join("python312-stdlib.zip");
+        let entries = dir.collect(&["lib-dynload"]).unwrap();
+        let zip = dir.host("python312-stdlib.zip");
         let hot = BTreeSet::from(["os.pyc".to_string()]);
-        entries.write(&zip, &hot).unwrap();
+        let name = Path::new("python312-stdlib.zip");
+        entries.write(&dir.tree, name, &hot).unwrap();
         let archive = zip.to_str().unwrap();
-        let index_file = out.path().join("index");
-        std::fs::write(&index_file, index(&zip, archive).unwrap()).unwrap();
+        let index_file = dir.host("index");
+        std::fs::write(&index_file, index(&dir.tree, name, archive).unwrap()).unwrap();
         let compare = "import marshal, sys, zipimport\n\
             index = marshal.loads(open(sys.argv[1], 'rb').read())\n\
             assert index['archive'] == sys.argv[2] and index['size'] == __import__('os').path.getsize(sys.argv[2])\n\
@@ -379,7 +514,7 @@ mod tests {
     #[test]
     fn tops_are_the_top_level_modules_and_packages() {
         let dir = tree();
-        let entries = Entries::collect(dir.path(), &["lib-dynload".into()]).unwrap();
+        let entries = dir.collect(&["lib-dynload"]).unwrap();
         let run = std::process::Command::new("python3")
             .args([
                 "-c",
@@ -402,18 +537,21 @@ mod tests {
     #[test]
     fn the_startup_files_stay_on_disk_beside_the_index() {
         let dir = tree();
-        let entries = Entries::collect(dir.path(), &["lib-dynload".into()]).unwrap();
-        let hook = tempfile::tempdir().unwrap();
-        std::fs::write(hook.path().join("_dpy_zipimport.pyc"), "hook").unwrap();
+        let entries = dir.collect(&["lib-dynload"]).unwrap();
+        std::fs::create_dir_all(dir.host("stubs")).unwrap();
+        std::fs::write(dir.host("stubs/_dpy_zipimport.pyc"), "hook").unwrap();
         let mut startup = entries.subset(&BTreeSet::from(["json/decoder.pyc".to_string()]));
-        startup.insert(
-            "_dpy_zipimport.pyc",
-            &hook.path().join("_dpy_zipimport.pyc"),
-        );
-        let (count, bytes) =
-            write_startup(&startup, dir.path(), b"index", &tops(&entries)).unwrap();
+        startup.insert("_dpy_zipimport.pyc", Path::new("stubs/_dpy_zipimport.pyc"));
+        let (count, bytes) = write_startup(
+            &dir.tree,
+            &startup,
+            Path::new(STDLIB),
+            b"index",
+            &tops(&entries),
+        )
+        .unwrap();
         assert_eq!(count, 4);
-        let read = |name: &str| std::fs::read(dir.path().join(name)).unwrap();
+        let read = |name: &str| std::fs::read(dir.host(STDLIB).join(name)).unwrap();
         assert_eq!(read("json/decoder.pyc"), b"d");
         assert_eq!(read("_dpy_zipimport.pyc"), b"hook");
         assert_eq!(read(INDEX_NAME), b"index");

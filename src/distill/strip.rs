@@ -13,6 +13,8 @@
 
 use std::path::Path;
 
+use crate::tree::{Kind, Tree};
+
 use goblin::elf::{section_header as sh, Elf};
 
 use crate::error::{Error, Result};
@@ -250,33 +252,32 @@ fn check_loaded_bytes(before: &[u8], after: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// Strips every regular ELF file under `root` in place (walkdir does not follow links,
-/// so each file once). `keep` receives each original first, with its root-relative path,
-/// for a layer that keeps the symbols (the debug variant).
+/// Strips every regular ELF file under `root` in place (a walk lists links and never
+/// follows them, so each file once). `keep` receives each original first, with its
+/// root-relative path, for a layer that keeps the symbols (the debug variant).
 pub fn strip_root(
-    root: &Path,
+    root: &Tree,
     mut keep: impl FnMut(&Path, &[u8]) -> Result<()>,
 ) -> Result<Stripped> {
     let mut stripped = Stripped {
         by: BY.to_string(),
         ..Stripped::default()
     };
-    for entry in walkdir::WalkDir::new(root).sort_by_file_name() {
-        let entry = entry.map_err(|e| Error::Distill(format!("reading the root: {e}")))?;
-        if !entry.file_type().is_file() {
+    for walked in root.walk("", &|_: &Path| false)? {
+        if walked.kind != Kind::File || walked.len < 4 {
             continue;
         }
-        let path = entry.path();
+        let relative = walked.path.as_path();
         let mut head = [0u8; 4];
-        let is_elf = std::fs::File::open(path)
-            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
-            .is_ok()
+        let is_elf = root
+            .open_file(relative)
+            .ok()
+            .is_some_and(|mut f| std::io::Read::read_exact(&mut f, &mut head).is_ok())
             && &head == b"\x7fELF";
         if !is_elf {
             continue;
         }
-        let data = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let relative = path.strip_prefix(root).expect("under the root");
+        let data = root.read(relative)?;
         let Some(smaller) = strip(&data).map_err(|e| match e {
             Error::Distill(m) => Error::Distill(format!("{}: {m}", relative.display())),
             e => e,
@@ -286,7 +287,7 @@ pub fn strip_root(
         };
         keep(relative, &data)?;
         // Written in place: the mode and the file stay, only the bytes change.
-        std::fs::write(path, &smaller).map_err(|e| Error::io(path, e))?;
+        root.overwrite(relative, &smaller)?;
         stripped.bytes += (data.len() - smaller.len()) as u64;
         stripped.files.push(relative.display().to_string());
     }
@@ -378,7 +379,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
         let mut kept = Vec::new();
-        let stripped = strip_root(dir.path(), |path, _| {
+        let stripped = strip_root(&Tree::open(dir.path()).unwrap(), |path, _| {
             kept.push(path.to_path_buf());
             Ok(())
         })

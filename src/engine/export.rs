@@ -64,8 +64,11 @@ pub fn complete(path: &Path) -> Result<(), String> {
             .unwrap_or_default();
         let kind = entry.header().entry_type();
         if name == MANIFEST {
+            // Written by the source's own code like the rest: read no more of it than
+            // a manifest of an ordinary export holds.
             let mut text = String::new();
-            entry
+            (&mut entry)
+                .take(MANIFEST_MAX)
                 .read_to_string(&mut text)
                 .map_err(|e| format!("the exported tar breaks off in {MANIFEST}: {e}"))?;
             manifest = Some(text);
@@ -98,6 +101,9 @@ pub fn complete(path: &Path) -> Result<(), String> {
 
 /// The gather stage's list of what it wrote, as the export must hold it.
 pub const MANIFEST: &str = "manifest.json";
+
+/// The most of a manifest that is read: an ordinary one is under 2 MB.
+const MANIFEST_MAX: u64 = 64 << 20;
 
 #[derive(serde::Deserialize)]
 struct Manifest {

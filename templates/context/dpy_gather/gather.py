@@ -462,8 +462,11 @@ class Gatherer(object):
     def carry(self, found):
         """Copies resolved libraries into the root and lists each once."""
         for name, path in found:
-            if path not in [l["path"] for l in self.libraries]:
-                self.libraries.append({"soname": name, "path": path})
+            # Listed normalised: a path found through $ORIGIN reads
+            # /usr/local/bin/../lib/..., and dpy refuses a `..` in any path of the layout.
+            listed = os.path.normpath(path)
+            if listed not in [l["path"] for l in self.libraries]:
+                self.libraries.append({"soname": name, "path": listed})
             self.root.copy(path)
 
     def gather_certificates(self, info):
