@@ -1,7 +1,8 @@
 //! Build metadata: one JSON record per image, merged into a file that `dpy readme` reads.
 //!
 //! Several dpy processes may write the same file (one per platform or target in CI), so
-//! every update takes a lock, rewrites a temporary file and renames it into place.
+//! every update takes a lock, rewrites a temporary file and renames it into place. The
+//! files beside it (SBOMs, provenance) are written the same way (`replace`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -211,8 +212,30 @@ pub fn write_beside(
     let file = parent_dir(path).join(&relative);
     let dir = file.parent().expect("in its folder");
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    std::fs::write(&file, text).map_err(|e| Error::io(&file, e))?;
+    replace(&file, text.as_bytes())?;
     Ok(Some(relative))
+}
+
+/// Writes `bytes` as the file `path`: into a new temporary file in its directory, then
+/// renamed over `path`. A reader (or a build running beside this one) sees the old file
+/// or the new one, never half of one; and the rename replaces whatever entry `path` is,
+/// so a symbolic link planted there (a checked-out repository can hold one) is replaced
+/// rather than followed into the file it names.
+fn replace(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = parent_dir(path);
+    // The mode a plain write would give (0666 less the umask): these files are published,
+    // not secrets, and tempfile's own default (0600) would hide them from other users.
+    let mut temp = tempfile::Builder::new()
+        .prefix(".dpy-")
+        .permissions(std::fs::Permissions::from_mode(0o666))
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(dir, e))?;
+    temp.write_all(bytes)
+        .and_then(|_| temp.as_file().sync_all())
+        .map_err(|e| Error::io(temp.path(), e))?;
+    temp.persist(path).map_err(|e| Error::io(path, e.error))?;
+    Ok(())
 }
 
 /// Adds `records` to the file at `path`, replacing records with the same reference.
@@ -242,13 +265,8 @@ pub fn append(path: &Path, records: &[Record]) -> Result<()> {
         file.images.push(record.clone());
     }
     file.schema = SCHEMA;
-    let dir = parent_dir(path);
-    let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
-    let json = serde_json::to_string_pretty(&file).expect("metadata serializes");
-    temp.write_all(json.as_bytes())
-        .and_then(|_| temp.write_all(b"\n"))
-        .map_err(|e| Error::io(temp.path(), e))?;
-    temp.persist(path).map_err(|e| Error::io(path, e.error))?;
+    let json = serde_json::to_string_pretty(&file).expect("metadata serializes") + "\n";
+    replace(path, json.as_bytes())?;
     drop(lock);
     Ok(())
 }
@@ -375,6 +393,74 @@ mod tests {
             write_beside(Path::new("/dev/null"), SBOM, "me/py:1", "{}").unwrap(),
             None
         );
+    }
+
+    /// A link planted where an SBOM, a statement or the metadata file goes is replaced by
+    /// the file, and what it pointed to is left as it was.
+    #[test]
+    fn a_link_at_the_target_is_replaced_not_followed() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.json");
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "keep me\n").unwrap();
+        std::fs::create_dir(dir.path().join("dpy-sbom")).unwrap();
+        std::fs::create_dir(dir.path().join("dpy-provenance")).unwrap();
+        let targets = [
+            (SBOM, "dpy-sbom/me_py_3.12.spdx.json"),
+            (PROVENANCE, "dpy-provenance/me_py_3.12.intoto.json"),
+        ];
+        for (_, relative) in targets {
+            symlink(&victim, dir.path().join(relative)).unwrap();
+        }
+        // A dangling link too: following it would create the file it names.
+        let dangling = dir.path().join("created-through-the-link");
+        symlink(&dangling, dir.path().join("dpy-sbom/me_py_3.13.spdx.json")).unwrap();
+
+        for (place, relative) in targets {
+            let written = write_beside(&path, place, "me/py:3.12", "{}\n").unwrap();
+            assert_eq!(written.as_deref(), Some(relative));
+            let file = dir.path().join(relative);
+            assert!(file.symlink_metadata().unwrap().file_type().is_file());
+            assert_eq!(std::fs::read_to_string(&file).unwrap(), "{}\n");
+        }
+        write_beside(&path, SBOM, "me/py:3.13", "{}\n").unwrap();
+        assert!(!dangling.exists());
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me\n");
+
+        // The metadata file: the link's target is read as the earlier records (it must
+        // be metadata), and the new file takes the link's place.
+        let records = dir.path().join("elsewhere.json");
+        append(&records, &[record("me/py:1", "sha256:1")]).unwrap();
+        let before = std::fs::read(&records).unwrap();
+        symlink(&records, &path).unwrap();
+        append(&path, &[record("me/py:2", "sha256:2")]).unwrap();
+        assert!(path.symlink_metadata().unwrap().file_type().is_file());
+        assert_eq!(load(&path).unwrap().images.len(), 2);
+        assert_eq!(std::fs::read(&records).unwrap(), before);
+        // No temporary file stays behind.
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".dpy-"))
+            .collect();
+        assert!(names.is_empty(), "{names:?}");
+    }
+
+    /// The files are published: they get the mode a plain write would, not tempfile's
+    /// owner-only one.
+    #[test]
+    fn written_files_are_readable_by_others_as_a_plain_write_would_be() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain");
+        std::fs::write(&plain, "x").unwrap();
+        let path = dir.path().join("m.json");
+        let relative = write_beside(&path, SBOM, "me/py:1", "{}").unwrap().unwrap();
+        append(&path, &[record("me/py:1", "sha256:1")]).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir.path().join(relative)), mode(&plain));
+        assert_eq!(mode(&path), mode(&plain));
     }
 
     #[test]

@@ -126,6 +126,9 @@ pub fn render(records: Vec<Record>, template_file: Option<&Path>) -> Result<Stri
         ),
     };
     let mut tera = Tera::default();
+    // The template may be anyone's (CI can take it from a repository) and the README is
+    // published: it sees the records, nothing of this machine.
+    crate::render::confine(&mut tera);
     tera.register_filter("mib", mib_filter);
     tera.add_raw_template(&name, &source)
         .map_err(|e| crate::render::template_error(&name, &e))?;

@@ -118,6 +118,30 @@ fn a_ca_bundle_that_is_missing_or_not_pem_is_refused_before_building() {
         .run();
 }
 
+/// mitmproxy's mitmproxy-ca.pem is its CA's key followed by its certificate: given as
+/// the bundle, the key would be bind-mounted into steps that run the source image's code.
+#[test]
+fn a_ca_bundle_holding_a_private_key_is_refused_before_building() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("mitmproxy-ca.pem");
+    std::fs::write(
+        &bundle,
+        "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n\
+         -----BEGIN CERTIFICATE-----\nMIIDoTCCAomgAwIBAgIGDTg0\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let (metadata, before) = existing_metadata(dir.path());
+    build(&["--ca-bundle", bundle.to_str().unwrap()])
+        .args(["--metadata-file", metadata.to_str().unwrap()])
+        .status(2)
+        .stderr(&format!(
+            "dpy: error: --ca-bundle {}: the file holds a private key; give a file of CA certificates only (e.g. mitmproxy-ca-cert.pem, not mitmproxy-ca.pem)\n",
+            bundle.display()
+        ))
+        .run();
+    assert_eq!(std::fs::read(&metadata).unwrap(), before);
+}
+
 #[test]
 fn a_repeated_platform_is_merged_before_the_engine_is_asked() {
     // Merged while parsing: the one platform left is then checked against the engine,

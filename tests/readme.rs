@@ -152,6 +152,56 @@ fn a_template_syntax_error_names_template_and_line() {
         .run();
 }
 
+/// A template from a repository CI checked out must not publish the runner's secrets:
+/// `get_env` (and the clock, and randomness) is refused in one line naming the template.
+#[test]
+fn a_template_cannot_read_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "dpy-test-secret-3f9a";
+    let out = dir.path().join("README.rst");
+    for (file, call, says) in [
+        (
+            "env.rst.tera",
+            "Token: {{ get_env(name=\"HOME\") }}\n",
+            "get_env is not available",
+        ),
+        (
+            "env-default.rst.tera",
+            "{% set t = get_env(name=\"DPY_TOKEN\", default=\"none\") %}{{ t }}\n",
+            "get_env is not available",
+        ),
+        (
+            "now.rst.tera",
+            "Built {{ now() }}\n",
+            "now is not available",
+        ),
+    ] {
+        let template = dir.path().join(file);
+        std::fs::write(&template, call).unwrap();
+        let output = Test::new()
+            .args([
+                "readme",
+                "--metadata",
+                FIXTURE,
+                "--template",
+                template.to_str().unwrap(),
+                "-o",
+                out.to_str().unwrap(),
+            ])
+            .env("HOME", secret)
+            .env("DPY_TOKEN", secret)
+            .status(3)
+            .stderr_contains(&format!("dpy: error: template {}", template.display()))
+            .stderr_contains(says)
+            .stderr_contains("dpy's templates see only the values dpy gives them")
+            .one_line_error()
+            .run();
+        assert!(!String::from_utf8_lossy(&output.stderr).contains(secret));
+        assert!(output.stdout.is_empty());
+        assert!(!out.exists(), "nothing is written");
+    }
+}
+
 #[test]
 fn a_custom_template_gets_every_image() {
     let dir = tempfile::tempdir().unwrap();

@@ -16,6 +16,7 @@ use super::progress::Progress;
 use super::Engine;
 use crate::context::BuildContext;
 use crate::error::{Error, Result};
+use crate::terminal_text::one_line;
 
 /// Where a build's result goes.
 #[derive(Debug, Clone)]
@@ -60,7 +61,8 @@ fn session_id() -> String {
     )
 }
 
-/// Turns a `DPY-ERROR <kind>: <message>` line from the gather stage into an error.
+/// Turns a `DPY-ERROR <kind>: <message>` line from the gather stage into an error. The
+/// line comes from `Progress::update`, which has made it printable already.
 fn marked_error(line: &str) -> Option<Error> {
     let rest = &line[line.find("DPY-ERROR")? + "DPY-ERROR".len()..];
     let rest = rest.trim();
@@ -183,12 +185,14 @@ async fn build_once(
         ..Built::default()
     };
     let mut marked_errors = Vec::new();
+    // The engine's error can quote what the step printed: made printable here, once,
+    // for every message below that embeds it (printed as a warning or in the error).
     let mut failure: Option<String> = None;
     while let Some(item) = stream.next().await {
         match item {
             Ok(info) => {
                 if let Some(message) = info.error_detail.and_then(|d| d.message) {
-                    failure = Some(message);
+                    failure = Some(one_line(&message));
                 }
                 match info.aux {
                     Some(BuildInfoAux::BuildKit(status)) => {
@@ -213,7 +217,7 @@ async fn build_once(
                 }
             }
             Err(e) => {
-                failure = Some(e.to_string());
+                failure = Some(one_line(&e.to_string()));
                 break;
             }
         }
@@ -245,7 +249,8 @@ async fn build_once(
             super::export::settle(path)
                 .await
                 .err()
-                .map(|message| incomplete(spec, message))
+                // It names files of the export, which the source's code wrote.
+                .map(|message| incomplete(spec, one_line(&message)))
         }
         _ => error,
     };

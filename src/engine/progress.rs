@@ -3,6 +3,10 @@
 //! BuildKit resends the same vertex many times as its state changes, so vertices are
 //! de-duplicated by digest and each change is printed once. Log lines are kept per
 //! vertex (the last 20) so a failing step can be reported with its own output.
+//!
+//! Everything a vertex carries (its name, its error, its log) is made printable by
+//! `terminal_text` as it arrives, before it is kept: what is printed here,
+//! returned as a marked line, or put into an error by engine::build is then safe.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{IsTerminal, Write};
@@ -11,6 +15,8 @@ use std::sync::{Mutex, OnceLock};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use bollard::moby::buildkit::v1::StatusResponse;
+
+use crate::terminal_text::{one_line, sanitize};
 
 /// Every live line of this process, one per build in flight (indicatif keeps them
 /// together at the bottom of the terminal, and prints other lines above them).
@@ -122,6 +128,10 @@ impl Progress {
     }
 
     fn emit(&self, line: &str) {
+        // Notes and warnings quote what the source wrote too (layout.json's warnings,
+        // paths of its export): the last gate before the terminal. Idempotent, so text
+        // made printable earlier passes as it is.
+        let line = sanitize(line);
         match &self.bar {
             // Above every live line, which stay at the bottom.
             Some(_) => {
@@ -151,15 +161,18 @@ impl Progress {
         let mut vertices = self.vertices.lock().expect("progress lock");
         for v in &status.vertexes {
             let state = vertices.entry(v.digest.clone()).or_default();
-            state.name = v.name.clone();
+            // A step's name is the Dockerfile's command, but it can carry what the user
+            // or the source named (an image reference), and its error quotes the step.
+            let name = one_line(&v.name);
+            state.name = name.clone();
             if !v.error.is_empty() {
-                state.error = v.error.clone();
+                state.error = one_line(&v.error);
             }
             let internal = v.name.starts_with("[internal]") || v.name.starts_with("[auth]");
             if v.cached && !state.done {
                 state.done = true;
                 if self.mode == ProgressMode::Plain && !internal {
-                    self.emit(&format!("[{}] CACHED {}", self.label, v.name));
+                    self.emit(&format!("[{}] CACHED {name}", self.label));
                 }
                 continue;
             }
@@ -167,11 +180,9 @@ impl Progress {
                 state.started = true;
                 match self.mode {
                     ProgressMode::Plain if !internal => {
-                        self.emit(&format!("[{}] => {}", self.label, v.name))
+                        self.emit(&format!("[{}] => {name}", self.label))
                     }
-                    ProgressMode::Tty => {
-                        self.status_line(&format!("[{}] => {}", self.label, v.name))
-                    }
+                    ProgressMode::Tty => self.status_line(&format!("[{}] => {name}", self.label)),
                     _ => {}
                 }
             }
@@ -184,9 +195,9 @@ impl Progress {
                 let show =
                     !internal && matches!(self.mode, ProgressMode::Plain | ProgressMode::Tty);
                 if v.error.is_empty() && show {
-                    self.emit(&format!("[{}] DONE {}{took}", self.label, v.name));
+                    self.emit(&format!("[{}] DONE {name}{took}", self.label));
                 } else if !v.error.is_empty() && self.mode != ProgressMode::Quiet {
-                    self.emit(&format!("[{}] ERROR {}: {}", self.label, v.name, v.error));
+                    self.emit(&format!("[{}] ERROR {name}: {}", self.label, state.error));
                 }
             }
         }
@@ -195,7 +206,8 @@ impl Progress {
             state.partial.push_str(&String::from_utf8_lossy(&log.msg));
             while let Some(pos) = state.partial.find('\n') {
                 let line: String = state.partial.drain(..=pos).collect();
-                let line = line.trim_end().to_string();
+                // The source's own output: escapes in it must not act on the terminal.
+                let line = sanitize(line.trim_end()).into_owned();
                 if line.contains("DPY-ERROR") || line.contains("DPY-WARN") {
                     marked.push(line.clone());
                 }
@@ -227,7 +239,7 @@ impl Progress {
             })?;
         let mut tail: Vec<String> = candidate.logs.iter().cloned().collect();
         if !candidate.partial.is_empty() {
-            tail.push(candidate.partial.clone());
+            tail.push(sanitize(candidate.partial.trim_end()).into_owned());
         }
         Some(FailedStep {
             name: candidate.name.clone(),
@@ -238,5 +250,52 @@ impl Progress {
             },
             tail,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bollard::moby::buildkit::v1::{Vertex, VertexLog};
+
+    #[test]
+    fn what_a_step_prints_is_kept_and_returned_sanitized() {
+        let progress = Progress::new(ProgressMode::Quiet, "test");
+        let status = StatusResponse {
+            vertexes: vec![Vertex {
+                digest: "sha256:1".into(),
+                name: "[gather 2/2] RUN gather \u{202e}".into(),
+                error: "exit code: 1\x1b]0;title\x07".into(),
+                ..Vertex::default()
+            }],
+            logs: vec![VertexLog {
+                vertex: "sha256:1".into(),
+                msg: b"DPY-WARN \x1b[2Kfake\r\nplain\r\nDPY-ERROR x: \x1b]8;;http://e/\x1b\\no\nhalf \x9b"
+                    .to_vec(),
+                ..VertexLog::default()
+            }],
+            ..StatusResponse::default()
+        };
+        let marked = progress.update(&status);
+        assert_eq!(
+            marked,
+            [
+                "DPY-WARN \\x1b[2Kfake",
+                "DPY-ERROR x: \\x1b]8;;http://e/\\x1b\\no"
+            ]
+        );
+        let step = progress.failure("failed").unwrap();
+        assert_eq!(step.name, "[gather 2/2] RUN gather \\u{202e}");
+        assert_eq!(step.error, "exit code: 1\\x1b]0;title\\x07");
+        // The unfinished last line too (a lone 0x9b byte is no UTF-8: U+FFFD).
+        assert_eq!(
+            step.tail,
+            [
+                "DPY-WARN \\x1b[2Kfake",
+                "plain",
+                "DPY-ERROR x: \\x1b]8;;http://e/\\x1b\\no",
+                "half \u{fffd}"
+            ]
+        );
     }
 }
