@@ -704,3 +704,164 @@ fn compression_without_push_is_refused_before_anything_is_built() {
         .stderr_contains("invalid value 'lz4' for '--compression <ALGORITHM>'")
         .run();
 }
+
+/// A proxy in front of the test bed's registry that answers a GET of one manifest path
+/// with what the registry holds at another: what another push to the tag, or a registry
+/// that changes what it is given, would make dpy read back after the engine's push.
+/// Every request it passes is recorded (`METHOD path`, as asked), so a test counts them.
+struct Swapping {
+    address: String,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Swapping {
+    fn start(path: &str, instead: &str) -> Swapping {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (log, path, instead) = (requests.clone(), path.to_string(), instead.to_string());
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let (log, path, instead) = (log.clone(), path.clone(), instead.clone());
+                std::thread::spawn(move || pass(client, &log, &path, &instead));
+            }
+        });
+        Swapping { address, requests }
+    }
+
+    fn count(&self, method: &str, path: &str) -> usize {
+        let requests = self.requests.lock().unwrap();
+        let asked = format!("{method} {path}");
+        requests.iter().filter(|r| r.starts_with(&asked)).count()
+    }
+}
+
+/// One request through the proxy: its head, rewritten to close the connection after the
+/// answer (so the next request comes on a new one and has its head read here too), then
+/// the bytes both ways until the registry closes.
+fn pass(
+    mut client: std::net::TcpStream,
+    log: &std::sync::Mutex<Vec<String>>,
+    path: &str,
+    instead: &str,
+) {
+    use std::io::{Read, Write};
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if client.read(&mut byte).ok() != Some(1) {
+            return;
+        }
+        // The engine tries TLS first: answered as a plain-HTTP registry answers it, so
+        // that it falls back to HTTP.
+        if head.is_empty() && byte[0] == 0x16 {
+            let _ = client.write_all(b"HTTP/1.0 400 Bad Request\r\n\r\n");
+            return;
+        }
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    let mut lines = head.split("\r\n");
+    let mut request = lines.next().unwrap_or_default().splitn(3, ' ');
+    let (method, target, version) = (
+        request.next().unwrap_or_default(),
+        request.next().unwrap_or_default(),
+        request.next().unwrap_or_default(),
+    );
+    log.lock().unwrap().push(format!("{method} {target}"));
+    let target = if method == "GET" && target == path {
+        instead
+    } else {
+        target
+    };
+    let mut out = format!("{method} {target} {version}\r\n");
+    for line in lines.filter(|l| !l.is_empty()) {
+        if !line.to_ascii_lowercase().starts_with("connection:") {
+            out.push_str(line);
+            out.push_str("\r\n");
+        }
+    }
+    out.push_str("Connection: close\r\n\r\n");
+    let Ok(mut upstream) = std::net::TcpStream::connect(REGISTRY) else {
+        return;
+    };
+    if upstream.write_all(out.as_bytes()).is_err() {
+        return;
+    }
+    let (mut from_client, mut to_upstream) =
+        (client.try_clone().unwrap(), upstream.try_clone().unwrap());
+    let body = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut from_client, &mut to_upstream);
+    });
+    let _ = std::io::copy(&mut upstream, &mut client);
+    let _ = client.shutdown(std::net::Shutdown::Both);
+    let _ = upstream.shutdown(std::net::Shutdown::Both);
+    let _ = body.join();
+}
+
+#[test]
+fn a_registry_that_serves_another_image_under_the_pushed_tag_gets_no_signature() {
+    if !registry("publish::served-otherwise") {
+        return;
+    }
+    let source = common::debian_source();
+    common::require_image(&source);
+    let name = format!("dpy-test/otherwise{}", std::process::id());
+    // What the tag will hold instead: another image, pushed to the same repository.
+    copy_to_registry(&source, &format!("{REGISTRY}/{name}:other"));
+    let other = common::registry_manifest(&format!("{REGISTRY}/{name}:other"), AUTH);
+    let proxy = Swapping::start(
+        &format!("/v2/{name}/manifests/3.11-bookworm-amd64"),
+        &format!("/v2/{name}/manifests/other"),
+    );
+    let repository = common::Repository::at(&proxy.address, "otherwise");
+    assert_eq!(&*repository, format!("{}/{name}", proxy.address));
+    let dir = tempfile::tempdir().unwrap();
+    let (key, _) = common::keygen(dir.path(), "signer");
+    let sha256 =
+        |bytes: &[u8]| format!("sha256:{:x}", <sha2::Sha256 as sha2::Digest>::digest(bytes));
+    let out = common::build_amd64("3.11-bookworm", &source, &repository, &[])
+        .args(["--variants", "runtime", "--push", "--registry-auth", AUTH])
+        .args(["--sign-key", key.to_str().unwrap()])
+        .env("DPY_KEY_PASSPHRASE", common::PASSPHRASE)
+        .status(17)
+        .one_line_error()
+        .run();
+    // The engine's push reached the registry; what dpy read back was the other image.
+    let pushed = common::registry_manifest(&format!("{REGISTRY}/{name}:3.11-bookworm-amd64"), AUTH);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "dpy: error: registry {} serves 3.11-bookworm-amd64 as {}, not as the {} the engine pushed",
+            proxy.address,
+            sha256(&other),
+            sha256(&pushed)
+        )),
+        "{stderr}"
+    );
+    // Read back once; nothing written after: no index, no signature, no attestation.
+    let manifests = format!("/v2/{name}/manifests/");
+    assert_eq!(
+        proxy.count("GET", &format!("{manifests}3.11-bookworm-amd64")),
+        1
+    );
+    assert_eq!(
+        proxy.count("PUT", &manifests),
+        1,
+        "the engine's manifest only"
+    );
+    let listed = Command::new("skopeo")
+        .args(["list-tags", "--tls-verify=false", "--creds", AUTH])
+        .arg(format!("docker://{REGISTRY}/{name}"))
+        .output()
+        .unwrap();
+    let tags: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let mut tags: Vec<&str> = tags["Tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    tags.sort();
+    assert_eq!(tags, ["3.11-bookworm-amd64", "other"]);
+}

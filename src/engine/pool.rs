@@ -50,6 +50,41 @@ pub fn parse_spec(text: &str) -> Result<EngineSpec> {
     })
 }
 
+/// The endpoints among `specs` and the default engine (DOCKER_HOST) that dpy would reach
+/// over plain TCP to another machine: `tcp://` without TLS (DOCKER_CERT_PATH for
+/// `--engine`, DOCKER_CERT_PATH or DOCKER_TLS_VERIFY for DOCKER_HOST, as the docker CLI
+/// and bollard read them), not on this machine's loopback. A push hands the engine the
+/// registry credentials, which would cross the network in the clear.
+pub fn cleartext(specs: &[EngineSpec]) -> Vec<String> {
+    cleartext_with(specs, |name| std::env::var(name).ok())
+}
+
+fn cleartext_with(specs: &[EngineSpec], env: impl Fn(&str) -> Option<String>) -> Vec<String> {
+    let tls = |names: &[&str]| names.iter().any(|n| env(n).is_some());
+    let remote_tcp = |endpoint: &str| {
+        endpoint
+            .strip_prefix("tcp://")
+            .is_some_and(|address| !crate::publish::is_loopback(address.trim_end_matches('/')))
+    };
+    let mut found: Vec<String> = Vec::new();
+    if !tls(&["DOCKER_CERT_PATH"]) {
+        found.extend(
+            specs
+                .iter()
+                .map(|s| s.endpoint.clone())
+                .filter(|e| remote_tcp(e)),
+        );
+    }
+    if let Some(host) = env("DOCKER_HOST") {
+        if remote_tcp(&host) && !tls(&["DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY"]) {
+            found.push(host);
+        }
+    }
+    found.sort();
+    found.dedup();
+    found
+}
+
 /// A connected engine and the platform it runs natively.
 #[derive(Clone)]
 pub struct Member {
@@ -132,6 +167,41 @@ pub async fn member(engine: Engine) -> Result<(Member, EngineVersion)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_tcp_to_another_machine_is_cleartext() {
+        let spec = |e: &str| parse_spec(&format!("linux/arm64={e}")).unwrap();
+        let specs = [
+            spec("tcp://arm-box:2375"),
+            spec("tcp://127.0.0.1:2375"),
+            spec("tcp://localhost:2375"),
+            spec("tcp://127.0.0.1.example.net:2375"),
+            spec("ssh://me@arm-box"),
+            spec("unix:///run/docker.sock"),
+        ];
+        fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| v.to_string())
+            }
+        }
+        assert_eq!(
+            cleartext_with(&specs, env(&[])),
+            ["tcp://127.0.0.1.example.net:2375", "tcp://arm-box:2375"]
+        );
+        assert!(cleartext_with(&specs, env(&[("DOCKER_CERT_PATH", "/certs")])).is_empty());
+        let host = [("DOCKER_HOST", "tcp://build-host:2375")];
+        assert_eq!(cleartext_with(&[], env(&host)), ["tcp://build-host:2375"]);
+        let verified = [
+            ("DOCKER_HOST", "tcp://build-host:2376"),
+            ("DOCKER_TLS_VERIFY", "1"),
+        ];
+        assert!(cleartext_with(&[], env(&verified)).is_empty());
+        let local = [("DOCKER_HOST", "tcp://127.0.0.1:2375")];
+        assert!(cleartext_with(&[], env(&local)).is_empty());
+    }
 
     fn member(endpoint: &str) -> Member {
         Member {
