@@ -281,6 +281,8 @@ fn check(options: &BuildOptions) -> Result<Plan> {
         .iter()
         .map(|e| pool::parse_spec(e))
         .collect::<Result<Vec<_>>>()?;
+    // The export's bounds are read where the export arrives; a bad value is refused here.
+    crate::unpack::Bounds::from_env()?;
     if let Some((destination, Some(_))) = &destination {
         if let Some(endpoint) = pool::cleartext(&engines).first() {
             return Err(Error::Usage(format!(
@@ -549,26 +551,21 @@ async fn build_target(shared: &Shared, target: &Target, turn: usize) -> Result<s
         }
     };
     let platform_names: Vec<String> = platforms.iter().map(Platform::to_string).collect();
+    // Signed first, every record; the files beside the metadata are written only once
+    // all of it succeeded, so a failed signature leaves them as they were.
+    let mut beside: Vec<(Option<&String>, String)> = Vec::new();
     for record in records.iter_mut() {
         let outcome = outcomes
             .iter()
             .find(|o| o.images.iter().any(|i| i.reference() == record.reference))
             .unwrap_or(&outcomes[0]);
+        // A pushed index stands for every platform; its SBOM is the first platform's
+        // (the same packages, their architectures apart).
         let sbom = match record.kind {
             Variant::Runtime => Some(&outcome.sbom),
             Variant::Debug => outcome.debug_sbom.as_ref(),
             Variant::Buildroot => None,
         };
-        if let Some(sbom) = sbom {
-            // A pushed index stands for every platform; its SBOM is the first
-            // platform's (the same packages, their architectures apart).
-            record.sbom = metadata::write_beside(
-                &options.metadata_file,
-                metadata::SBOM,
-                &record.reference,
-                sbom,
-            )?;
-        }
         let mut subjects = vec![(record.reference.clone(), record.digest.clone())];
         subjects.extend(record.manifests.iter().map(|m| {
             (
@@ -592,18 +589,29 @@ async fn build_target(shared: &Shared, target: &Target, turn: usize) -> Result<s
         );
         let statement =
             serde_json::to_string_pretty(&statement).expect("a statement serializes") + "\n";
-        record.provenance = metadata::write_beside(
-            &options.metadata_file,
-            metadata::PROVENANCE,
-            &record.reference,
-            &statement,
-        )?;
         if let (Some(signer), Some((destination, credentials))) = (&plan.signer, &plan.destination)
         {
             sign_pushed(destination, credentials, signer, &subjects, &statement).await?;
             record.signed_with = Some(signer.fingerprint.clone());
         }
         record.inputs = Some(inputs_digest.clone());
+        beside.push((sbom, statement));
+    }
+    for (record, (sbom, statement)) in records.iter_mut().zip(beside) {
+        if let Some(sbom) = sbom {
+            record.sbom = metadata::write_beside(
+                &options.metadata_file,
+                metadata::SBOM,
+                &record.reference,
+                sbom,
+            )?;
+        }
+        record.provenance = metadata::write_beside(
+            &options.metadata_file,
+            metadata::PROVENANCE,
+            &record.reference,
+            &statement,
+        )?;
     }
     metadata::append(&options.metadata_file, &records)?;
     // What the summary shows: the runtime image's digest (or local id).

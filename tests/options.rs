@@ -182,3 +182,43 @@ fn a_password_from_stdin_needs_its_user_and_no_second_password() {
         build(args).status(2).stderr_contains(says).run();
     }
 }
+
+/// A push hands the engine the registry credentials: an engine on another machine over
+/// plain TCP would receive them in the clear. Refused before any engine is asked.
+#[test]
+fn a_push_with_credentials_refuses_a_plain_tcp_engine_elsewhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let (metadata, before) = existing_metadata(dir.path());
+    build(&[
+        "--push",
+        "--repository",
+        "registry.example:5000/me/python",
+        "--registry-auth",
+        "me:secret",
+        "--engine",
+        "linux/amd64=tcp://build-host.example:2375",
+    ])
+    .args(["--metadata-file", metadata.to_str().unwrap()])
+    .env_remove("DOCKER_CERT_PATH")
+    .status(2)
+    .stderr(
+        "dpy: error: --push to registry.example:5000 would hand the registry credentials to the engine at tcp://build-host.example:2375 over plain TCP; reach it with TLS (DOCKER_CERT_PATH), ssh:// or a unix socket\n",
+    )
+    .run();
+    assert_eq!(std::fs::read(&metadata).unwrap(), before);
+}
+
+/// The export's bounds come from the environment; a value that is no number is refused
+/// before the engine is asked, not ignored.
+#[test]
+fn an_export_bound_that_is_no_number_is_refused_before_building() {
+    for name in ["DPY_MAX_EXPORT_BYTES", "DPY_MAX_EXPORT_FILES"] {
+        build(&[])
+            .env(name, "4G")
+            .status(2)
+            .stderr(&format!(
+                "dpy: error: {name}=\"4G\" is not a whole number; give a count (bytes or entries) or unset it\n"
+            ))
+            .run();
+    }
+}
