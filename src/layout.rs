@@ -5,14 +5,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::shape;
 use crate::target::Family;
 
 /// What every refusal of an answer tells the user to do. The gather and builder stages
 /// run the source's own interpreter, whose answers a `.pth` file or sitecustomize can
 /// rewrite; an official image's are always of the expected shape.
-const REBUILD: &str = "a .pth file or sitecustomize in the source image can make its interpreter write this; build from an unaltered source image";
 
 /// Where the builder's pip can come from (templates/context/builder-pip.sh).
 const PIP_ORIGINS: &[&str] = &["source", "apt", "apk", "pypi", "none"];
@@ -100,15 +99,12 @@ impl BuilderPip {
     /// version a short word, since both reach the metadata and the terminal. The builder
     /// stage runs the source's own code, which can write anything here.
     pub fn parse(text: &str) -> Result<Self> {
-        let refuse = |why: String| {
-            Error::SourceUnfit(format!(
-                "the source image's builder stage wrote a builder-pip.json dpy refuses: {why}; {REBUILD}"
-            ))
-        };
-        let pip: BuilderPip =
-            serde_json::from_str(text).map_err(|e| refuse(shape::brief(&e.to_string())))?;
-        pip.check().map_err(refuse)?;
-        Ok(pip)
+        shape::answer(
+            text,
+            "source image's builder stage",
+            "builder-pip.json",
+            Self::check,
+        )
     }
 
     /// Whether every field has its shape (`shape`); the reason names the field.
@@ -230,15 +226,12 @@ impl Layout {
     /// names the field, and exits 12: the source is unfit, and nothing has been built
     /// from it yet.
     pub fn parse(text: &str) -> Result<Self> {
-        let refuse = |why: String| {
-            Error::SourceUnfit(format!(
-                "the source image's gather stage wrote a layout.json dpy refuses: {why}; {REBUILD}"
-            ))
-        };
-        let layout: Layout =
-            serde_json::from_str(text).map_err(|e| refuse(shape::brief(&e.to_string())))?;
-        layout.check().map_err(refuse)?;
-        Ok(layout)
+        shape::answer(
+            text,
+            "source image's gather stage",
+            "layout.json",
+            Self::check,
+        )
     }
 
     /// Whether every field of the layout has the shape the gather stage gives it

@@ -338,6 +338,25 @@ pub fn list<T: AsRef<str>>(
     Ok(())
 }
 
+/// An answer of the source's code (`file`, written by its `stage`), parsed and then held
+/// to `check`. A refusal names the file and the field, says how such a file comes about,
+/// and exits 12: the source is unfit, and nothing has been built from it yet.
+pub fn answer<T: serde::de::DeserializeOwned>(
+    text: &str,
+    stage: &str,
+    file: &str,
+    check: impl Fn(&T) -> Result<(), String>,
+) -> crate::error::Result<T> {
+    let refuse = |why: String| {
+        crate::error::Error::SourceUnfit(format!(
+            "the {stage} wrote a {file} dpy refuses: {why}; a .pth file or sitecustomize in the source image can make its interpreter write this; build from an unaltered source image"
+        ))
+    };
+    let value: T = serde_json::from_str(text).map_err(|e| refuse(brief(&e.to_string())))?;
+    check(&value).map_err(refuse)?;
+    Ok(value)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

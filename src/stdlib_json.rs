@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::gather::Gathered;
 use crate::shape;
 
@@ -41,15 +41,12 @@ pub fn manifest(gathered: &Gathered) -> Result<Manifest> {
 /// stdlib.json's text, read and checked ([`Manifest::check`]); a refusal names `source`
 /// (the source image) and the field, and exits 12.
 pub fn parse(text: &str, source: &str) -> Result<Manifest> {
-    let refuse = |why: String| {
-        Error::SourceUnfit(format!(
-            "the gather stage of {source} wrote a stdlib.json dpy refuses: {why}; a .pth file or sitecustomize in the source image can make its interpreter write this; build from an unaltered source image"
-        ))
-    };
-    let manifest: Manifest =
-        serde_json::from_str(text).map_err(|e| refuse(shape::brief(&e.to_string())))?;
-    manifest.check().map_err(refuse)?;
-    Ok(manifest)
+    shape::answer(
+        text,
+        &format!("gather stage of {source}"),
+        "stdlib.json",
+        Manifest::check,
+    )
 }
 
 impl Manifest {
