@@ -9,10 +9,6 @@ use crate::error::Result;
 use crate::shape;
 use crate::target::Family;
 
-/// What every refusal of an answer tells the user to do. The gather and builder stages
-/// run the source's own interpreter, whose answers a `.pth` file or sitecustomize can
-/// rewrite; an official image's are always of the expected shape.
-
 /// Where the builder's pip can come from (templates/context/builder-pip.sh).
 const PIP_ORIGINS: &[&str] = &["source", "apt", "apk", "pypi", "none"];
 

@@ -13,6 +13,7 @@ mod doctor;
 mod engine;
 mod engines;
 mod gather_py;
+mod hostile;
 mod matrix;
 mod multiarch;
 mod official_debian;

@@ -174,3 +174,121 @@ pub fn registry_manifest(reference: &str, auth: &str) -> Vec<u8> {
     );
     out.stdout
 }
+
+/// One entry of one layer of a saved image: its path, mode bits and kind.
+pub struct LayerEntry {
+    pub path: String,
+    pub mode: u32,
+    pub kind: tar::EntryType,
+}
+
+/// The blobs of `image` as `docker save` writes them: (name in the archive, bytes).
+fn saved_blobs(image: &str) -> Vec<(String, Vec<u8>)> {
+    let saved = docker(&["save", image]);
+    assert!(
+        saved.status.success(),
+        "docker save {image}: {}",
+        String::from_utf8_lossy(&saved.stderr)
+    );
+    let mut archive = tar::Archive::new(saved.stdout.as_slice());
+    archive
+        .entries()
+        .unwrap()
+        .map(|entry| {
+            let mut entry = entry.unwrap();
+            let name = entry.path().unwrap().display().to_string();
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut data).unwrap();
+            (name, data)
+        })
+        .collect()
+}
+
+/// A tar by its header's magic (layers are saved uncompressed; their names vary with the
+/// engine's save format).
+fn is_tar(data: &[u8]) -> bool {
+    data.len() >= 512 && &data[257..262] == b"ustar"
+}
+
+/// Every entry of every layer of `image`.
+pub fn layer_entries(image: &str) -> Vec<LayerEntry> {
+    let mut entries = Vec::new();
+    for (_, blob) in saved_blobs(image).into_iter().filter(|(_, b)| is_tar(b)) {
+        let mut layer = tar::Archive::new(blob.as_slice());
+        for entry in layer.entries().unwrap() {
+            let entry = entry.unwrap();
+            entries.push(LayerEntry {
+                path: entry.path().unwrap().display().to_string(),
+                mode: entry.header().mode().unwrap(),
+                kind: entry.header().entry_type(),
+            });
+        }
+    }
+    entries
+}
+
+/// Where `needle` shows in `image`: its config and history, every file of every layer,
+/// and every member of a zip archive among those files (the stdlib zip deflates most of
+/// its members), as `blob:path` or `blob:path!member`. Empty when nowhere.
+pub fn found_in_image(image: &str, needle: &[u8]) -> Vec<String> {
+    let mut found = Vec::new();
+    for (name, blob) in saved_blobs(image) {
+        scan(&name, &blob, needle, &mut found);
+    }
+    let history = docker_ok(&["history", "--no-trunc", image]);
+    let inspect = docker_ok(&["image", "inspect", image]);
+    for (what, text) in [("history", history), ("inspect", inspect)] {
+        if holds(text.as_bytes(), needle) {
+            found.push(what.to_string());
+        }
+    }
+    found
+}
+
+fn scan(name: &str, data: &[u8], needle: &[u8], found: &mut Vec<String>) {
+    if let Some(files) = tar_files(data) {
+        for (path, body) in files {
+            scan(&format!("{name}:{path}"), &body, needle, found);
+        }
+        return;
+    }
+    if holds(data, needle) {
+        found.push(name.to_string());
+    }
+    if data.starts_with(b"PK\x03\x04") {
+        if let Ok(mut zip) = zip::ZipArchive::new(std::io::Cursor::new(data)) {
+            for i in 0..zip.len() {
+                let mut member = zip.by_index(i).unwrap();
+                let mut body = Vec::new();
+                std::io::Read::read_to_end(&mut member, &mut body).unwrap();
+                if holds(&body, needle) {
+                    let member = member.name().map(|n| n.into_owned());
+                    found.push(format!(
+                        "{name}!{}",
+                        member.unwrap_or_else(|_| i.to_string())
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// The files of `data` when it is a whole tar archive (a layer, or a tar in one).
+fn tar_files(data: &[u8]) -> Option<Vec<(String, Vec<u8>)>> {
+    if !is_tar(data) {
+        return None;
+    }
+    let mut files = Vec::new();
+    for entry in tar::Archive::new(data).entries().ok()? {
+        let mut entry = entry.ok()?;
+        let path = entry.path().ok()?.display().to_string();
+        let mut body = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut body).ok()?;
+        files.push((path, body));
+    }
+    Some(files)
+}
+
+fn holds(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}

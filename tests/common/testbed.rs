@@ -20,6 +20,33 @@ pub fn slim_source(python: &str) -> String {
     format!("dpy-testbed/python:{python}-slim-bookworm-amd64")
 }
 
+/// A hostile source image of scripts/testbed-hostile: the Debian source with the hook of
+/// `class` (tests/data/hostile/), for `arch` (`amd64`, `arm64`, or `{arch}`, which dpy
+/// replaces by each platform's). Its tag carries the digest of the recipe as the script
+/// computes it, so an image of another recipe is never used.
+pub fn hostile_source(class: &str, arch: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/hostile");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().unwrap().is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| !name.starts_with('.'))
+        .collect();
+    names.sort();
+    // "<sha256 of the file> <name>" lines, in byte order of the names.
+    let lines: String = names
+        .iter()
+        .map(|name| {
+            let data = std::fs::read(dir.join(name)).unwrap();
+            format!("{:x} {name}\n", Sha256::digest(&data))
+        })
+        .collect();
+    let digest = format!("{:x}", Sha256::digest(lines.as_bytes()));
+    format!("dpy-testbed/hostile:{class}-{}-{arch}", &digest[..12])
+}
+
 /// Asserts the test-bed image exists when an engine is present.
 pub fn require_image(image: &str) {
     let ok = docker(&["image", "inspect", image]).status.success();
