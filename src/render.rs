@@ -219,6 +219,10 @@ struct GatherConfig<'a> {
     family: &'a str,
     libc: &'a str,
     display: &'a str,
+    /// The Python the target names (`3.14`, or `3.14.2` when it names the release): the
+    /// gather stage refuses a source whose interpreter is another, before anything is
+    /// built or tagged under the target's name.
+    python: String,
     compile: bool,
     /// `dash`, or `none`: no shell in the runtime root.
     shell: &'a str,
@@ -361,6 +365,7 @@ fn render_context_for(recipe: &Recipe, from: &str) -> Result<BuildContext> {
         family: recipe.flavor.family.name(),
         libc: &recipe.flavor.libc,
         display: &recipe.flavor.display,
+        python: recipe.target.python.to_string(),
         compile: recipe.compile_stdlib,
         shell: recipe.shell.name(),
         debug: recipe.makes(crate::runtime::Variant::Debug),

@@ -248,6 +248,30 @@ fn a_source_without_python_is_refused() {
     before.assert_nothing_left(&repository);
 }
 
+/// The source given for a target must be the target's Python: a 3.11 source built as
+/// 3.12 would be published as 3.12. Refused by the gather stage, before anything is built.
+#[test]
+fn a_source_of_another_python_is_refused() {
+    if !common::engine("build::other-python") {
+        return;
+    }
+    let source = common::debian_source();
+    common::require_image(&source);
+    let repository = common::unique_repository("otherpython");
+    let before = common::Engine::now();
+    Test::new()
+        .args(common::build_argv("3.12-bookworm", &source, &repository))
+        .args(["--metadata-file", "/dev/null"])
+        .status(12)
+        .stderr_contains(
+            "the target is Python 3.12 but the source image's interpreter is Python 3.11.",
+        )
+        .stderr_contains("give a Python 3.12 source with --source-image, or pick a 3.11 target")
+        .one_line_error()
+        .run();
+    before.assert_nothing_left(&repository);
+}
+
 #[test]
 fn a_missing_library_of_a_required_part_is_still_an_error() {
     if !common::engine("build::no-libssl") {

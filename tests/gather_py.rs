@@ -885,3 +885,41 @@ print(json.dumps([stdlib_keep_out(p) for p in (debian, official, vendor)]))
         ])
     );
 }
+
+/// A source whose Python is not the target's is refused by the gather stage, before
+/// anything is built: major.minor for a target such as `3.14`, the release as well for
+/// `3.14.2`; pre-release suffixes count as their release.
+#[test]
+fn the_source_must_be_the_targets_python() {
+    let cases = serde_json::json!([
+        ["3.14", "3.14.2", true],
+        ["3.14", "3.14.0rc1", true],
+        ["3.14", "3.14.0a1+", true],
+        ["3.14", "3.15.2", false],
+        ["3.14", "3.1.4", false],
+        ["3.1", "3.14.2", false],
+        ["3.14.2", "3.14.2", true],
+        ["3.14.2", "3.14.3", false],
+        ["3.14.0", "3.14.0rc1", true],
+        [null, "3.15.2", true],
+    ]);
+    let snippet = r#"
+import json, sys
+from dpy_gather.gather import version_mismatch
+print(json.dumps([version_mismatch(w, f) for w, f, _ in json.loads(sys.argv[1])]))
+"#;
+    let answers = json_of(snippet, &[&cases.to_string()]);
+    for (case, answer) in cases
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(answers.as_array().unwrap())
+    {
+        let fits = case[2].as_bool().unwrap();
+        assert_eq!(answer.is_null(), fits, "{case}: {answer}");
+    }
+    assert_eq!(
+        answers[3],
+        "the target is Python 3.14 but the source image's interpreter is Python 3.15.2; give a Python 3.14 source with --source-image, or pick a 3.15 target"
+    );
+}

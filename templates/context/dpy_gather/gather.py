@@ -17,6 +17,7 @@ import importlib.util
 import json
 import locale
 import os
+import re
 import py_compile
 import shutil
 import subprocess
@@ -30,6 +31,24 @@ from .pkgdb import APK_INSTALLED, DPKG_INFO, DPKG_STATUS, apk_stanzas, dpkg_owne
 from .probe import describe_os, describe_python, describe_ssl, musl_reserved, resolve_library, search_dirs
 from .report import fail, warn
 from .root import Root
+
+
+def version_mismatch(wanted, found):
+    """Why the source's Python `found` (e.g. `3.15.2`, `3.14.0rc1`) is not the target's
+    `wanted` (`3.14`, or `3.14.2` when the target names a release), or None. A source
+    given with --source-image for the wrong target would otherwise be published under
+    the target's tag."""
+    if not wanted:
+        return None
+    # The release's numbers, without a suffix such as `rc1` or `+`.
+    numbers = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", found)
+    have = [n for n in numbers.groups() if n is not None] if numbers else []
+    want = wanted.split(".")
+    if have[: len(want)] == want:
+        return None
+    return ("the target is Python %s but the source image's interpreter is Python %s; give a "
+            "Python %s source with --source-image, or pick a %s target"
+            % (wanted, found, wanted, ".".join(have[:2]) or "matching"))
 
 
 def write_manifest(out):
@@ -164,6 +183,9 @@ class Gatherer(object):
                 % (wanted, self.config["libc"], self.config["display"],
                    os_info["pretty_name"] or os_info["family"], os_info["libc"], wanted, os_info["family"]),
             )
+        mismatch = version_mismatch(self.config.get("python"), python["version"])
+        if mismatch:
+            fail("version-mismatch", mismatch)
         if loader and not os.path.exists(loader):
             fail("no-loader", "the interpreter %s names the loader %s, which the source image lacks"
                  % (python["executable"], loader))
