@@ -44,6 +44,11 @@ pub struct PythonLayout {
     pub ext_suffix: Option<String>,
     #[serde(default)]
     pub multiarch: Option<String>,
+    /// Whether the interpreter's zipimport lists a zip's implicit directories (`a/` for
+    /// `a/b.pyc`, CPython 3.14 and later), as dpy_gather's probe found by asking it: the
+    /// stdlib zip's index lists them too.
+    #[serde(default)]
+    pub zip_implicit_dirs: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -612,7 +612,11 @@ def startup_zip():
     parsed = zipimport._read_directory(STDLIB_ZIP)
     indexed = zipimport._zip_directory_cache.get(STDLIB_ZIP)
     if parsed != indexed:
-        differ = sorted(k for k in set(parsed) | set(indexed or {}) if parsed.get(k) != (indexed or {}).get(k))
+        # A name one side lacks differs even where the other holds None (3.14's implicit
+        # directories): .get() alone would count it as equal.
+        indexed = indexed or {}
+        differ = sorted(k for k in set(parsed) | set(indexed)
+                        if k not in parsed or k not in indexed or parsed[k] != indexed[k])
         return False, "the index differs from zipimport's own reading of %s in %d names, e.g. %s" % (
             STDLIB_ZIP, len(differ), differ[:3])
     return True, "a bare start (default, -S, -I) reads no zip directory and %s files, all in %s%s; the " \

@@ -5,6 +5,7 @@
 /// A value marshal can write.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
+    None,
     Int(i64),
     Str(String),
     Tuple(Vec<Value>),
@@ -13,6 +14,7 @@ pub enum Value {
 }
 
 const TYPE_NULL: u8 = b'0';
+const TYPE_NONE: u8 = b'N';
 const TYPE_INT: u8 = b'i';
 const TYPE_LONG: u8 = b'l';
 const TYPE_UNICODE: u8 = b'u';
@@ -30,6 +32,7 @@ pub fn dumps(value: &Value) -> Vec<u8> {
 
 fn write(out: &mut Vec<u8>, value: &Value) {
     match value {
+        Value::None => out.push(TYPE_NONE),
         Value::Int(n) if i32::try_from(*n).is_ok() => {
             out.push(TYPE_INT);
             out.extend_from_slice(&(*n as i32).to_le_bytes());
@@ -89,6 +92,7 @@ mod tests {
     #[test]
     fn python_loads_what_is_written() {
         let cases = [
+            (Value::None, "None"),
             (Value::Int(0), "0"),
             (Value::Int(-5), "-5"),
             (Value::Int(2_147_483_647), "2147483647"),
@@ -109,8 +113,9 @@ mod tests {
                 Value::Dict(vec![
                     (Value::Str("k".into()), Value::Tuple(vec![])),
                     (Value::Str("n".into()), Value::Int(3_000_000_000)),
+                    (Value::Str("d/".into()), Value::None),
                 ]),
-                "{'k': (), 'n': 3000000000}",
+                "{'k': (), 'n': 3000000000, 'd/': None}",
             ),
         ];
         for (value, repr) in cases {

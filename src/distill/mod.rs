@@ -119,7 +119,7 @@ pub fn distill(
     let stdlib_zip = place("stdlib zip", &py.stdlib_zip)?;
     let hot: std::collections::BTreeSet<String> = layout.hot.iter().cloned().collect();
     let zip_bytes = entries.write(export, &stdlib_zip, &hot)?;
-    let index = stdlib::index(export, &stdlib_zip, &py.stdlib_zip)?;
+    let index = stdlib::index(export, &stdlib_zip, &py.stdlib_zip, py.zip_implicit_dirs)?;
     let startup: std::collections::BTreeSet<String> = layout.startup.iter().cloned().collect();
     let landmark = place("landmark", &py.landmark)?;
     let on_disk: std::collections::BTreeSet<PathBuf> = startup

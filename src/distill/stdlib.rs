@@ -236,7 +236,7 @@ pub fn tops(entries: &Entries) -> Vec<u8> {
 /// pure Python; the conformance check `startup-zip` compares it with zipimport's own
 /// reading in every image. It is read back from the written file, not taken from the
 /// writer's bookkeeping, because it must be what zipimport reads from those bytes.
-pub fn index(export: &Tree, file: &Path, archive: &str) -> Result<Vec<u8>> {
+pub fn index(export: &Tree, file: &Path, archive: &str, implicit_dirs: bool) -> Result<Vec<u8>> {
     use super::marshal::Value;
     let failed =
         |e: &dyn std::fmt::Display| Error::Distill(format!("indexing {}: {e}", export.show(file)));
@@ -269,6 +269,29 @@ pub fn index(export: &Tree, file: &Path, archive: &str) -> Result<Vec<u8>> {
                 Value::Int(i64::from(entry.crc32())),
             ]),
         ));
+    }
+    if implicit_dirs {
+        // As zipimport (3.14+) adds them after the entries: every directory above an
+        // entry that the zip does not list itself, `a/` for `a/b.pyc`, with None.
+        let mut listed: BTreeSet<String> = files
+            .iter()
+            .filter_map(|(name, _)| match name {
+                Value::Str(name) => Some(name.clone()),
+                _ => None,
+            })
+            .collect();
+        let names: Vec<String> = listed.iter().cloned().collect();
+        for name in names {
+            let mut above = name.trim_end_matches('/');
+            while let Some(at) = above.rfind('/') {
+                let dir = format!("{}/", &above[..at]);
+                if !listed.insert(dir.clone()) {
+                    break;
+                }
+                files.push((Value::Str(dir), Value::None));
+                above = &above[..at];
+            }
+        }
     }
     Ok(super::marshal::dumps(&Value::Dict(vec![
         (Value::Str("archive".into()), Value::Str(archive.into())),
@@ -475,7 +498,9 @@ mod tests {
     }
 
     /// The index is zipimport's own reading of the zip: the host's Python compares them
-    /// (the conformance check `startup-zip` does the same in every image).
+    /// (the conformance check `startup-zip` does the same in every image). Whether it
+    /// lists implicit directories is asked of that Python by the gather stage's own
+    /// probe; written the other way, the index must differ, so the flag is what decides.
     #[test]
     fn the_index_is_what_zipimport_reads() {
         let dir = tree();
@@ -485,20 +510,44 @@ mod tests {
         let name = Path::new("python312-stdlib.zip");
         entries.write(&dir.tree, name, &hot).unwrap();
         let archive = zip.to_str().unwrap();
-        let index_file = dir.host("index");
-        std::fs::write(&index_file, index(&dir.tree, name, archive).unwrap()).unwrap();
+        let asked = std::process::Command::new("python3")
+            .args([
+                "-c",
+                "from dpy_gather.probe import zipimport_lists_directories as f; print(f())",
+            ])
+            .env(
+                "PYTHONPATH",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/templates/context"),
+            )
+            .output()
+            .expect("python3 runs");
+        assert!(asked.status.success(), "{asked:?}");
+        let host_lists_dirs = String::from_utf8_lossy(&asked.stdout).trim() == "True";
         let compare = "import marshal, sys, zipimport\n\
             index = marshal.loads(open(sys.argv[1], 'rb').read())\n\
             assert index['archive'] == sys.argv[2] and index['size'] == __import__('os').path.getsize(sys.argv[2])\n\
             parsed = zipimport._read_directory(sys.argv[2])\n\
-            assert index['files'] == parsed, (index['files'], parsed)\n\
-            print(len(parsed))";
-        let run = std::process::Command::new("python3")
-            .args(["-c", compare, index_file.to_str().unwrap(), archive])
-            .output()
-            .expect("python3 runs");
-        assert!(run.status.success(), "{run:?}");
-        assert_eq!(String::from_utf8_lossy(&run.stdout).trim(), "5");
+            print(index['files'] == parsed, len(index['files']), len(parsed))";
+        for implicit_dirs in [host_lists_dirs, !host_lists_dirs] {
+            let index_file = dir.host("index");
+            let written = index(&dir.tree, name, archive, implicit_dirs).unwrap();
+            std::fs::write(&index_file, written).unwrap();
+            let run = std::process::Command::new("python3")
+                .args(["-c", compare, index_file.to_str().unwrap(), archive])
+                .output()
+                .expect("python3 runs");
+            assert!(run.status.success(), "{run:?}");
+            let answer = String::from_utf8_lossy(&run.stdout);
+            let words: Vec<&str> = answer.split_whitespace().collect();
+            // 5 entries; with implicit directories also ensurepip/, json/, site-packages/.
+            let listed = if implicit_dirs { "8" } else { "5" };
+            let equal = if implicit_dirs == host_lists_dirs {
+                "True"
+            } else {
+                "False"
+            };
+            assert_eq!(words[..2], [equal, listed], "{answer}");
+        }
     }
 
     /// The hook reads the index, and encodings' inserted code the top-level names, by the

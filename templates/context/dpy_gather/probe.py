@@ -84,7 +84,23 @@ def describe_python():
         "soabi": var("SOABI"),
         "multiarch": var("MULTIARCH"),
         "platlibdir": getattr(sys, "platlibdir", "lib"),
+        "zip_implicit_dirs": zipimport_lists_directories(),
     }
+
+
+def zipimport_lists_directories():
+    """Whether this interpreter's zipimport lists a zip's implicit directories when it
+    reads the zip's directory (`a/` for an entry `a/b.pyc`, whose value is None: CPython
+    3.14 and later). dpy's index of the stdlib zip must be what zipimport itself reads,
+    so the interpreter is asked, not its version."""
+    import tempfile
+    import zipfile
+    import zipimport
+    with tempfile.TemporaryDirectory() as tmp:
+        probe = os.path.join(tmp, "probe.zip")
+        with zipfile.ZipFile(probe, "w") as z:
+            z.writestr("a/b.pyc", b"")
+        return "a/" in zipimport._read_directory(probe)
 
 
 def describe_ssl():
