@@ -687,9 +687,9 @@ mod tests {
     #[test]
     fn a_new_release_is_a_data_change() {
         let text = include_str!("../images/matrix.toml")
-            .replace("\"3.14\"]", "\"3.14\", \"3.15\"]")
+            .replace("\"3.15\"]", "\"3.15\", \"3.16\"]")
             .replace("\"trixie\"]", "\"trixie\", \"forky\"]");
         let catalog = with("images/matrix.toml", &text).unwrap();
-        catalog.check(&"3.15-slim-forky".parse().unwrap()).unwrap();
+        catalog.check(&"3.16-slim-forky".parse().unwrap()).unwrap();
     }
 }

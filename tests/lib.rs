@@ -16,6 +16,7 @@ mod gather_py;
 mod hostile;
 mod matrix;
 mod multiarch;
+mod newest;
 mod official_debian;
 mod options;
 mod profiles;

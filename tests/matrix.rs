@@ -45,7 +45,8 @@ fn list_json_has_the_same_rows() {
             "3.11-trixie",
             "3.12-trixie",
             "3.13-trixie",
-            "3.14-trixie"
+            "3.14-trixie",
+            "3.15-trixie"
         ]
     );
     assert_eq!(rows[0]["family"], "debian");

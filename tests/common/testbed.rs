@@ -47,6 +47,12 @@ pub fn hostile_source(class: &str, arch: &str) -> String {
     format!("dpy-testbed/hostile:{class}-{}-{arch}", &digest[..12])
 }
 
+/// The stand-ins for the newest Pythons in Debian's layout, from Debian unstable's
+/// packages (scripts/testbed-sid): `3.14` or `3.15`.
+pub fn sid_source(python: &str) -> String {
+    format!("dpy-testbed/python:{python}-sid-amd64")
+}
+
 /// Asserts the test-bed image exists when an engine is present.
 pub fn require_image(image: &str) {
     let ok = docker(&["image", "inspect", image]).status.success();
