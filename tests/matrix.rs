@@ -415,6 +415,16 @@ fn if_changed_skips_a_target_whose_inputs_did_not_move() {
         .run();
     assert_eq!(std::fs::read(&metadata).unwrap(), recorded);
 
+    // The images the rebuild below replaces lose their tags, as any rebuilt tag's do:
+    // removed at the end, so that no test sees them as dangling.
+    let replaced = common::docker_ok(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{.Id}}",
+        &image,
+        &format!("{image}-buildroot"),
+    ]);
     let old = common::docker_ok(&["image", "inspect", "-f", "{{.Id}}", &source]);
     common::image_from_dockerfile(&name, &format!("FROM {base}\nLABEL io.dpy.test.moved=1\n"));
     let new = common::docker_ok(&["image", "inspect", "-f", "{{.Id}}", &source]);
@@ -427,6 +437,9 @@ fn if_changed_skips_a_target_whose_inputs_did_not_move() {
         .stdout_contains(&format!("{image} "))
         .run();
     common::docker_ok(&["image", "rm", &source]);
+    let replaced: Vec<&str> = replaced.split_whitespace().collect();
+    assert_eq!(replaced.len(), 2);
+    common::docker(&[&["image", "rm"][..], &replaced[..]].concat());
 }
 
 /// The whole matrix as `dpy list` prints it: a snapshot, so a change to

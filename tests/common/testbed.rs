@@ -105,18 +105,27 @@ impl Drop for Repository {
         // No panics here (a failing test is already unwinding): an engine that does not
         // answer simply leaves nothing to clean.
         let Ok(listed) = std::process::Command::new("/usr/bin/docker")
-            .args(["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"])
+            .args([
+                "image",
+                "ls",
+                "--format",
+                "{{.Repository}}:{{.Tag}} {{.ID}}",
+            ])
             .output()
         else {
             return;
         };
+        // Tags, and by id the images of the repository that lost their tag to a later
+        // build but keep its name through a pushed digest (`repo:<none>`, as a push test
+        // that builds again leaves them): either would outlive the test.
         let tags: Vec<String> = String::from_utf8_lossy(&listed.stdout)
             .lines()
-            .filter(|tag| {
-                tag.rsplit_once(':')
-                    .is_some_and(|(repo, _)| self.owns(repo))
+            .filter_map(|line| {
+                let (tag, id) = line.split_once(' ')?;
+                let (repo, name) = tag.rsplit_once(':')?;
+                self.owns(repo)
+                    .then(|| if name == "<none>" { id } else { tag }.to_string())
             })
-            .map(str::to_string)
             .collect();
         if !tags.is_empty() {
             let _ = std::process::Command::new("/usr/bin/docker")
