@@ -122,7 +122,8 @@ mod tests {
                 "3.11-slim-bookworm",
                 "3.12-slim-bookworm",
                 "3.13-slim-bookworm",
-                "3.14-slim-bookworm"
+                "3.14-slim-bookworm",
+                "3.15-slim-bookworm"
             ]
         );
         assert_eq!(select_one("*-alpine3.20").unwrap().len(), 5);
