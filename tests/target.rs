@@ -39,7 +39,7 @@ fn a_target_outside_the_matrix_lists_what_exists() {
         .args(["render", "3.8-alpine3.23"])
         .status(2)
         .stderr_contains("outside the support matrix")
-        .stderr_contains("Python 3.9, 3.10, 3.11, 3.12, 3.13, 3.14 on alpine3.20")
+        .stderr_contains("Python 3.9, 3.10, 3.11, 3.12, 3.13, 3.14, 3.15 on alpine3.20")
         .one_line_error()
         .run();
     Test::new()
