@@ -210,7 +210,7 @@ async fn compile_natively(
     crate::unpack::unpack(
         std::io::BufReader::new(file),
         stdlib,
-        crate::unpack::Bounds::from_env()?,
+        native.bounds,
         &native.source.name,
     )?;
     let _ = std::fs::remove_file(&out);

@@ -24,6 +24,9 @@ use crate::unpack::{self, Bounds};
 pub struct Gathered {
     pub source: SourceImage,
     pub layout: Layout,
+    /// The bounds its export was held to; what is unpacked from it later (the natively
+    /// compiled bytecode of compile-once) is held to them too.
+    pub bounds: Bounds,
     /// The export (layout.json, stdlib.json, root/, stubs/), reached only through this
     /// handle.
     pub export: Tree,
@@ -42,6 +45,7 @@ pub async fn gather(
     source: SourceImage,
     context: &BuildContext,
     platform: &str,
+    bounds: Bounds,
     no_cache: bool,
     progress: Progress,
 ) -> Result<Gathered> {
@@ -53,7 +57,6 @@ pub async fn gather(
         .tempdir()
         .map_err(|e| Error::io(std::env::temp_dir(), e))?;
     let export_tar = work.path().join("export.tar");
-    let bounds = Bounds::from_env()?;
     let build = engine::build(
         engine,
         BuildSpec {
@@ -100,6 +103,7 @@ pub async fn gather(
     Ok(Gathered {
         source,
         layout,
+        bounds,
         export,
         work,
         warnings: built.warnings,

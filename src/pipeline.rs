@@ -116,6 +116,8 @@ struct Plan {
     engines: Vec<pool::EngineSpec>,
     /// `--variants`, sorted, each once.
     variants: Vec<Variant>,
+    /// How much a gather stage's export may hold (DPY_MAX_EXPORT_BYTES, _FILES).
+    bounds: crate::unpack::Bounds,
 }
 
 /// Builds every target for every platform, then tags, and records or publishes.
@@ -281,8 +283,8 @@ fn check(options: &BuildOptions) -> Result<Plan> {
         .iter()
         .map(|e| pool::parse_spec(e))
         .collect::<Result<Vec<_>>>()?;
-    // The export's bounds are read where the export arrives; a bad value is refused here.
-    crate::unpack::Bounds::from_env()?;
+    // The export's bounds come from the environment: a bad value is refused here.
+    let bounds = crate::unpack::Bounds::from_env()?;
     if let Some((destination, Some(_))) = &destination {
         if let Some(endpoint) = pool::cleartext(&engines).first() {
             return Err(Error::Usage(format!(
@@ -300,6 +302,7 @@ fn check(options: &BuildOptions) -> Result<Plan> {
         ));
     }
     Ok(Plan {
+        bounds,
         variants,
         catalog,
         targets,
@@ -437,6 +440,7 @@ async fn build_target(shared: &Shared, target: &Target, turn: usize) -> Result<s
                 source.clone(),
                 context,
                 &p.to_string(),
+                plan.bounds,
                 options.no_cache,
                 progress(p),
             )
@@ -467,6 +471,7 @@ async fn build_target(shared: &Shared, target: &Target, turn: usize) -> Result<s
                     sources[i].clone(),
                     &context,
                     &platforms[i].to_string(),
+                    plan.bounds,
                     options.no_cache,
                     progress(&platforms[i]),
                 )
@@ -704,6 +709,7 @@ async fn finish(
     let Gathered {
         source,
         layout,
+        bounds: _,
         export,
         work,
         warnings,
