@@ -278,6 +278,13 @@ pub fn lower_hex(value: &str, len: usize) -> Result<(), String> {
     }
 }
 
+/// A content digest as OCI writes it: `sha256:` and 64 lowercase hex digits.
+pub fn sha256_digest(value: &str) -> bool {
+    value
+        .strip_prefix("sha256:")
+        .is_some_and(|hex| lower_hex(hex, 64).is_ok())
+}
+
 /// A list or map of `len` entries holds at most `most`.
 pub fn bounded(len: usize, most: usize) -> Result<(), String> {
     match len > most {
@@ -703,6 +710,16 @@ mod tests {
             &["cb0d0d0a", "a70d0d0a"],
             &["cb0d0d0", "0xcb0d0d", ""],
         );
+        assert!(sha256_digest(&format!("sha256:{sha}")));
+        for bad in [
+            sha.clone(),
+            format!("sha256:{}", "A".repeat(64)),
+            format!("sha512:{sha}"),
+            format!("sha256:{sha}0"),
+            "sha256:".to_string(),
+        ] {
+            assert!(!sha256_digest(&bad), "{bad}");
+        }
         assert!(bounded(MAX_ENTRIES, MAX_ENTRIES).is_ok());
         assert!(bounded(MAX_ENTRIES + 1, MAX_ENTRIES).is_err());
         assert!(free_text("control \u{1b}[2J is fine here", 100).is_ok());

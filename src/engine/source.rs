@@ -148,11 +148,9 @@ async fn pin(engine: &Engine, name: &str, id: &str, candidates: &[(String, Strin
 fn repo_digests(name: &str, listed: &[String]) -> Vec<(String, String)> {
     let well_formed = |reference: &&String| {
         reference.split_once('@').is_some_and(|(repo, digest)| {
-            let hex = digest.strip_prefix("sha256:").unwrap_or_default();
             !repo.is_empty()
                 && !repo.contains(|c: char| c.is_whitespace() || c.is_control() || c == '@')
-                && hex.len() == 64
-                && hex.bytes().all(|b| b.is_ascii_hexdigit())
+                && crate::shape::sha256_digest(digest)
         })
     };
     let repository = |reference: &str| {

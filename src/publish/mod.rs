@@ -331,14 +331,7 @@ fn reported_digest(status: &str, tag: &str) -> Option<String> {
         .strip_prefix(": digest: ")?
         .split_whitespace()
         .next()?;
-    is_sha256(digest).then(|| digest.to_string())
-}
-
-/// `sha256:` and 64 lowercase hex digits.
-fn is_sha256(digest: &str) -> bool {
-    digest.strip_prefix("sha256:").is_some_and(|hex| {
-        hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-    })
+    crate::shape::sha256_digest(digest).then(|| digest.to_string())
 }
 
 /// Pushes one image (repository:tag) compressed as `compression` asks: gzip through
