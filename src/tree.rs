@@ -172,6 +172,11 @@ impl Tree {
             .map(|m| kind_of(&m.file_type()))
     }
 
+    /// The size of the regular file at `relative`.
+    pub fn size(&self, relative: impl AsRef<Path>) -> Result<u64> {
+        Ok(self.regular(relative.as_ref())?.len())
+    }
+
     /// The permission bits of what is at `relative` (a link's own are not asked).
     pub fn mode(&self, relative: impl AsRef<Path>) -> Result<u32> {
         let relative = relative.as_ref();
@@ -214,13 +219,14 @@ impl Tree {
             .map_err(|e| self.error(relative, e))
     }
 
-    fn regular(&self, relative: &Path) -> Result<()> {
+    /// What is at `relative`, if it is a regular file (a link is not followed).
+    fn regular(&self, relative: &Path) -> Result<cap_std::fs::Metadata> {
         let meta = self
             .dir
             .symlink_metadata(relative)
             .map_err(|e| self.error(relative, e))?;
         if meta.is_file() {
-            return Ok(());
+            return Ok(meta);
         }
         Err(Error::SourceUnfit(format!(
             "{} is not a regular file ({}); dpy reads no file through a link",

@@ -316,7 +316,7 @@ pub fn write_startup(
         if entry.at != to {
             export.copy_from(export, &entry.from, &to)?;
         }
-        bytes += export.read(&entry.from)?.len() as u64;
+        bytes += export.size(&entry.from)?;
     }
     for (name, data) in [(INDEX_NAME, index), (TOPS_NAME, tops)] {
         export.write(dir.join(name), 0o644, data)?;
