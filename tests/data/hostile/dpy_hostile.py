@@ -79,26 +79,12 @@ def replace_with_link(path, target):
 
 
 def rewrite_manifest():
-    """manifest.json again, over the tampered tree: the gather stage's own function when
-    it is loaded (the hook runs in the same interpreter), else the same format."""
-    import json
-    import os
+    """manifest.json again, over the tampered tree, by the gather stage's own function
+    (the hook runs in the same interpreter). Without it loaded the gather stage did not
+    get as far as its manifest, and dpy refuses the export anyway."""
     gather = sys.modules.get("dpy_gather.gather")
     if gather is not None and hasattr(gather, "write_manifest"):
         gather.write_manifest(OUT)
-        return
-    files, links = {}, []
-    for current, dirs, names in os.walk(OUT):
-        for name in names + [d for d in dirs if os.path.islink(os.path.join(current, d))]:
-            path = os.path.join(current, name)
-            relative = os.path.relpath(path, OUT)
-            if os.path.islink(path):
-                links.append(relative)
-            elif os.path.isfile(path):
-                files[relative] = os.path.getsize(path)
-    files.pop("manifest.json", None)
-    with open(out("manifest.json"), "w") as f:
-        json.dump({"files": files, "links": sorted(links)}, f, sort_keys=True)
 
 
 # --- the classes ----------------------------------------------------------------------
