@@ -8,7 +8,7 @@
 //! (e.g. `_sysconfigdata__aarch64-linux-gnu.py`) are compiled natively in one small
 //! build, by the native source's interpreter of the same magic number.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::context::BuildContext;
@@ -57,18 +57,13 @@ pub async fn share(
 
     let mut reused = 0;
     let mut differing: Vec<String> = Vec::new();
+    // Each key is a plain relative `.py` path: stdlib_json checked it when it was read.
     for (relative, digest) in &theirs.files {
-        let relative_path = crate::tree::plain(Path::new(relative)).map_err(|e| {
-            Error::SourceUnfit(format!(
-                "stdlib.json of {} names a file outside the stdlib: {e}",
-                other.source.name
-            ))
-        })?;
         let pyc = pyc_name(relative);
         if mine.files.get(relative) == Some(digest) && native_stdlib.kind(&pyc) == Some(Kind::File)
         {
             stdlib.copy_from(&native_stdlib, &pyc, &pyc)?;
-            stdlib.remove_file(relative_path)?;
+            stdlib.remove_file(relative)?;
             reused += 1;
         } else {
             differing.push(relative.clone());
