@@ -393,10 +393,16 @@ pub fn render_runtime(recipe: &Recipe, layout: &Layout) -> Result<String> {
     const TEMPLATE: &str = "runtime.Dockerfile.tera";
     let tera = engine()?;
     let mut context = base_context(recipe, &recipe.source_image, TEMPLATE)?;
-    // Its shape was checked when layout.json was read (`shape::entrypoint`); here it
-    // becomes the image's ENTRYPOINT (written as a JSON string: the exec form is JSON)
-    // and its directory the head of PATH (an ENV word).
+    // Checked when layout.json was read, and again here, where it becomes the image's
+    // ENTRYPOINT (written as a JSON string: the exec form is JSON) and its directory the
+    // head of PATH (an ENV word).
     let entrypoint = &layout.python.entrypoint;
+    crate::shape::entrypoint(entrypoint).map_err(|why| {
+        Error::SourceUnfit(format!(
+            "the source image's layout.json names the entrypoint {}: {why}; build from an unaltered source image",
+            crate::shape::show(entrypoint)
+        ))
+    })?;
     context.insert(
         "entrypoint",
         dockerfile_value(TEMPLATE, "entrypoint", entrypoint, comment, true)?,
