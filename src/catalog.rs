@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::lifecycle::{Month, Support};
 use crate::target::{Family, Target};
 
 /// The definition files as shipped, by their path in the repository.
@@ -58,6 +59,9 @@ struct Exclusion {
 #[serde(deny_unknown_fields)]
 struct Releases {
     releases: Vec<String>,
+    /// Releases the official images no longer update.
+    #[serde(default)]
+    retired: Vec<String>,
     #[serde(default)]
     exclude: Vec<Exclusion>,
 }
@@ -66,6 +70,8 @@ struct Releases {
 #[serde(deny_unknown_fields)]
 struct Matrix {
     python: Vec<String>,
+    /// Each Python's end of life, `YYYY-MM`.
+    end_of_life: BTreeMap<String, String>,
     alpine: Releases,
     debian: Releases,
 }
@@ -351,6 +357,55 @@ impl Catalog {
         Ok(self.flavor(family))
     }
 
+    /// The month Python `python` (3.X) reaches its end of life.
+    pub fn end_of_life(&self, python: &str) -> Option<Month> {
+        self.matrix
+            .end_of_life
+            .get(python)
+            .and_then(|m| Month::parse(m))
+    }
+
+    /// Whether the official images no longer update `target`'s OS release.
+    pub fn release_retired(&self, target: &Target) -> bool {
+        let releases = self.matrix.releases(target.family());
+        let release = target
+            .os
+            .release
+            .clone()
+            .unwrap_or_else(|| self.newest_alpine().to_string());
+        releases.retired.contains(&release)
+    }
+
+    /// Where `target` stands upstream in `today`'s month: its Python's end of life and
+    /// its OS release's upkeep, from images/matrix.toml.
+    pub fn support(&self, target: &Target, today: Month) -> Support {
+        let ended = self.end_of_life(&target.python.minor_version());
+        if let Some(ended) = ended.filter(|ended| *ended < today) {
+            return Support::EndOfLife { ended };
+        }
+        if !self.release_retired(target) {
+            return Support::Supported;
+        }
+        let family = target.family();
+        let releases = self.matrix.releases(family);
+        // The same Python on the family's newest release still updated, if published.
+        let newest = match family {
+            Family::Alpine => Some(self.newest_alpine().to_string()),
+            Family::Debian => releases.releases.last().cloned(),
+        };
+        let instead = newest
+            .filter(|release| !releases.retired.contains(release))
+            .map(|release| Target {
+                python: target.python.clone(),
+                os: crate::target::OsSpec {
+                    release: Some(release),
+                    ..target.os.clone()
+                },
+            })
+            .filter(|t| self.check(t).is_ok());
+        Support::Unmaintained { instead }
+    }
+
     /// Every supported combination, in one line, for error messages and `--help`.
     pub fn summary(&self) -> String {
         let pythons = self.matrix.python.join(", ");
@@ -460,8 +515,42 @@ fn check_matrix(file: &str, matrix: &Matrix) -> Result<()> {
             ));
         }
     }
+    for python in &matrix.python {
+        if !matrix.end_of_life.contains_key(python) {
+            return Err(mistake(
+                file,
+                "end_of_life",
+                format!("Python {python} has no end of life: add \"{python}\" = \"YYYY-MM\""),
+            ));
+        }
+    }
+    for (python, month) in &matrix.end_of_life {
+        if !matrix.python.contains(python) {
+            return Err(mistake(
+                file,
+                format!("end_of_life.{python}"),
+                format!("{python:?} is not in `python`"),
+            ));
+        }
+        if Month::parse(month).is_none() {
+            return Err(mistake(
+                file,
+                format!("end_of_life.{python}"),
+                format!("{month:?} is not a month written YYYY-MM"),
+            ));
+        }
+    }
     for family in [Family::Alpine, Family::Debian] {
         let releases = matrix.releases(family);
+        for (i, release) in releases.retired.iter().enumerate() {
+            if !releases.releases.contains(release) {
+                return Err(mistake(
+                    file,
+                    format!("{family}.retired[{i}]"),
+                    format!("{release:?} is not in `{family}.releases`"),
+                ));
+            }
+        }
         for (i, release) in releases.releases.iter().enumerate() {
             let ok = match family {
                 Family::Alpine => is_dotted(release, 2),
@@ -545,7 +634,7 @@ mod tests {
     #[test]
     fn embedded_definitions_load() {
         let catalog = Catalog::embedded().unwrap();
-        assert_eq!(catalog.newest_alpine(), "3.23");
+        assert_eq!(catalog.newest_alpine(), "3.24");
         assert_eq!(catalog.flavor(Family::Alpine).libc, "musl");
         assert!(catalog
             .profile("standard")
@@ -688,8 +777,68 @@ mod tests {
     fn a_new_release_is_a_data_change() {
         let text = include_str!("../images/matrix.toml")
             .replace("\"3.15\"]", "\"3.15\", \"3.16\"]")
+            .replace(
+                "\"3.15\" = \"2031-10\"",
+                "\"3.15\" = \"2031-10\"\n\"3.16\" = \"2032-10\"",
+            )
             .replace("\"trixie\"]", "\"trixie\", \"forky\"]");
         let catalog = with("images/matrix.toml", &text).unwrap();
-        catalog.check(&"3.16-slim-forky".parse().unwrap()).unwrap();
+        let target = "3.16-slim-forky".parse().unwrap();
+        catalog.check(&target).unwrap();
+        let today = Month::parse("2032-01").unwrap();
+        assert_eq!(catalog.support(&target, today), Support::Supported);
+    }
+
+    #[test]
+    fn every_python_has_a_checked_end_of_life_and_retired_releases_are_listed() {
+        let matrix = include_str!("../images/matrix.toml");
+        for (from, to, key) in [
+            ("\"3.12\" = \"2028-10\"\n", "", "end_of_life"),
+            (
+                "\"3.12\" = \"2028-10\"",
+                "\"3.12\" = \"October 2028\"",
+                "end_of_life.3.12",
+            ),
+            (
+                "\"3.12\" = \"2028-10\"",
+                "\"3.12\" = \"2028-10\"\n\"3.8\" = \"2024-10\"",
+                "end_of_life.3.8",
+            ),
+            (
+                "retired = [\"3.20\",",
+                "retired = [\"3.19\",",
+                "alpine.retired[0]",
+            ),
+        ] {
+            assert!(matrix.contains(from), "{from}");
+            let (_, got) =
+                definition_error(with("images/matrix.toml", &matrix.replacen(from, to, 1)));
+            assert_eq!(got, key, "{from} -> {to}");
+        }
+    }
+
+    #[test]
+    fn a_target_is_retired_by_its_python_s_end_of_life_or_its_release_s_upkeep() {
+        let catalog = Catalog::embedded().unwrap();
+        let support = |t: &str, month: &str| {
+            catalog.support(&t.parse().unwrap(), Month::parse(month).unwrap())
+        };
+        // The end of life's own month still counts as supported.
+        assert_eq!(support("3.10-trixie", "2026-10"), Support::Supported);
+        assert_eq!(
+            support("3.10-trixie", "2026-11"),
+            Support::EndOfLife {
+                ended: Month::parse("2026-10").unwrap()
+            }
+        );
+        assert_eq!(
+            support("3.14-alpine3.21", "2026-12"),
+            Support::Unmaintained {
+                instead: Some("3.14-alpine3.24".parse().unwrap())
+            }
+        );
+        // The bare alias is the newest release, never retired.
+        assert_eq!(support("3.13-alpine", "2026-12"), Support::Supported);
+        assert_eq!(support("3.15-slim-bookworm", "2026-12"), Support::Supported);
     }
 }

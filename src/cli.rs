@@ -54,8 +54,12 @@ pub struct ListArgs {
     #[arg(value_parser = TargetArg, hide_possible_values = true)]
     pub patterns: Vec<String>,
     /// The same as JSON: one object per target.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "rst")]
     pub json: bool,
+    /// The support table as reStructuredText: each Python with its end of life and the
+    /// releases it is published on, retired ones marked (README.rst's table is this).
+    #[arg(long)]
+    pub rst: bool,
 }
 
 #[derive(Debug, Args)]
@@ -141,9 +145,13 @@ pub struct BuildArgs {
     /// ('3.13-*', '*-alpine3.20'); `dpy list` shows the matrix.
     #[arg(required_unless_present = "all", value_parser = TargetArg, hide_possible_values = true)]
     pub targets: Vec<String>,
-    /// Every target of the matrix (images/matrix.toml).
+    /// Every target of the matrix (images/matrix.toml) still supported upstream.
     #[arg(long)]
     pub all: bool,
+    /// With --all, the retired targets too: Pythons past their end of life, OS releases
+    /// the official images no longer update (`dpy list` shows which).
+    #[arg(long)]
+    pub include_retired: bool,
     /// Comma-separated platforms; default: the engine's own. A platform named twice is
     /// built once; the last --platform given counts.
     #[arg(long, value_name = "LIST", overrides_with = "platform")]
@@ -311,32 +319,23 @@ async fn sbom_command(args: SbomArgs) -> Result<()> {
 
 fn list_command(args: ListArgs) -> Result<()> {
     let catalog = Catalog::embedded()?;
-    let targets = crate::selection::select(&catalog, &args.patterns, args.patterns.is_empty())?;
-    let rows: Vec<(String, &str, String)> = targets
-        .iter()
-        .map(|t| {
-            let source = catalog.flavor(t.family()).source_image_for(t);
-            (t.to_string(), t.family().name(), source)
-        })
-        .collect();
-    if args.json {
-        let json: Vec<serde_json::Value> = rows
-            .iter()
-            .map(|(target, family, source)| {
-                serde_json::json!({"target": target, "family": family, "source_image": source})
-            })
-            .collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json).expect("a listing serializes")
-        );
-    } else {
-        let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0).max(6);
-        println!("{:width$}  {:6}  SOURCE", "TARGET", "FAMILY");
-        for (target, family, source) in rows {
-            println!("{target:width$}  {family:6}  {source}");
+    let text = if args.rst {
+        if !args.patterns.is_empty() {
+            return Err(Error::Usage(
+                "--rst prints the whole support table; give no patterns with it".into(),
+            ));
         }
-    }
+        crate::listing::support_table(&catalog)
+    } else {
+        let today = crate::lifecycle::Month::now()?;
+        let rows = crate::listing::rows(&catalog, &args.patterns, today)?;
+        if args.json {
+            crate::listing::json(&rows)
+        } else {
+            crate::listing::table(&rows)
+        }
+    };
+    print!("{text}");
     Ok(())
 }
 
@@ -387,6 +386,7 @@ impl From<BuildArgs> for pipeline::BuildOptions {
         pipeline::BuildOptions {
             targets: args.targets,
             all: args.all,
+            include_retired: args.include_retired,
             platforms: args.platform,
             repository: args.repository,
             source_image: args.source_image,

@@ -22,6 +22,8 @@ pub mod gather;
 pub mod images;
 pub mod inputs;
 pub mod layout;
+pub mod lifecycle;
+pub mod listing;
 pub mod metadata;
 pub mod pipeline;
 pub mod platform;

@@ -45,8 +45,10 @@ use crate::target::Target;
 pub struct BuildOptions {
     /// Targets or patterns over the matrix (crate::selection).
     pub targets: Vec<String>,
-    /// Every target of the matrix.
+    /// Every target of the matrix still supported upstream.
     pub all: bool,
+    /// With `all`, the retired targets too.
+    pub include_retired: bool,
     /// Comma-separated platforms; None: the engine's own.
     pub platforms: Option<String>,
     pub repository: String,
@@ -118,12 +120,17 @@ struct Plan {
     variants: Vec<Variant>,
     /// How much a gather stage's export may hold (DPY_MAX_EXPORT_BYTES, _FILES).
     bounds: crate::unpack::Bounds,
+    /// One warning for each retired target (crate::lifecycle), printed once.
+    retired: Vec<String>,
 }
 
 /// Builds every target for every platform, then tags, and records or publishes.
 pub async fn build(options: BuildOptions) -> Result<()> {
     // 1. Inputs.
     let plan = check(&options)?;
+    for warning in &plan.retired {
+        eprintln!("dpy: warning: {warning}");
+    }
 
     // 2. The engines and the registry.
     let pool = Pool::connect(&plan.engines).await?;
@@ -214,7 +221,17 @@ struct Shared {
 /// Every input that can be checked without the engine, in one place.
 fn check(options: &BuildOptions) -> Result<Plan> {
     let catalog = Catalog::embedded()?;
-    let targets = crate::selection::select(&catalog, &options.targets, options.all)?;
+    if options.include_retired && !options.all {
+        return Err(Error::Usage(
+            "--include-retired widens --all; named targets and patterns are built whether retired or not, so drop it or add --all".into(),
+        ));
+    }
+    let today = crate::lifecycle::Month::now()?;
+    let every = options.all.then_some(crate::selection::Every {
+        today,
+        include_retired: options.include_retired,
+    });
+    let targets = crate::selection::select(&catalog, &options.targets, every)?;
     let requested = options
         .platforms
         .as_deref()
@@ -301,8 +318,13 @@ fn check(options: &BuildOptions) -> Result<Plan> {
             "--variants names no image; give some of runtime,buildroot,debug".into(),
         ));
     }
+    let retired = targets
+        .iter()
+        .filter_map(|t| catalog.support(t, today).warning(t))
+        .collect();
     Ok(Plan {
         bounds,
+        retired,
         variants,
         catalog,
         targets,

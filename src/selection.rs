@@ -1,6 +1,10 @@
 //! Which targets a build or a listing means: names, shell-style patterns over the
 //! matrix (`'3.13-*'`, `'*-alpine3.20'`, `'3.1?-slim-*'`), or `--all`.
 //!
+//! `--all` means the targets upstream still cares for (crate::lifecycle) unless the
+//! retired ones are asked for too; names and patterns are asked for, so they select
+//! retired targets as well, and the build warns about each.
+//!
 //! A name without `*`, `?` or `[` is parsed as a target, as always (so `3.12.4-bookworm`
 //! and the bare `alpine` alias still work); anything else is a pattern matched against
 //! the matrix of images/matrix.toml. A pattern that matches nothing is an error that
@@ -8,7 +12,16 @@
 
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
+use crate::lifecycle::Month;
 use crate::target::Target;
+
+/// What `--all` selects: the targets still supported in `today`'s month, and the
+/// retired ones too with `include_retired`.
+#[derive(Debug, Clone, Copy)]
+pub struct Every {
+    pub today: Month,
+    pub include_retired: bool,
+}
 
 /// Whether `text` is a pattern rather than a target name.
 pub fn is_pattern(text: &str) -> bool {
@@ -17,7 +30,7 @@ pub fn is_pattern(text: &str) -> bool {
 
 /// The targets `names` (and `all`) select, each once, in the order given; the matrix's
 /// order within a pattern.
-pub fn select(catalog: &Catalog, names: &[String], all: bool) -> Result<Vec<Target>> {
+pub fn select(catalog: &Catalog, names: &[String], all: Option<Every>) -> Result<Vec<Target>> {
     let matrix = catalog.targets();
     let mut out: Vec<Target> = Vec::new();
     let add = |target: Target, out: &mut Vec<Target>| {
@@ -25,14 +38,16 @@ pub fn select(catalog: &Catalog, names: &[String], all: bool) -> Result<Vec<Targ
             out.push(target);
         }
     };
-    if all {
+    if let Some(every) = all {
         if !names.is_empty() {
             return Err(Error::Usage(
                 "--all builds every target of the matrix; give targets or --all, not both".into(),
             ));
         }
         for target in matrix {
-            add(target, &mut out);
+            if every.include_retired || !catalog.support(&target, every.today).is_retired() {
+                add(target, &mut out);
+            }
         }
         return Ok(out);
     }
@@ -88,7 +103,7 @@ mod tests {
     }
 
     fn select_one(text: &str) -> Result<Vec<String>> {
-        select(&Catalog::embedded().unwrap(), &[text.to_string()], false).map(|t| names(&t))
+        select(&Catalog::embedded().unwrap(), &[text.to_string()], None).map(|t| names(&t))
     }
 
     #[test]
@@ -98,6 +113,7 @@ mod tests {
         assert!(all.contains(&"3.13-slim-trixie".to_string()));
         assert!(!all.contains(&"3.14-alpine3.20".to_string()));
         assert!(!all.contains(&"3.9-alpine3.23".to_string()));
+        assert!(all.contains(&"3.15-alpine3.24".to_string()));
         let mut unique = all.clone();
         unique.sort();
         unique.dedup();
@@ -112,7 +128,8 @@ mod tests {
                 "3.13-alpine3.20",
                 "3.13-alpine3.21",
                 "3.13-alpine3.22",
-                "3.13-alpine3.23"
+                "3.13-alpine3.23",
+                "3.13-alpine3.24"
             ]
         );
         assert_eq!(
@@ -149,7 +166,7 @@ mod tests {
         let got = select(
             &catalog,
             &["3.12-alpine3.20".into(), "3.12-alpine3.2?".into()],
-            false,
+            None,
         )
         .unwrap();
         assert_eq!(
@@ -158,8 +175,37 @@ mod tests {
                 "3.12-alpine3.20",
                 "3.12-alpine3.21",
                 "3.12-alpine3.22",
-                "3.12-alpine3.23"
+                "3.12-alpine3.23",
+                "3.12-alpine3.24"
             ]
         );
+    }
+
+    #[test]
+    fn all_leaves_out_retired_targets_unless_asked() {
+        let catalog = Catalog::embedded().unwrap();
+        let every = |month: &str, include_retired| {
+            let all = Every {
+                today: Month::parse(month).unwrap(),
+                include_retired,
+            };
+            names(&select(&catalog, &[], Some(all)).unwrap())
+        };
+        let now = every("2026-12", false);
+        // 3.9 and 3.10 are past their end of life; Alpine 3.20-3.22 are no longer updated.
+        assert!(now
+            .iter()
+            .all(|t| !t.starts_with("3.9-") && !t.starts_with("3.10-")));
+        assert!(now.iter().all(|t| !t.contains("alpine3.2")
+            || t.ends_with("alpine3.23")
+            || t.ends_with("alpine3.24")));
+        assert_eq!(now.first().map(String::as_str), Some("3.11-alpine3.23"));
+        assert!(now.contains(&"3.15-slim-trixie".to_string()));
+        // 6 Debian flavours and 2 Alpine releases for each of 3.11-3.15.
+        assert_eq!(now.len(), 5 * 6);
+        // A month earlier, 3.10 was still supported; a year later, 3.11 is not.
+        assert!(every("2026-10", false).contains(&"3.10-bookworm".to_string()));
+        assert!(!every("2027-11", false).contains(&"3.11-bookworm".to_string()));
+        assert_eq!(every("2026-12", true), names(&catalog.targets()));
     }
 }

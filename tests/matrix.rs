@@ -5,26 +5,48 @@
 use crate::common::Test;
 
 const NO_ENGINE: &str = "unix:///nonexistent/docker.sock";
+/// Holds the month that retirement is judged in still, so the statuses below do not
+/// change as Pythons reach their end of life.
+const MONTH: &str = "DPY_MONTH";
 
 #[test]
-fn list_prints_the_targets_a_pattern_matches_with_their_family_and_source() {
+fn list_prints_the_targets_a_pattern_matches_with_their_family_status_and_source() {
     Test::new()
-        .args(["list", "3.13-*alpine*", "3.12-slim-trixie"])
+        .args(["list", "3.13-*alpine*", "3.12-slim-trixie", "3.9-bookworm"])
+        .env(MONTH, "2026-12")
         .stdout(
-            "TARGET            FAMILY  SOURCE
-3.13-alpine3.20   alpine  python:3.13-alpine3.20
-3.13-alpine3.21   alpine  python:3.13-alpine3.21
-3.13-alpine3.22   alpine  python:3.13-alpine3.22
-3.13-alpine3.23   alpine  python:3.13-alpine3.23
-3.12-slim-trixie  debian  python:3.12-slim-trixie
+            "TARGET            FAMILY  STATUS        SOURCE
+3.13-alpine3.20   alpine  unmaintained  python:3.13-alpine3.20
+3.13-alpine3.21   alpine  unmaintained  python:3.13-alpine3.21
+3.13-alpine3.22   alpine  unmaintained  python:3.13-alpine3.22
+3.13-alpine3.23   alpine  supported     python:3.13-alpine3.23
+3.13-alpine3.24   alpine  supported     python:3.13-alpine3.24
+3.12-slim-trixie  debian  supported     python:3.12-slim-trixie
+3.9-bookworm      debian  end-of-life   python:3.9-bookworm
 ",
+        )
+        .run();
+}
+
+#[test]
+fn include_retired_without_all_is_refused_before_the_engine() {
+    Test::new()
+        .args(["build", "--include-retired", "3.13-trixie"])
+        .env("DOCKER_HOST", NO_ENGINE)
+        .status(2)
+        .stderr(
+            "dpy: error: --include-retired widens --all; named targets and patterns are built whether retired or not, so drop it or add --all\n",
         )
         .run();
 }
 
 /// `dpy list --json ARGS`: its rows, and their targets.
 fn listed(args: &[&str]) -> (serde_json::Value, Vec<String>) {
-    let out = Test::new().args(["list", "--json"]).args(args).run();
+    let out = Test::new()
+        .args(["list", "--json"])
+        .args(args)
+        .env(MONTH, "2026-12")
+        .run();
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let targets = rows
         .as_array()
@@ -51,6 +73,11 @@ fn list_json_has_the_same_rows() {
     );
     assert_eq!(rows[0]["family"], "debian");
     assert_eq!(rows[0]["source_image"], "python:3.10-trixie");
+    // 3.10's end of life (2026-10) is past; 3.15's (2031-10) is years away.
+    assert_eq!(rows[0]["status"], "end-of-life");
+    assert_eq!(rows[0]["python_end_of_life"], "2026-10");
+    assert_eq!(rows[5]["status"], "supported");
+    assert_eq!(rows[5]["python_end_of_life"], "2031-10");
 }
 
 #[test]
@@ -179,6 +206,14 @@ fn a_failed_target_does_not_stop_the_others() {
         .run();
     remove_sources(&name, &targets);
     let stderr = String::from_utf8(out.stderr).unwrap();
+    // Alpine 3.20 is retired upstream: each target's build warns, once.
+    for target in targets {
+        let warning = format!(
+            "dpy: warning: {target} is retired: the official images no longer update alpine3.20, so its source gets no more fixes; build {}-alpine3.24 instead\n",
+            target.split('-').next().unwrap()
+        );
+        assert_eq!(stderr.matches(&warning).count(), 1, "{stderr}");
+    }
     let table: Vec<&str> = stderr
         .lines()
         .skip_while(|l| !l.starts_with("TARGET "))
@@ -442,11 +477,11 @@ fn if_changed_skips_a_target_whose_inputs_did_not_move() {
     common::docker(&[&["image", "rm"][..], &replaced[..]].concat());
 }
 
-/// The whole matrix as `dpy list` prints it: a snapshot, so a change to
-/// images/matrix.toml shows here as the targets it adds or removes.
+/// The whole matrix as `dpy list` prints it in December 2026: a snapshot, so a change to
+/// images/matrix.toml shows here as the targets it adds, removes or retires.
 #[test]
 fn list_of_the_whole_matrix() {
-    let out = Test::new().args(["list"]).run();
+    let out = Test::new().args(["list"]).env(MONTH, "2026-12").run();
     insta::assert_snapshot!("list-all", String::from_utf8(out.stdout).unwrap());
 }
 
@@ -466,4 +501,57 @@ fn if_changed_with_an_unreadable_metadata_file_is_refused_before_building() {
         .one_line_error()
         .run();
     assert_eq!(std::fs::read(&path).unwrap(), b"{ not json\n");
+}
+
+#[test]
+fn the_readme_support_table_is_what_the_matrix_says() {
+    let out = Test::new().args(["list", "--rst"]).run();
+    let table = String::from_utf8(out.stdout).unwrap();
+    let readme = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.rst"),
+    )
+    .unwrap();
+    let block: String = readme
+        .lines()
+        .skip_while(|l| *l != ".. support-table: begin")
+        .skip(1)
+        .take_while(|l| *l != ".. support-table: end")
+        .filter(|l| !l.is_empty())
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(
+        block, table,
+        "README.rst's support table is not images/matrix.toml's: run scripts/support-table"
+    );
+}
+
+#[test]
+fn the_month_statuses_are_judged_in_can_be_named() {
+    // In November 2027, 3.11 is past its end of life too.
+    let out = Test::new()
+        .args(["list", "3.11-trixie", "3.12-trixie"])
+        .env(MONTH, "2027-11")
+        .stdout(
+            "TARGET       FAMILY  STATUS        SOURCE
+3.11-trixie  debian  end-of-life   python:3.11-trixie
+3.12-trixie  debian  supported     python:3.12-trixie
+",
+        )
+        .run();
+    drop(out);
+    Test::new()
+        .args(["list"])
+        .env(MONTH, "November")
+        .status(2)
+        .stderr("dpy: error: DPY_MONTH=\"November\" is not a month: write it YYYY-MM (2027-11), or unset it for the current month\n")
+        .run();
+}
+
+#[test]
+fn rst_takes_no_patterns() {
+    Test::new()
+        .args(["list", "--rst", "3.13-*"])
+        .status(2)
+        .stderr("dpy: error: --rst prints the whole support table; give no patterns with it\n")
+        .run();
 }
