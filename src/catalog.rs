@@ -396,7 +396,7 @@ impl Catalog {
         let instead = newest
             .filter(|release| !releases.retired.contains(release))
             .map(|release| Target {
-                python: target.python.clone(),
+                python: target.python,
                 os: crate::target::OsSpec {
                     release: Some(release),
                     ..target.os.clone()
