@@ -2,13 +2,17 @@
 //! under /usr), from Debian unstable's packages (scripts/testbed-sid): each builds, and
 //! `dpy test` passes every check on it, the stdlib zip's index among them (3.14's
 //! zipimport lists a zip's implicit directories, and the index must be what it reads).
+//! The checks of what 3.14 and 3.15 brought (compression.zstd, deferred annotations,
+//! t-strings, the _pyrepl REPL, forkserver children, lazy imports, UTF-8 mode) pass here
+//! and fail on an image that gets them wrong.
 
 use crate::common;
 use crate::common::Test;
 
 /// Builds the runtime image of `<python>-trixie` from the sid stand-in and runs `dpy test`
-/// on it; returns what `dpy test` printed.
-fn builds_and_passes(python: &str) -> String {
+/// on it; returns the repository (its images go when it is dropped), the image and what
+/// `dpy test` printed.
+fn builds_and_passes(python: &str) -> (common::Repository, String, String) {
     let source = common::sid_source(python);
     common::require_image(&source);
     let repository = common::unique_repository(&format!("newest{}", python.replace('.', "")));
@@ -22,7 +26,33 @@ fn builds_and_passes(python: &str) -> String {
         .stdout_contains(" 0 failed")
         .stdout_contains("ok   startup-zip")
         .run();
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    (repository, image, report)
+}
+
+/// `image` with `lines` added (as root, then back to the image's user; the image has no
+/// coreutils, so a change is Python's), and what `dpy test` says of it, which must fail
+/// (exit 15); the derived image is removed again.
+fn broken_variant(image: &str, source: &str, lines: &str) -> String {
+    let tag = format!("{image}-broken");
+    common::image_tagged(
+        &tag,
+        &format!("FROM {image}\nUSER 0\n{lines}\nUSER 65532\n"),
+    );
+    let out = Test::new()
+        .args(["test", &tag, "--source-image", source])
+        .status(15)
+        .run();
+    common::docker(&["image", "rm", &tag]);
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The line `dpy test` printed for `check`.
+fn line<'a>(report: &'a str, check: &str) -> &'a str {
+    report
+        .lines()
+        .find(|l| l[5.min(l.len())..].starts_with(&format!("{check}: ")))
+        .unwrap_or_else(|| panic!("no {check} line in: {report}"))
 }
 
 #[test]
@@ -30,10 +60,34 @@ fn python_3_14_builds_and_passes_dpy_test() {
     if !common::engine("newest::3.14") {
         return;
     }
-    let report = builds_and_passes("3.14");
+    let (_repository, image, report) = builds_and_passes("3.14");
     // The index holds the implicit directories 3.14's zipimport adds (json/, ...), so
     // it has more names than the zip has entries.
     assert!(report.contains("equals zipimport's reading"), "{report}");
+    let zip = "/usr/lib/python314-stdlib.zip/";
+    for (check, says) in [
+        ("compression", "compression.zstd 30000->".to_string()),
+        ("multiprocessing", "default start method forkserver; pools of fork, forkserver, spawn each map and import json from the stdlib zip".to_string()),
+        ("annotations", format!("annotationlib from {zip}annotationlib.pyc")),
+        ("template-strings", format!("string.templatelib from {zip}string/templatelib.pyc")),
+        ("repl", format!("_pyrepl from {zip}_pyrepl/__init__.pyc")),
+        ("lazy-imports", "not applicable".to_string()),
+    ] {
+        let got = line(&report, check);
+        assert!(got.starts_with("ok   ") && got.contains(&says), "{got}");
+    }
+    // Without libzstd, compression.zstd does not import: the check says so.
+    let source = common::sid_source("3.14");
+    let broken = broken_variant(
+        &image,
+        &source,
+        r#"RUN ["python3", "-c", "import glob, os; [os.remove(p) for p in glob.glob('/usr/lib/*/libzstd.so*')]"]"#,
+    );
+    let got = line(&broken, "compression");
+    assert!(
+        got.starts_with("FAIL compression: ") && got.contains("libzstd"),
+        "{got}"
+    );
 }
 
 #[test]
@@ -41,7 +95,24 @@ fn python_3_15_builds_and_passes_dpy_test() {
     if !common::engine("newest::3.15") {
         return;
     }
-    builds_and_passes("3.15");
+    let (_repository, image, report) = builds_and_passes("3.15");
+    let zip = "/usr/lib/python315-stdlib.zip/";
+    for (check, says) in [
+        ("lazy-imports", format!("`lazy import` and `lazy from` import on first use, from {zip}decimal.pyc; -X lazy_imports=all (mode all) defers a plain import")),
+        ("utf8-mode", "UTF-8 mode on by default and under LC_ALL=C (preferred utf-8, open() utf-8); off with PYTHONUTF8=0".to_string()),
+        ("multiprocessing", "default start method forkserver".to_string()),
+    ] {
+        let got = line(&report, check);
+        assert!(got.starts_with("ok   ") && got.contains(&says), "{got}");
+    }
+    // An image that turns UTF-8 mode off for its users fails the check.
+    let source = common::sid_source("3.15");
+    let broken = broken_variant(&image, &source, "ENV PYTHONUTF8=0");
+    let got = line(&broken, "utf8-mode");
+    assert!(
+        got.starts_with("FAIL utf8-mode: UTF-8 mode is wrong under image, LC_ALL=C"),
+        "{got}"
+    );
 }
 
 /// A 3.15 source given for a 3.14 target is refused by the gather stage, naming both.

@@ -9,7 +9,7 @@ Runs in the RUNTIME image as its default user, given to its entrypoint interpret
 Prints one JSON object per check and line, {"check", "ok", "detail"}, as each finishes;
 exits 0 only if every check passed. Each check is isolated: an exception in one is that
 check's failure. Anything that could crash the interpreter (hundreds of imports, deep
-recursion) runs in a child process. Pure stdlib, Python 3.9-3.14, glibc and musl.
+recursion) runs in a child process. Pure stdlib, Python 3.9-3.15, glibc and musl.
 src/conformance/README.md says what each check proves.
 """
 
@@ -261,14 +261,42 @@ def traceback_paths():
     return True, "tracebacks name %s" % wanted
 
 
+def in_source(module):
+    """Whether `module` imports in the source: the survey says; without one, whether this
+    Python has it at all (so a 3.14 image must carry compression.zstd's library)."""
+    if SURVEY.get("stdlib_modules") is not None:
+        return module in SURVEY["stdlib_modules"]
+    return not built_on_broken(module)
+
+
+def from_stdlib_zip(path):
+    """Whether `path` (a module's origin, a traceback's file) lies inside the stdlib zip."""
+    entry = stdlib_entry()
+    return bool(entry and path and path.startswith(entry + os.sep))
+
+
+def child_json(*args, **kwargs):
+    """Runs this image's interpreter with `args`; the JSON its last stdout line holds, or
+    an exception that carries its exit code and stderr."""
+    out = python(*args, **kwargs)
+    lines = out.stdout.strip().splitlines()
+    if out.returncode != 0 or not lines:
+        raise RuntimeError("the child exited %d: %s" % (out.returncode, tail(out.stderr)))
+    return json.loads(lines[-1])
+
+
 @check("compression")
 def compression():
     import importlib
     data = ("distroless \u2713 " * 2000).encode("utf-8")
     done = []
-    for name in ("bz2", "gzip", "lzma", "zlib"):
-        if built_on_broken(name):
-            done.append("%s left out (broken in the source)" % name)
+    # compression.zstd (3.14) needs libzstd: a runtime image without it fails here.
+    names = ["bz2", "gzip", "lzma", "zlib"]
+    if sys.version_info >= (3, 14):
+        names.append("compression.zstd")
+    for name in names:
+        if built_on_broken(name) or (name == "compression.zstd" and not in_source(name)):
+            done.append("%s left out (not in the source)" % name)
             continue
         module = importlib.import_module(name)
         packed = module.compress(data)
@@ -292,6 +320,238 @@ def sqlite():
         db.close()
     ok = rows == [("a", 1), ("b", 2), ("\u00e9", 39)]
     return ok, "sqlite %s in-memory round-trip %s" % (sqlite3.sqlite_version, "ok" if ok else rows)
+
+
+# The child of each start method reports where its stdlib comes from.
+MULTIPROCESSING_PROBE = r"""
+import json, multiprocessing, sys
+def origin():
+    import json
+    return json.__spec__.origin
+if __name__ == "__main__":
+    report = {"default": multiprocessing.get_start_method()}
+    for method in [None] + sorted(multiprocessing.get_all_start_methods()):
+        context = multiprocessing.get_context(method)
+        with context.Pool(2) as pool:
+            squares = pool.map(abs, [-3, -4])
+            # A function of this script: pickled by reference, as applications do.
+            where = pool.apply(origin)
+        report[method or "default-pool"] = [squares, where]
+    print(json.dumps(report))
+"""
+
+
+@check("multiprocessing")
+def multiprocessing_children():
+    # Every start method's children start an interpreter through the image (3.14's
+    # default is forkserver: a server process, then each child, import from the zip).
+    script = os.path.join(tempfile.mkdtemp(), "pool.py")
+    with open(script, "w") as f:
+        f.write(MULTIPROCESSING_PROBE)
+    report = child_json(script)
+    wrong = []
+    for method, answer in sorted(report.items()):
+        if method == "default":
+            continue
+        squares, where = answer
+        if squares != [3, 4] or (stdlib_entry() and not from_stdlib_zip(where)):
+            wrong.append("%s: %s, json from %s" % (method, squares, where))
+    if wrong:
+        return False, "pool children went wrong: %s" % "; ".join(wrong)
+    methods = sorted(m for m in report if m not in ("default", "default-pool"))
+    return True, "default start method %s; pools of %s each map and import json from the stdlib zip" % (
+        report["default"], ", ".join(methods))
+
+
+# Drives the interactive REPL through a pseudo-terminal: a prompt, one line, its answer.
+REPL_PROBE = r"""
+import json, os, pty, select, sys, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.environ.setdefault("TERM", "xterm")
+    os.execv(sys.executable, [sys.executable, "-q"])
+seen = b""
+def until(marker, limit=60):
+    global seen
+    end = time.time() + limit
+    while marker not in seen and time.time() < end:
+        if select.select([fd], [], [], 0.5)[0]:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+    return marker in seen
+prompt = until(b">>> ")
+os.write(fd, b"print(6 * 7, getattr(__import__('sys').modules.get('_pyrepl'), '__file__', 'basic'))\r")
+until(b"42 ")
+until(b"\r\n>>> ", 10)
+os.write(fd, b"exit()\r")
+_, status = os.waitpid(pid, 0)
+text = seen.decode("utf-8", "replace")
+origin = text.rsplit("42 ", 1)[-1].split("\r", 1)[0] if "42 " in text else None
+print(json.dumps({"prompt": prompt, "origin": origin, "status": status, "tail": text[-200:]}))
+"""
+
+
+@check("repl")
+def repl():
+    # The interactive REPL answers in a terminal. From 3.14 it is _pyrepl, pure Python
+    # from the stdlib zip that reads terminal capabilities itself, so it must be that
+    # REPL even without a terminfo database; 3.13's _pyrepl asks curses for one, and
+    # without it falls back to the basic REPL, saying so.
+    got = child_json("-c", REPL_PROBE)
+    origin = got["origin"]
+    if not got["prompt"] or not origin or got["status"] != 0:
+        return False, "the REPL in a terminal: prompt %s, answer %s, exit status %s: %r" % (
+            got["prompt"], origin, got["status"], got["tail"])
+    if origin == "basic":
+        if sys.version_info >= (3, 14):
+            return False, "the REPL fell back to the basic one: %r" % got["tail"]
+        if sys.version_info >= (3, 13) and "terminfo" not in got["tail"]:
+            return False, "3.13's REPL fell back to the basic one, not for want of terminfo: %r" % got["tail"]
+        return True, "in a terminal the basic REPL prompts, answers 6 * 7 and exits%s" % (
+            " (3.13's _pyrepl needs a terminfo database, which the image does not carry)"
+            if sys.version_info >= (3, 13) else "")
+    if stdlib_entry() and not from_stdlib_zip(origin):
+        return False, "the REPL's _pyrepl came from %s, not the stdlib zip" % origin
+    return True, "in a terminal the REPL prompts, answers 6 * 7 and exits; _pyrepl from %s" % origin
+
+
+ANNOTATIONS_PROBE = r"""
+import annotationlib, json
+def f(x: Undefined, y: "int" = 1) -> list[Undefined]: pass
+forward = annotationlib.get_annotations(f, format=annotationlib.Format.FORWARDREF)
+strings = annotationlib.get_annotations(f, format=annotationlib.Format.STRING)
+try:
+    f.__annotations__
+    raised = None
+except NameError as e:
+    raised = str(e)
+print(json.dumps({"forward": sorted(k + ":" + type(v).__name__ for k, v in forward.items()),
+                  "strings": strings, "raised": raised, "origin": annotationlib.__spec__.origin}))
+"""
+
+TEMPLATES_PROBE = r"""
+import json, string.templatelib as tl
+name = "dpy"
+t = eval('t"hi {name!r:>8} and {1 + 1}"')
+print(json.dumps({"template": type(t) is tl.Template, "strings": list(t.strings),
+                  "values": [[i.value, i.expression, i.conversion, i.format_spec] for i in t.interpolations],
+                  "origin": tl.__spec__.origin}))
+"""
+
+
+@check("annotations")
+def annotations():
+    # PEP 649/749 (3.14): annotations are evaluated when asked for, and annotationlib
+    # (from the stdlib zip) reads them without evaluating an undefined name.
+    if sys.version_info < (3, 14):
+        return True, "not applicable: annotations are evaluated eagerly before 3.14"
+    got = child_json("-c", ANNOTATIONS_PROBE)
+    wanted_forward = ["return:GenericAlias", "x:ForwardRef", "y:str"]
+    wanted_strings = {"x": "Undefined", "y": "int", "return": "list[Undefined]"}
+    problems = []
+    if got["forward"] != wanted_forward:
+        problems.append("FORWARDREF gave %s" % got["forward"])
+    if got["strings"] != wanted_strings:
+        problems.append("STRING gave %s" % got["strings"])
+    if not got["raised"] or "Undefined" not in got["raised"]:
+        problems.append("__annotations__ did not raise NameError for Undefined: %s" % got["raised"])
+    if stdlib_entry() and not from_stdlib_zip(got["origin"]):
+        problems.append("annotationlib came from %s" % got["origin"])
+    if problems:
+        return False, "; ".join(problems)
+    return True, "deferred annotations: FORWARDREF and STRING read, __annotations__ raises NameError; " \
+        "annotationlib from %s" % got["origin"]
+
+
+@check("template-strings")
+def template_strings():
+    # PEP 750 (3.14): t-strings make string.templatelib.Template objects.
+    if sys.version_info < (3, 14):
+        return True, "not applicable: t-strings arrived in 3.14"
+    got = child_json("-c", TEMPLATES_PROBE)
+    wanted = {"template": True, "strings": ["hi ", " and ", ""],
+              "values": [["dpy", "name", "r", ">8"], [2, "1 + 1", None, ""]]}
+    wrong = dict((k, got[k]) for k in wanted if got[k] != wanted[k])
+    if stdlib_entry() and not from_stdlib_zip(got["origin"]):
+        wrong["origin"] = got["origin"]
+    if wrong:
+        return False, "t\"hi {name!r:>8} and {1 + 1}\" gave %s" % wrong
+    return True, "t-strings make Templates with their strings and interpolations; string.templatelib from %s" % (
+        got["origin"])
+
+
+LAZY_PROBE = r"""
+import json, sys
+source = "lazy import decimal\nlazy from fractions import Fraction\n"
+exec(compile(source, "<lazy>", "exec"))
+before = ["decimal" in sys.modules, "fractions" in sys.modules]
+used = [str(decimal.Decimal("1.5") + 1), str(Fraction(1, 3) * 3)]
+after = ["decimal" in sys.modules, "fractions" in sys.modules]
+print(json.dumps({"before": before, "used": used, "after": after,
+                  "origin": sys.modules["decimal"].__spec__.origin}))
+"""
+
+GLOBAL_LAZY_PROBE = r"""
+import json, sys
+import decimal
+print(json.dumps({"imported": "decimal" in sys.modules, "mode": sys.get_lazy_imports(),
+                  "used": str(decimal.Decimal(2) / 8), "after": "decimal" in sys.modules}))
+"""
+
+
+@check("lazy-imports")
+def lazy_imports():
+    # PEP 810 (3.15): `lazy import` binds a name and imports on first use, through the
+    # same finders (the stdlib zip's); -X lazy_imports=all makes every import lazy.
+    if sys.version_info < (3, 15):
+        return True, "not applicable: explicit lazy imports arrived in 3.15"
+    got = child_json("-c", LAZY_PROBE)
+    wanted = {"before": [False, False], "used": ["2.5", "1"], "after": [True, True]}
+    wrong = dict((k, got[k]) for k in wanted if got[k] != wanted[k])
+    if stdlib_entry() and not from_stdlib_zip(got["origin"]):
+        wrong["origin"] = got["origin"]
+    every = child_json("-X", "lazy_imports=all", "-c", GLOBAL_LAZY_PROBE)
+    if every["imported"] or every["used"] != "0.25" or not every["after"]:
+        wrong["-X lazy_imports=all"] = every
+    if wrong:
+        return False, "lazy imports went wrong: %s" % wrong
+    return True, "`lazy import` and `lazy from` import on first use, from %s; -X lazy_imports=all " \
+        "(mode %s) defers a plain import" % (got["origin"], every["mode"])
+
+
+UTF8_MODE_PROBE = r"""
+import json, locale, sys, tempfile
+with tempfile.TemporaryFile("w") as f:
+    encoding = f.encoding
+print(json.dumps([sys.flags.utf8_mode, locale.getpreferredencoding(False), encoding]))
+"""
+
+
+@check("utf8-mode")
+def utf8_mode():
+    # PEP 686 (3.15): UTF-8 mode is on by default, whatever the locale; PYTHONUTF8=0
+    # still turns it off. The image must not turn it off for the user.
+    if sys.version_info < (3, 15):
+        return True, "not applicable: UTF-8 mode is the default from 3.15 (here %d)" % sys.flags.utf8_mode
+    results = {}
+    for label, extra in (("image", {}), ("LC_ALL=C", {"LC_ALL": "C"}), ("PYTHONUTF8=0", {"PYTHONUTF8": "0"})):
+        env = dict(os.environ)
+        env.update(extra)
+        results[label] = child_json("-c", UTF8_MODE_PROBE, env=env)
+    on = [1, "utf-8", "utf-8"]
+    wrong = [label for label in ("image", "LC_ALL=C") if [results[label][0]] + [
+        x.lower().replace("_", "-") for x in results[label][1:]] != on]
+    if results["PYTHONUTF8=0"][0] != 0:
+        wrong.append("PYTHONUTF8=0")
+    if wrong:
+        return False, "UTF-8 mode is wrong under %s: %s" % (", ".join(wrong), results)
+    return True, "UTF-8 mode on by default and under LC_ALL=C (preferred %s, open() %s); off with PYTHONUTF8=0" % (
+        results["image"][1], results["image"][2])
 
 
 def deepest(mode):

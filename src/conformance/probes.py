@@ -2,7 +2,7 @@
 image) both run, kept in this one file so that "imports in the source" and "imports in
 the runtime image" mean the same thing. dpy sends it ahead of each script (the scripts
 are `concat!`ed in src/conformance/mod.rs), so both define these names from here.
-Pure stdlib, Python 3.9-3.14, glibc and musl.
+Pure stdlib, Python 3.9-3.15, glibc and musl.
 """
 
 # The import loop. It runs as

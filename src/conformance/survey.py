@@ -4,7 +4,7 @@ Runs inside the source image as `python3 -S -c <probes.py + this file>`; env DPY
 a JSON list of fnmatch patterns on top-level stdlib names. Prints exactly ONE JSON object
 on stdout; diagnostics go to stderr.
 
-Pure stdlib, Python 3.9-3.14, glibc and musl. src/conformance/README.md says what each
+Pure stdlib, Python 3.9-3.15, glibc and musl. src/conformance/README.md says what each
 key is for. IMPORT_LOOP (probes.py) is the loop checks.py runs too, so that "imports in
 the source" and "imports in the runtime image" mean the same thing.
 """
