@@ -923,3 +923,35 @@ print(json.dumps([version_mismatch(w, f) for w, f, _ in json.loads(sys.argv[1])]
         "the target is Python 3.14 but the source image's interpreter is Python 3.15.2; give a Python 3.14 source with --source-image, or pick a 3.15 target"
     );
 }
+
+/// getpath's zip entry is found by its exact name, the free-threaded build's `t`
+/// included, and placed beside the stdlib directory when sys.path lacks it.
+#[test]
+fn the_zip_entry_is_named_as_getpath_names_it() {
+    let snippet = r##"
+import json
+from dpy_gather.probe import getpath_zip, abi_thread
+default = ["/usr/local/lib/python314.zip", "/usr/local/lib/python3.14"]
+threaded = ["/usr/local/lib/python314t.zip", "/usr/local/lib/python3.14t"]
+print(json.dumps([
+    getpath_zip(default, "/usr/local/lib", 3, 14, ""),
+    getpath_zip(threaded, "/usr/local/lib", 3, 14, "t"),
+    # A default build never takes a free-threaded zip for its own, nor the reverse.
+    getpath_zip(threaded, "/usr/lib", 3, 14, ""),
+    getpath_zip(default, "/opt/lib", 3, 14, "t"),
+    abi_thread(),
+]))
+"##;
+    let got = json_of(snippet, &[]);
+    assert_eq!(
+        got,
+        json!([
+            "/usr/local/lib/python314.zip",
+            "/usr/local/lib/python314t.zip",
+            "/usr/lib/python314.zip",
+            "/opt/lib/python314t.zip",
+            // This machine's Debian Python is a default build.
+            ""
+        ])
+    );
+}

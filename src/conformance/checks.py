@@ -36,7 +36,9 @@ except ValueError as e:
 SURVEY = EXPECT.get("survey") or {}
 STRIP = EXPECT.get("strip") or []
 BROKEN = EXPECT.get("broken") or []
-ZIP_NAME = EXPECT.get("zip_name") or "python%d%d.zip" % sys.version_info[:2]
+# getpath's name, a free-threaded build's "t" included (python314t.zip).
+ZIP_NAME = EXPECT.get("zip_name") or "python%d%d%s.zip" % (
+    sys.version_info[0], sys.version_info[1], sysconfig.get_config_var("ABI_THREAD") or "")
 # The zip that holds the whole stdlib, named after getpath's zip entry (ZIP_NAME), which
 # is no file: what a bare start imports is on disk in the stdlib directory.
 STDLIB_ZIP = EXPECT.get("stdlib_zip")

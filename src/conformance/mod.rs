@@ -7,6 +7,7 @@
 //! users and metadata with configs kept per family in images/structure/.
 
 use std::collections::HashMap;
+use std::path::Path;
 
 use serde_json::{json, Value};
 
@@ -93,10 +94,24 @@ pub async fn run(args: Options) -> Result<()> {
         .get("io.dpy.python.version")
         .cloned()
         .unwrap_or_default();
-    let zip_name = format!(
-        "python{}.zip",
-        python.split('.').take(2).collect::<Vec<_>>().join("")
-    );
+    // getpath's zip is named like the stdlib zip beside it, without `-stdlib`
+    // (python314t.zip on a free-threaded build); images without that label are older
+    // and default builds.
+    let zip_name = labels
+        .get(crate::images::STDLIB_ZIP_LABEL)
+        .and_then(|path| {
+            Path::new(path)
+                .file_name()?
+                .to_str()?
+                .strip_suffix("-stdlib.zip")
+        })
+        .map(|stem| format!("{stem}.zip"))
+        .unwrap_or_else(|| {
+            format!(
+                "python{}.zip",
+                python.split('.').take(2).collect::<Vec<_>>().join("")
+            )
+        });
 
     let survey = match &args.source_image {
         Some(source) => Some(survey(&engine, source, strip).await?),

@@ -25,8 +25,10 @@ import os, signal, sys, sysconfig, warnings
 def _stdlib_only():
     paths = sysconfig.get_paths()
     dirs = set(os.path.realpath(paths[k]) for k in ("stdlib", "platstdlib"))
-    # pythonXY.zip, and dpy's pythonXY-stdlib.zip beside it.
-    zip_stem = "python%d%d" % sys.version_info[:2]
+    # pythonXY.zip, and dpy's pythonXY-stdlib.zip beside it (pythonXYt... on a
+    # free-threaded build).
+    zip_stem = "python%d%d%s" % (sys.version_info[0], sys.version_info[1],
+                                 sysconfig.get_config_var("ABI_THREAD") or "")
     def keep(entry):
         if not entry:
             return False

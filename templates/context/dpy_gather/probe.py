@@ -44,6 +44,26 @@ def find_lib_dynload(platstdlib):
     return os.path.join(platstdlib, "lib-dynload")
 
 
+def abi_thread():
+    """"t" on a free-threaded build (3.13+, PEP 703/779), else "": getpath puts it in the
+    zip's name (python314t.zip) as sysconfig does in the stdlib directory's."""
+    flag = sysconfig.get_config_var("ABI_THREAD")
+    if flag is None:
+        flag = "t" if "t" in getattr(sys, "abiflags", "") else ""
+    return flag
+
+
+def getpath_zip(path, prefix_lib, major, minor, thread):
+    """getpath's zip entry: the entry of `path` (sys.path) named python<X><Y><t>.zip, or
+    where getpath would have put it, beside the stdlib directory. Only that exact name:
+    a free-threaded build's python314t.zip is not a default build's python314.zip."""
+    name = "python%d%d%s.zip" % (major, minor, thread)
+    for entry in path:
+        if os.path.basename(entry) == name:
+            return entry
+    return os.path.join(prefix_lib, name)
+
+
 def describe_python():
     major, minor = sys.version_info[:2]
     executable = os.path.realpath(sys.executable)
@@ -58,8 +78,7 @@ def describe_python():
         entrypoint = executable
     paths = sysconfig.get_paths()
     prefix_lib = os.path.dirname(paths["stdlib"])
-    zips = [p for p in sys.path if p.endswith("%d%d.zip" % (major, minor))]
-    zip_path = zips[0] if zips else os.path.join(prefix_lib, "python%d%d.zip" % (major, minor))
+    zip_path = getpath_zip(sys.path, prefix_lib, major, minor, abi_thread())
     var = sysconfig.get_config_var
     return {
         "version": platform.python_version(),
