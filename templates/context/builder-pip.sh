@@ -60,12 +60,14 @@ fi
 
 # PyPI: the newest pip wheel this interpreter can run, by the JSON API, sha256 checked.
 "$py" - >>/tmp/builder-pip.log 2>&1 <<'PY'
-import hashlib, json, os, ssl, subprocess, sys, tempfile, urllib.request
+import hashlib, json, os, ssl, subprocess, sys, tempfile, urllib.parse, urllib.request
 context = ssl.create_default_context(cafile=os.environ.get("SSL_CERT_FILE") or None)
-with urllib.request.urlopen("https://pypi.org/pypi/pip/json", timeout=60, context=context) as answer:
+index = "https://pypi.org/pypi/pip/json"
+with urllib.request.urlopen(index, timeout=60, context=context) as answer:
     files = json.load(answer)["urls"]
 wheel = next(f for f in files if f["packagetype"] == "bdist_wheel")
-with urllib.request.urlopen(wheel["url"], timeout=120, context=context) as answer:
+# A mirror in front of PyPI may answer with file URLs relative to the JSON's own.
+with urllib.request.urlopen(urllib.parse.urljoin(index, wheel["url"]), timeout=120, context=context) as answer:
     data = answer.read()
 if hashlib.sha256(data).hexdigest() != wheel["digests"]["sha256"]:
     sys.exit("the pip wheel's sha256 is not the one PyPI publishes")
