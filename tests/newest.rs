@@ -4,22 +4,21 @@
 //! zipimport lists a zip's implicit directories, and the index must be what it reads).
 //! The checks of what 3.14 and 3.15 brought (compression.zstd, deferred annotations,
 //! t-strings, the _pyrepl REPL, forkserver children, lazy imports, UTF-8 mode) pass here
-//! and fail on an image that gets them wrong.
+//! and fail on an image that gets them wrong. 3.15 is built with the slim profile and
+//! its -buildroot image, which chroot-pip extends with a package from the index.
 
 use crate::common;
 use crate::common::Test;
 
-/// Builds the runtime image of `<python>-trixie` from the sid stand-in and runs `dpy test`
-/// on it; returns the repository (its images go when it is dropped), the image and what
-/// `dpy test` printed.
-fn builds_and_passes(python: &str) -> (common::Repository, String, String) {
+/// Builds `<python>-trixie` from the sid stand-in with `extra` options and runs `dpy test`
+/// on its runtime image; returns the repository (its images go when it is dropped), the
+/// runtime image and what `dpy test` printed.
+fn builds_and_passes(python: &str, extra: &[&str]) -> (common::Repository, String, String) {
     let source = common::sid_source(python);
     common::require_image(&source);
     let repository = common::unique_repository(&format!("newest{}", python.replace('.', "")));
     let target = format!("{python}-trixie");
-    common::build_amd64(&target, &source, &repository, &[])
-        .args(["--variants", "runtime", "--metadata-file", "/dev/null"])
-        .run();
+    common::build_amd64(&target, &source, &repository, extra).run();
     let image = format!("{repository}:{target}");
     let out = Test::new()
         .args(["test", &image, "--source-image", &source])
@@ -60,7 +59,7 @@ fn python_3_14_builds_and_passes_dpy_test() {
     if !common::engine("newest::3.14") {
         return;
     }
-    let (_repository, image, report) = builds_and_passes("3.14");
+    let (_repository, image, report) = builds_and_passes("3.14", &["--variants", "runtime"]);
     // The index holds the implicit directories 3.14's zipimport adds (json/, ...), so
     // it has more names than the zip has entries.
     assert!(report.contains("equals zipimport's reading"), "{report}");
@@ -95,7 +94,17 @@ fn python_3_15_builds_and_passes_dpy_test() {
     if !common::engine("newest::3.15") {
         return;
     }
-    let (_repository, image, report) = builds_and_passes("3.15");
+    // The slim profile, and the -buildroot image beside the runtime one: this machine's
+    // trust store lets the builder fetch pip from PyPI (sid's stand-in has none).
+    let (_repository, image, report) = builds_and_passes(
+        "3.15",
+        &[
+            "--profile",
+            "slim",
+            "--ca-bundle",
+            "/etc/ssl/certs/ca-certificates.crt",
+        ],
+    );
     let zip = "/usr/lib/python315-stdlib.zip/";
     for (check, says) in [
         ("lazy-imports", format!("`lazy import` and `lazy from` import on first use, from {zip}decimal.pyc; -X lazy_imports=all (mode all) defers a plain import")),
@@ -105,6 +114,64 @@ fn python_3_15_builds_and_passes_dpy_test() {
         let got = line(&report, check);
         assert!(got.starts_with("ok   ") && got.contains(&says), "{got}");
     }
+    // The SBOM names the interpreter's packages at the source's version.
+    let sbom = Test::new().args(["sbom", &image]).run();
+    let sbom: serde_json::Value = serde_json::from_slice(&sbom.stdout).unwrap();
+    let names: Vec<String> = sbom["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            format!(
+                "{} {}",
+                p["name"].as_str().unwrap(),
+                p["versionInfo"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert!(
+        names
+            .iter()
+            .any(|n| n.starts_with("python3.15-minimal 3.15.")),
+        "{names:?}"
+    );
+    // The -buildroot image extends as the README says: chroot-pip installs HTTPie (from
+    // the package index) with the builder's pip, and the runtime image runs it.
+    let cli = format!("{image}-cli");
+    let built = std::process::Command::new("/usr/bin/docker")
+        .args([
+            "build",
+            "-q",
+            "-t",
+            &cli,
+            "--build-arg",
+            &format!("BASE={image}"),
+        ])
+        .args(["--secret", "id=ca,src=/etc/ssl/certs/ca-certificates.crt"])
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cli"))
+        .env("DOCKER_BUILDKIT", "1")
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let request = common::docker(&[
+        "run",
+        "--rm",
+        &cli,
+        "--offline",
+        "--print=H",
+        "GET",
+        "example.org/dpy",
+    ]);
+    common::docker(&["image", "rm", &cli]);
+    let request = String::from_utf8_lossy(&request.stdout);
+    assert!(
+        request.contains("GET /dpy HTTP/1.1") && request.contains("Host: example.org"),
+        "{request}"
+    );
     // An image that turns UTF-8 mode off for its users fails the check.
     let source = common::sid_source("3.15");
     let broken = broken_variant(&image, &source, "ENV PYTHONUTF8=0");
