@@ -431,19 +431,7 @@ fn flask_and_a_console_script_on_alpine() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let request = docker_ok(&[
-        "run",
-        "--rm",
-        &cli,
-        "--offline",
-        "--print=H",
-        "GET",
-        "example.org/dpy",
-    ]);
-    assert!(
-        request.contains("GET /dpy HTTP/1.1") && request.contains("Host: example.org"),
-        "{request}"
-    );
+    common::assert_cli_example_answers(&cli);
 
     for image in [app.clone(), cli.clone(), uv.clone()] {
         assert_absent(&image, &marker);

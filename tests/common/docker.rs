@@ -292,3 +292,25 @@ fn tar_files(data: &[u8]) -> Option<Vec<(String, Vec<u8>)>> {
 fn holds(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
+
+/// Runs the image built from examples/cli (HTTPie as its entrypoint) offline, and asserts
+/// it prints the request it would send.
+pub fn assert_cli_example_answers(image: &str) {
+    let out = docker(&[
+        "run",
+        "--rm",
+        image,
+        "--offline",
+        "--print=H",
+        "GET",
+        "example.org/dpy",
+    ]);
+    let request = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success()
+            && request.contains("GET /dpy HTTP/1.1")
+            && request.contains("Host: example.org"),
+        "{image}: {request}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
