@@ -226,6 +226,9 @@ fn check(options: &BuildOptions) -> Result<Plan> {
             "--include-retired widens --all; named targets and patterns are built whether retired or not, so drop it or add --all".into(),
         ));
     }
+    // Resolved again per target by Recipe::new; checked here so that a wrong name is
+    // refused before the engine is asked.
+    catalog.profile(&options.profile)?;
     let today = crate::lifecycle::Month::now()?;
     let every = options.all.then_some(crate::selection::Every {
         today,

@@ -84,6 +84,13 @@ fn slim_leaves_out_its_list_and_their_libraries_and_says_so() {
 #[test]
 fn an_unknown_profile_is_one_line_naming_the_profiles() {
     let repository = common::unique_repository("profiles-bad");
+    // Refused before the engine is asked: the same answer with no engine at all.
+    Test::new()
+        .args(["build", "3.11-bookworm", "--profile", "tiny"])
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .status(2)
+        .stderr("dpy: error: unknown profile \"tiny\": choose one of slim, standard\n")
+        .run();
     Test::new()
         .args([
             "build",
