@@ -53,6 +53,15 @@ pub enum Error {
     #[error("{0}")]
     Engine(String),
 
+    /// The engine's client failed: the message names what was asked, and the client's
+    /// error stays as the cause.
+    #[error("{message}")]
+    EngineClient {
+        message: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+
     #[error("{0}")]
     SourceMissing(String),
 
@@ -89,7 +98,7 @@ impl Error {
         match self {
             Error::Usage(_) => exit::USAGE,
             Error::Definition { .. } | Error::Template { .. } => exit::DEFINITION,
-            Error::Engine(_) => exit::ENGINE,
+            Error::Engine(_) | Error::EngineClient { .. } => exit::ENGINE,
             Error::SourceMissing(_) => exit::SOURCE_MISSING,
             Error::SourceUnfit(_) => exit::SOURCE_UNFIT,
             Error::BuildStep(_) => exit::BUILD_STEP,
@@ -117,6 +126,10 @@ impl Error {
         match self {
             Error::Usage(m) => Error::Usage(with(m)),
             Error::Engine(m) => Error::Engine(with(m)),
+            Error::EngineClient { message, source } => Error::EngineClient {
+                message: with(message),
+                source,
+            },
             Error::SourceMissing(m) => Error::SourceMissing(with(m)),
             Error::SourceUnfit(m) => Error::SourceUnfit(with(m)),
             Error::BuildStep(m) => Error::BuildStep(with(m)),
@@ -129,36 +142,63 @@ impl Error {
     /// engine is given only when it did not answer: an engine that refused a request
     /// (a bad name, a missing image) is running, and the hint would send the user the
     /// wrong way.
-    pub fn engine(context: &str, err: impl std::fmt::Display) -> Self {
-        let message = err.to_string();
-        if engine_unreachable(&message) {
-            Error::Engine(format!(
-                "{context}: {message} (is the Docker engine running? check DOCKER_HOST, or run `dpy doctor`)"
-            ))
+    pub fn engine(context: &str, err: bollard::errors::Error) -> Self {
+        let message = if unreachable(&err) {
+            format!(
+                "{context}: {err} (is the Docker engine running? check DOCKER_HOST, or run `dpy doctor`)"
+            )
         } else {
-            Error::Engine(format!("{context}: {message}"))
+            format!("{context}: {err}")
+        };
+        Error::EngineClient {
+            message,
+            source: err,
         }
     }
 }
 
-/// Whether an error from the engine's client means nothing answered: no socket, a
-/// refused or dropped connection, a time-out.
-pub fn engine_unreachable(message: &str) -> bool {
-    let m = message.to_ascii_lowercase();
-    [
-        "error trying to connect",
-        "connection refused",
-        "no such file or directory",
-        "socket not found",
-        "timed out",
-        "timeout",
-        "connection reset",
-        "broken pipe",
-        "unsupported url scheme",
-        "client error (connect)",
-    ]
-    .iter()
-    .any(|phrase| m.contains(phrase))
+/// Whether an error of the engine's client means nothing answered: no socket, a refused,
+/// reset or timed-out connection, a scheme it cannot speak. Judged by the error's kind
+/// and the I/O errors among its causes, never by its words: a build step's own failure
+/// can say "no such file or directory", and the engine that reported it is running.
+pub fn unreachable(err: &bollard::errors::Error) -> bool {
+    use bollard::errors::Error as Client;
+    match err {
+        Client::SocketNotFoundError(_)
+        | Client::RequestTimeoutError
+        | Client::UnsupportedURISchemeError { .. } => true,
+        Client::HyperLegacyError { err } if err.is_connect() => true,
+        Client::HyperResponseError { err } if err.is_timeout() => true,
+        // The engine answered: whatever it said, it is running.
+        Client::DockerResponseServerError { .. } | Client::DockerStreamError { .. } => false,
+        // bollard's I/O variant is transparent: its chain of causes starts below it.
+        Client::IOError { err } => lost_connection(err),
+        other => io_causes(other).any(lost_connection),
+    }
+}
+
+/// An I/O error that means the connection to the engine was never made, or broke.
+fn lost_connection(io: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        io.kind(),
+        NotFound
+            | ConnectionRefused
+            | ConnectionReset
+            | ConnectionAborted
+            | NotConnected
+            | BrokenPipe
+            | TimedOut
+            | UnexpectedEof
+    )
+}
+
+/// The I/O errors along an error's chain of causes, the error itself first.
+fn io_causes<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a std::io::Error> {
+    std::iter::successors(Some(err), |e| e.source())
+        .filter_map(|e| e.downcast_ref::<std::io::Error>())
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -169,22 +209,47 @@ mod tests {
 
     #[test]
     fn the_engine_hint_comes_only_when_nothing_answered() {
-        let down = Error::engine(
-            "the Docker engine did not answer",
-            "error trying to connect: No such file or directory (os error 2)",
-        );
-        assert!(
-            down.to_string().contains("is the Docker engine running?"),
-            "{down}"
-        );
-        let refused = Error::engine(
-            "tagging Bar/Bad:3.11-bookworm",
-            "Docker responded with status code 400: invalid reference format",
-        );
-        assert_eq!(
-            refused.to_string(),
-            "tagging Bar/Bad:3.11-bookworm: Docker responded with status code 400: invalid reference format"
-        );
-        assert_eq!(refused.exit_code(), exit::ENGINE);
+        use bollard::errors::Error as Client;
+        let io = |kind| Client::IOError {
+            err: std::io::Error::new(kind, "no such file or directory"),
+        };
+        for down in [
+            Client::SocketNotFoundError("/run/docker.sock".into()),
+            Client::RequestTimeoutError,
+            io(std::io::ErrorKind::ConnectionRefused),
+            io(std::io::ErrorKind::NotFound),
+        ] {
+            let e = Error::engine("the Docker engine did not answer", down);
+            assert!(
+                e.to_string().contains("is the Docker engine running?"),
+                "{e}"
+            );
+            assert_eq!(e.exit_code(), exit::ENGINE);
+        }
+        // The engine answered, in words that an unreachable engine's error also uses.
+        for answered in [
+            Client::DockerResponseServerError {
+                status_code: 400,
+                message: "invalid reference format".into(),
+            },
+            Client::DockerResponseServerError {
+                status_code: 404,
+                message: "open /var/lib/docker/x: no such file or directory; connection refused; timed out".into(),
+            },
+            Client::DockerStreamError {
+                error: "failed to solve: no such file or directory".into(),
+            },
+            io(std::io::ErrorKind::InvalidData),
+        ] {
+            let e = Error::engine("tagging Bar/Bad:3.11-bookworm", answered);
+            assert!(!e.to_string().contains("is the Docker engine running?"), "{e}");
+            assert!(e.to_string().starts_with("tagging Bar/Bad:3.11-bookworm: "), "{e}");
+        }
+        // The client's error stays as the cause.
+        let e = Error::engine("saving x", Client::RequestTimeoutError);
+        assert!(std::error::Error::source(&e).is_some());
+        let e = e.prefixed("linux/arm64");
+        assert!(e.to_string().starts_with("linux/arm64: saving x: "), "{e}");
+        assert!(std::error::Error::source(&e).is_some());
     }
 }

@@ -188,6 +188,9 @@ async fn build_once(
     // The engine's error can quote what the step printed: made printable here, once,
     // for every message below that embeds it (printed as a warning or in the error).
     let mut failure: Option<String> = None;
+    // Whether the client lost the engine, by the kind of its error (crate::error::
+    // unreachable); a message in the stream is the engine's own answer.
+    let mut lost: Option<bollard::errors::Error> = None;
     while let Some(item) = stream.next().await {
         match item {
             Ok(info) => {
@@ -218,6 +221,9 @@ async fn build_once(
             }
             Err(e) => {
                 failure = Some(one_line(&e.to_string()));
+                if crate::error::unreachable(&e) {
+                    lost = Some(e);
+                }
                 break;
             }
         }
@@ -231,6 +237,11 @@ async fn build_once(
             broken(spec, message)
         } else if is_shared_step_clash(&message) {
             clashed(spec, message)
+        } else if let Some(e) = lost {
+            Failure::Final(Error::engine(
+                "the Docker engine stopped answering during the build",
+                e,
+            ))
         } else {
             Failure::Final(step_error(progress, spec.platform, &message))
         })
@@ -267,12 +278,6 @@ async fn build_once(
 
 fn step_error(progress: &Progress, platform: &str, message: &str) -> Error {
     let message = message.split_whitespace().collect::<Vec<_>>().join(" ");
-    if crate::error::engine_unreachable(&message) {
-        return Error::engine(
-            "the Docker engine stopped answering during the build",
-            message,
-        );
-    }
     match progress.failure(&message) {
         Some(step) => {
             let mut text = format!(
@@ -375,6 +380,20 @@ mod tests {
         assert!(!is_shared_step_clash(
             "executor failed running [/bin/sh -c false]: exit code: 1"
         ));
+    }
+
+    #[test]
+    fn a_step_failure_in_the_words_of_a_lost_engine_is_still_a_step_failure() {
+        // The engine answered with this failure: whatever its words, it is running.
+        let progress = Progress::new(crate::engine::progress::ProgressMode::Quiet, "t");
+        for words in [
+            "failed to compute cache key: \"/x\": no such file or directory",
+            "process \"/bin/sh -c curl x\" did not complete successfully: connection refused, timed out",
+        ] {
+            let e = step_error(&progress, "linux/amd64", words);
+            assert_eq!(e.exit_code(), crate::error::exit::BUILD_STEP, "{e}");
+            assert!(!e.to_string().contains("is the Docker engine running?"), "{e}");
+        }
     }
 
     #[test]

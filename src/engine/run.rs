@@ -175,17 +175,18 @@ pub async fn read_file(engine: &Engine, image: &str, path: &str) -> Result<Vec<u
             Err(e) => return Err(Error::engine(&format!("reading {path} from {image}"), e)),
         }
     }
+    // The archive is in memory: a failure to read it is the engine's answer, malformed.
+    let malformed = |e: std::io::Error| {
+        Error::Engine(format!(
+            "reading {path} from {image}: the engine's archive: {e}"
+        ))
+    };
     let mut entries = tar::Archive::new(archive.as_slice());
-    for entry in entries
-        .entries()
-        .map_err(|e| Error::engine(&format!("reading {path} from {image}"), e))?
-    {
-        let mut entry =
-            entry.map_err(|e| Error::engine(&format!("reading {path} from {image}"), e))?;
+    for entry in entries.entries().map_err(malformed)? {
+        let mut entry = entry.map_err(malformed)?;
         if entry.header().entry_type().is_file() {
             let mut data = Vec::new();
-            std::io::Read::read_to_end(&mut entry, &mut data)
-                .map_err(|e| Error::engine(&format!("reading {path} from {image}"), e))?;
+            std::io::Read::read_to_end(&mut entry, &mut data).map_err(malformed)?;
             return Ok(data);
         }
     }
