@@ -144,6 +144,39 @@ mod tests {
         assert_ne!(debug.digest(), inputs("sha256:a").digest());
     }
 
+    /// The digest of fixed inputs, held to a value written down: --if-changed compares
+    /// digests across dpy releases, so the form they are taken over (field names and
+    /// order, how the shell and variants serialize) must not move by accident. A change
+    /// here is deliberate, and makes every target rebuild once.
+    #[test]
+    fn the_digest_of_fixed_inputs_is_a_golden_value() {
+        let fixed = Inputs {
+            dpy: "1.0.0",
+            definitions: format!("sha256:{}", "d".repeat(64)),
+            sources: BTreeMap::from([
+                (
+                    "linux/amd64".to_string(),
+                    format!("sha256:{}", "a".repeat(64)),
+                ),
+                (
+                    "linux/arm64".to_string(),
+                    format!("sha256:{}", "b".repeat(64)),
+                ),
+            ]),
+            profile: "standard".into(),
+            shell: crate::runtime::Shell::Dash,
+            variants: crate::runtime::DEFAULT_VARIANTS.to_vec(),
+            compile_once: true,
+            source_date_epoch: Some(1_700_000_000),
+            signed_with: Some("sha256:f00d".into()),
+        };
+        assert_eq!(
+            String::from_utf8(serde_json::to_vec(&fixed).unwrap()).unwrap(),
+            GOLDEN_JSON,
+        );
+        assert_eq!(fixed.digest(), GOLDEN_DIGEST);
+    }
+
     #[test]
     fn a_moved_source_is_named() {
         let previous = Previous {
@@ -177,4 +210,15 @@ mod tests {
             "the registry's layers are gzip, --compression zstd asks"
         );
     }
+
+    // The bytes digested, and their sha256 as `sha256sum` gives it.
+    const GOLDEN_JSON: &str = concat!(
+        r#"{"dpy":"1.0.0","definitions":"sha256:dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd","#,
+        r#""sources":{"linux/amd64":"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","#,
+        r#""linux/arm64":"sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"},"#,
+        r#""profile":"standard","shell":"dash","variants":["runtime","buildroot"],"#,
+        r#""compile_once":true,"source_date_epoch":1700000000,"signed_with":"sha256:f00d"}"#
+    );
+    const GOLDEN_DIGEST: &str =
+        "sha256:e601031b467bc7dc78c8101c68c9815189d2474ded656fb817a32818119f9e04";
 }

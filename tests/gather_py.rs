@@ -627,13 +627,13 @@ print(json.dumps(out))
 #[test]
 fn graft_copies_what_the_stage_needs_and_the_root_lacks() {
     let Some((_, loader)) = host_loader() else {
-        eprintln!("gather_py: graft test skipped: no known glibc loader for this machine");
+        crate::common::cannot_test("gather_py::graft", "no known glibc loader for this machine");
         return;
     };
     let (_dir, tmp) = temp();
     let got = json_of(GRAFT, &[&tmp, loader]);
     if let Some(why) = got.get("skip") {
-        eprintln!("gather_py: graft test skipped: {why}");
+        crate::common::cannot_test("gather_py::graft", &why.to_string());
         return;
     }
     assert_eq!(got["failures"], 0, "{got}");
@@ -677,7 +677,10 @@ fn graft_copies_what_the_stage_needs_and_the_root_lacks() {
         "nothing the root has is grafted: {stage:?}"
     );
     let Some(owners) = got.get("owners") else {
-        eprintln!("gather_py: no dpkg on this machine: the records of a graft go unchecked");
+        crate::common::cannot_test(
+            "gather_py::graft",
+            "no dpkg on this machine: the records of a graft go unchecked",
+        );
         return;
     };
     let owners: Vec<String> = owners

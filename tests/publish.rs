@@ -282,7 +282,8 @@ fn a_wrong_password_is_named_and_not_retried() {
     if !registry("publish::wrong-password") {
         return;
     }
-    let started = std::time::Instant::now();
+    // That it is asked once, not retried, is counted against the fake registry in
+    // publish's own tests (refused_credentials_are_asked_once_...).
     let out = Test::new()
         .args([
             "build",
@@ -299,7 +300,6 @@ fn a_wrong_password_is_named_and_not_retried() {
         ))
         .one_line_error()
         .run();
-    assert!(started.elapsed().as_secs() < 5, "no retry loop");
     assert!(
         !String::from_utf8_lossy(&out.stderr).contains("wrong"),
         "the password is never printed"

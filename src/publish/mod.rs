@@ -1349,6 +1349,47 @@ mod tests {
         );
     }
 
+    /// A refusal of the credentials is final at once (one request); a server error is
+    /// tried again, ATTEMPTS times in all. Counted, not timed: a retry can be quick.
+    #[tokio::test]
+    async fn refused_credentials_are_asked_once_and_a_failing_server_a_bounded_number_of_times() {
+        let credentials = Some(Credentials {
+            username: "dpy".into(),
+            password: "wrong".into(),
+        });
+        let registry = fake::Fake::start().await;
+        registry.answer(
+            "GET",
+            "/v2/",
+            fake::Answer::error(401, "UNAUTHORIZED", "authentication required"),
+        );
+        let e = preflight(&registry.destination("dpy/python"), &credentials)
+            .await
+            .unwrap_err();
+        assert_eq!(e.exit_code(), crate::error::exit::REGISTRY);
+        assert!(
+            e.to_string().contains("refused the credentials of dpy"),
+            "{e}"
+        );
+        assert!(
+            !e.to_string().contains("wrong"),
+            "the password is never printed: {e}"
+        );
+        assert_eq!(registry.count("GET", "/v2/"), 1);
+
+        let failing = fake::Fake::start().await;
+        failing.answer(
+            "GET",
+            "/v2/",
+            fake::Answer::error(503, "UNAVAILABLE", "try later"),
+        );
+        let e = preflight(&failing.destination("dpy/python"), &credentials)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("no answer after 3 attempts"), "{e}");
+        assert_eq!(failing.count("GET", "/v2/"), ATTEMPTS as usize);
+    }
+
     #[tokio::test]
     async fn an_index_the_registry_serves_otherwise_is_refused() {
         let registry = fake::Fake::start().await;

@@ -7,6 +7,33 @@ pub fn engine_required() -> bool {
     std::env::var("DPY_REQUIRE_ENGINE").is_ok_and(|v| v == "1")
 }
 
+/// A test that cannot do what it is for on this machine: a failure when the suite is
+/// required to test everything (DPY_REQUIRE_ENGINE=1, as CI runs it), else a line that
+/// says so. Never a silent pass.
+pub fn cannot_test(test: &str, why: &str) {
+    assert!(
+        !engine_required(),
+        "{test}: cannot test here: {why} (DPY_REQUIRE_ENGINE=1 makes that a failure)"
+    );
+    eprintln!("SKIPPED {test}: {why}");
+}
+
+/// A platform (`linux/<arch>`) this machine has no binfmt handler for, so that the engine
+/// cannot run it, or None when it can run every one dpy knows of besides its own.
+pub fn unrunnable_platform() -> Option<&'static str> {
+    // (platform, the qemu machine name its handler is registered under)
+    [
+        ("linux/s390x", "s390x"),
+        ("linux/riscv64", "riscv64"),
+        ("linux/ppc64le", "ppc64le"),
+    ]
+    .into_iter()
+    .find(|(_, machine)| {
+        !std::path::Path::new(&format!("/proc/sys/fs/binfmt_misc/qemu-{machine}")).exists()
+    })
+    .map(|(platform, _)| platform)
+}
+
 /// `true` when a Docker engine answers. Without one: fails when required, else skips.
 pub fn engine(test: &str) -> bool {
     let answered = std::process::Command::new(BIN)
