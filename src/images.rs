@@ -79,6 +79,14 @@ pub struct ImageSpec<'a> {
     pub source_layers: Vec<String>,
 }
 
+/// A tag with a platform's suffix, when it carries one (`3.12-alpine3.20-amd64`).
+pub fn tag_with(tag: &str, suffix: Option<&str>) -> String {
+    match suffix {
+        Some(suffix) => format!("{tag}-{suffix}"),
+        None => tag.to_string(),
+    }
+}
+
 /// How one variant builds: which Dockerfile, which stage of it, what it keeps.
 fn stage(variant: Variant) -> (&'static str, &'static str) {
     match variant {
@@ -100,18 +108,16 @@ pub async fn build(
     labels: &HashMap<String, String>,
     progress: &Progress,
 ) -> Result<Images> {
-    let suffix = spec
-        .tag_suffix
-        .as_deref()
-        .map(|s| format!("-{s}"))
-        .unwrap_or_default();
     let mut built = Images(Vec::new());
     for &variant in &spec.recipe.variants {
         match build_one(engine, spec, variant, context, layout, labels, progress).await {
             Ok((id, hold)) => built.0.push(TaggedImage {
                 variant,
                 repository: spec.repository.to_string(),
-                tag: format!("{}{suffix}", spec.recipe.target.tag_of(variant)),
+                tag: tag_with(
+                    &spec.recipe.target.tag_of(variant),
+                    spec.tag_suffix.as_deref(),
+                ),
                 id,
                 hold,
             }),

@@ -1,0 +1,181 @@
+//! The last stage of one platform: the gathered tree distilled into the runtime root
+//! (crate::distill), and the images built from it (crate::images), untagged. Every
+//! platform of a target finishes side by side; if one fails, the others' images go.
+
+use std::time::Instant;
+
+use crate::context::BuildContext;
+use crate::distill;
+use crate::engine::source::SourceImage;
+use crate::engine::Engine;
+use crate::epoch::Epoch;
+use crate::error::Result;
+use crate::gather::Gathered;
+use crate::images::{self, Images};
+use crate::layout::BuilderPip;
+use crate::plan::{Plan, TargetPlan};
+use crate::render;
+
+/// A built pair of images of one platform, not yet tagged, and what the records say.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub images: Images,
+    pub source: SourceImage,
+    pub python_version: String,
+    pub os_name: String,
+    pub site_packages: String,
+    /// Stdlib extension modules left out: they do not import in the source either.
+    pub broken_modules: Vec<String>,
+    /// Where the -buildroot image's pip comes from (`source 24.0`, `apt 23.0.1`), if any.
+    pub builder_pip: Option<String>,
+    /// The runtime image's SBOM (SPDX JSON), as it carries it.
+    pub sbom: String,
+    /// The debug image's SBOM: the runtime's packages and what the debug layer adds.
+    pub debug_sbom: Option<String>,
+    /// Debug sections removed from the source's ELF files.
+    pub stripped: distill::strip::Stripped,
+    /// The build's epoch (RFC 3339).
+    pub epoch: String,
+    pub seconds: f64,
+}
+
+/// Every platform's images, built side by side; on a failure, the images the other
+/// platforms built are removed and the first failure is returned.
+pub async fn finish_all(
+    plan: &Plan,
+    target: &TargetPlan<'_>,
+    contexts: Vec<BuildContext>,
+    gathered: Vec<Gathered>,
+    inputs: &str,
+) -> Result<Vec<Outcome>> {
+    let finishing = target
+        .platforms
+        .iter()
+        .zip(contexts)
+        .zip(gathered)
+        .enumerate()
+        .map(|(i, ((p, context), g))| {
+            let spec = images::ImageSpec {
+                recipe: &p.recipe,
+                platform: p.platform.to_string(),
+                no_cache: plan.no_cache,
+                repository: &plan.repository,
+                tag_suffix: p.tag_suffix.clone(),
+                inputs: inputs.to_string(),
+                epoch: Epoch::of(g.source.created),
+                source_layers: g.source.layers.clone(),
+            };
+            async move {
+                finish(p.engine(), spec, context, g)
+                    .await
+                    .map_err(|e| target.on(i, e))
+            }
+        });
+    let results = futures_util::future::join_all(finishing).await;
+    if results.iter().any(Result::is_err) {
+        for (p, result) in target.platforms.iter().zip(&results) {
+            if let Ok(outcome) = result {
+                images::discard(p.engine(), &outcome.images).await;
+            }
+        }
+        return Err(results
+            .into_iter()
+            .find_map(Result::err)
+            .expect("one failed"));
+    }
+    Ok(results.into_iter().flatten().collect())
+}
+
+/// Distills one platform's gathered tree and builds its two images (untagged).
+async fn finish(
+    engine: &Engine,
+    spec: images::ImageSpec<'_>,
+    mut context: BuildContext,
+    gathered: Gathered,
+) -> Result<Outcome> {
+    let recipe = spec.recipe;
+    let Gathered {
+        source,
+        layout,
+        bounds: _,
+        export,
+        work,
+        warnings,
+        progress,
+        started,
+    } = gathered;
+    let t = Instant::now();
+    // The layer's file times: SOURCE_DATE_EPOCH, else 0 (not the source's date: the
+    // layer's bytes do not move when only the source's date does).
+    let mtime = crate::epoch::source_date_epoch().map_or(0, |s| s.max(0) as u64);
+    let distilled = distill::distill(&export, &layout, recipe, mtime, &spec.epoch.rfc3339())
+        .map_err(|e| e.prefixed(&source.name))?;
+    let file_name = |path: &str| path.rsplit('/').next().unwrap_or_default().to_string();
+    progress.note(&format!(
+        "distilled: {} stdlib entries in {} ({:.1} MB), {} start-up files in {} ({:.1} MB), root {:.1} MB, {:.1}s",
+        distilled.stats.zip_entries,
+        file_name(&layout.python.stdlib_zip),
+        distilled.stats.zip_bytes as f64 / 1e6,
+        distilled.stats.startup_files,
+        layout.python.stdlib,
+        distilled.stats.startup_bytes as f64 / 1e6,
+        distilled.root_tar.len() as f64 / 1e6,
+        t.elapsed().as_secs_f64()
+    ));
+    if !distilled.stripped.files.is_empty() {
+        progress.note(&format!(
+            "debug info: {:.1} MB of debug sections removed from {} ELF files{}",
+            distilled.stripped.bytes as f64 / 1e6,
+            distilled.stripped.files.len(),
+            if distilled.debug.is_some() {
+                " (the -debug image keeps them)"
+            } else {
+                ""
+            }
+        ));
+    }
+    if let (Some(_), Some(tools)) = (&distilled.debug, &layout.debug) {
+        progress.note(&tools.describe());
+    }
+    let builder_pip = BuilderPip::load(&export)?.describe();
+    drop(export);
+    drop(work);
+    // A cached gather step prints nothing: its warnings come from layout.json instead.
+    for warning in &layout.warnings {
+        if !warnings.contains(warning) {
+            progress.warn(warning);
+        }
+    }
+    if builder_pip.is_none() {
+        progress.warn(
+            "the -buildroot image has no pip: the source has none, and neither a package repository nor PyPI answered; chroot-pip says how to add one",
+        );
+    }
+
+    context.add(
+        render::RUNTIME_DOCKERFILE,
+        0o644,
+        render::render_runtime(recipe, &layout)?,
+    );
+    context.add(render::ROOT_TAR, 0o644, distilled.root_tar);
+    let debug_sbom = distilled.debug.map(|debug| {
+        context.add(render::DEBUG_TAR, 0o644, debug.tar);
+        debug.sbom
+    });
+    let labels = images::labels(recipe, &source, &layout, &spec.epoch, &spec.inputs);
+    let built = images::build(engine, &spec, &context, &layout, &labels, &progress).await?;
+    Ok(Outcome {
+        images: built,
+        python_version: layout.python.version.clone(),
+        os_name: layout.os_name(),
+        site_packages: layout.python.purelib.clone(),
+        broken_modules: layout.broken_modules(),
+        builder_pip,
+        sbom: distilled.sbom,
+        debug_sbom,
+        stripped: distilled.stripped.clone(),
+        epoch: spec.epoch.rfc3339(),
+        source,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}

@@ -1,0 +1,68 @@
+//! `--if-changed`: a target whose inputs (crate::inputs) equal those the last build of
+//! its tag recorded is not built again. The last build is asked where it went: the
+//! metadata file and the engine for a local build, the registry for a pushed one.
+
+use crate::engine::Engine;
+use crate::error::Result;
+use crate::inputs::Inputs;
+use crate::plan::{Plan, TargetPlan};
+use crate::summary;
+
+/// `Some(Unchanged)` when the target need not be built: asked for, and the last build of
+/// its tag was made of the same inputs (and pushed in the same compression). Otherwise
+/// None, after saying what moved when there was a last build.
+pub async fn unchanged(
+    plan: &Plan,
+    target: &TargetPlan<'_>,
+    inputs: &Inputs,
+) -> Result<Option<summary::Done>> {
+    if !plan.if_changed {
+        return Ok(None);
+    }
+    // The first image made stands for the target (the runtime image by default).
+    let first = target.target.tag_of(plan.variants[0]);
+    let platform = &target.platforms[0];
+    let previous = match &plan.destination {
+        None => {
+            let tag = crate::images::tag_with(&first, platform.tag_suffix.as_deref());
+            let reference = format!("{}:{tag}", plan.repository);
+            match crate::inputs::recorded(&plan.metadata_file, &reference) {
+                Some(p) if engine_has(platform.engine(), &reference, &p.digest).await => Some(p),
+                _ => None,
+            }
+        }
+        Some((destination, credentials)) => {
+            crate::publish::recorded_inputs(destination, &first, credentials).await?
+        }
+    };
+    let digest = inputs.digest();
+    match previous {
+        Some(previous) if previous.is(&digest, plan.compression) => {
+            println!(
+                "{}:{first} unchanged ({})",
+                plan.repository, previous.digest
+            );
+            Ok(Some(summary::Done::Unchanged(previous.digest)))
+        }
+        Some(previous) => {
+            target.progress(plan.progress, 0).note(&format!(
+                "rebuilding: {}",
+                crate::inputs::what_moved(&previous, inputs, plan.compression)
+            ));
+            Ok(None)
+        }
+        None => Ok(None),
+    }
+}
+
+/// Whether the engine still holds `reference` as the image `id` (a recorded build whose
+/// image was removed since is built again).
+async fn engine_has(engine: &Engine, reference: &str, id: &str) -> bool {
+    engine
+        .docker()
+        .inspect_image(reference)
+        .await
+        .ok()
+        .and_then(|i| i.id)
+        .is_some_and(|found| found == id)
+}
