@@ -98,8 +98,8 @@ pub async fn gather(
             unpacked.privileged.join(", ")
         ));
     }
-    let layout =
-        Layout::parse(&answer(&export, "layout.json")?).map_err(|e| e.prefixed(&source.name))?;
+    let layout = Layout::parse(&crate::layout::answer(&export, "layout.json")?)
+        .map_err(|e| e.prefixed(&source.name))?;
     Ok(Gathered {
         source,
         layout,
@@ -110,25 +110,6 @@ pub async fn gather(
         progress,
         started,
     })
-}
-
-/// The gather stage's answer `name` (layout.json, stdlib.json, builder-pip.json), a
-/// regular file at the export's top of at most `shape::MAX_ANSWER_BYTES`: each is read
-/// whole, and an ordinary one is a few hundred KB.
-pub fn answer(export: &Tree, name: &str) -> Result<String> {
-    let file = export.open_file(name)?;
-    let most = crate::shape::MAX_ANSWER_BYTES;
-    let mut text = String::new();
-    std::io::Read::read_to_string(&mut std::io::Read::take(file, most + 1), &mut text).map_err(
-        |e| Error::SourceUnfit(format!("{}: not readable text: {e}", export.show(name))),
-    )?;
-    if text.len() as u64 > most {
-        return Err(Error::SourceUnfit(format!(
-            "{} is larger than {most} bytes; the gather stage writes far less",
-            export.show(name)
-        )));
-    }
-    Ok(text)
 }
 
 /// Resolves once the tar at `path` is larger than an export within `bounds` can be

@@ -4,7 +4,7 @@
 
 use crate::engine::Engine;
 use crate::error::Result;
-use crate::inputs::Inputs;
+use crate::inputs::{Inputs, Previous};
 use crate::plan::{Plan, TargetPlan};
 use crate::summary;
 
@@ -26,7 +26,7 @@ pub async fn unchanged(
         None => {
             let tag = crate::images::tag_with(&first, platform.tag_suffix.as_deref());
             let reference = format!("{}:{tag}", plan.repository);
-            match crate::inputs::recorded(&plan.metadata_file, &reference) {
+            match recorded(&plan.metadata_file, &reference) {
                 Some(p) if engine_has(platform.engine(), &reference, &p.digest).await => Some(p),
                 _ => None,
             }
@@ -65,4 +65,21 @@ async fn engine_has(engine: &Engine, reference: &str, id: &str) -> bool {
         .ok()
         .and_then(|i| i.id)
         .is_some_and(|found| found == id)
+}
+
+/// The newest record of `reference` in the metadata file, if it has inputs.
+fn recorded(path: &std::path::Path, reference: &str) -> Option<Previous> {
+    let file = crate::metadata::load(path).ok()?;
+    file.images
+        .iter()
+        .rev()
+        .find(|r| r.reference == reference)
+        .and_then(|r| {
+            Some(Previous {
+                inputs: r.inputs.clone()?,
+                digest: r.digest.clone(),
+                source_digest: Some(r.source_digest.clone()),
+                compression: None,
+            })
+        })
 }

@@ -13,8 +13,6 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::metadata;
-
 /// The label both images carry.
 pub const LABEL: &str = "io.dpy.inputs";
 
@@ -44,7 +42,7 @@ impl Inputs {
     ) -> Self {
         Inputs {
             dpy: env!("CARGO_PKG_VERSION"),
-            definitions: crate::provenance::definitions_digest(),
+            definitions: crate::definitions::digest(),
             sources,
             profile: profile.to_string(),
             shell,
@@ -73,39 +71,22 @@ pub struct Previous {
     /// How the registry's layers are compressed; None for a local build. The images are
     /// the same either way, so this is not an input, but a push in another compression
     /// is not the one asked for.
-    pub compression: Option<crate::publish::Compression>,
+    pub compression: Option<crate::compression::Compression>,
 }
 
 impl Previous {
     /// Whether the last build is what is asked now: the same inputs and, pushed, the
     /// same compression.
-    pub fn is(&self, inputs: &str, compression: crate::publish::Compression) -> bool {
+    pub fn is(&self, inputs: &str, compression: crate::compression::Compression) -> bool {
         self.inputs == inputs && self.compression.is_none_or(|c| c == compression)
     }
-}
-
-/// The newest record of `reference` in the metadata file, if it has inputs.
-pub fn recorded(path: &std::path::Path, reference: &str) -> Option<Previous> {
-    let file = metadata::load(path).ok()?;
-    file.images
-        .iter()
-        .rev()
-        .find(|r| r.reference == reference)
-        .and_then(|r| {
-            Some(Previous {
-                inputs: r.inputs.clone()?,
-                digest: r.digest.clone(),
-                source_digest: Some(r.source_digest.clone()),
-                compression: None,
-            })
-        })
 }
 
 /// What to say when a target's inputs differ from its last build's.
 pub fn what_moved(
     previous: &Previous,
     now: &Inputs,
-    compression: crate::publish::Compression,
+    compression: crate::compression::Compression,
 ) -> String {
     let first = now.sources.values().next();
     match (&previous.source_digest, first, previous.compression) {
@@ -185,7 +166,7 @@ mod tests {
             source_digest: Some("sha256:a".into()),
             compression: None,
         };
-        let gzip = crate::publish::Compression::Gzip;
+        let gzip = crate::compression::Compression::Gzip;
         assert_eq!(
             what_moved(&previous, &inputs("sha256:b"), gzip),
             "source sha256:a → sha256:b"
@@ -202,7 +183,7 @@ mod tests {
             compression: Some(gzip),
             ..previous
         };
-        let zstd = crate::publish::Compression::Zstd;
+        let zstd = crate::compression::Compression::Zstd;
         assert!(pushed.is(&now.digest(), gzip));
         assert!(!pushed.is(&now.digest(), zstd));
         assert_eq!(

@@ -5,9 +5,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::shape;
 use crate::target::Family;
+use crate::tree::Tree;
 
 /// Where the builder's pip can come from (templates/context/builder-pip.sh).
 const PIP_ORIGINS: &[&str] = &["source", "apt", "apk", "pypi", "none"];
@@ -93,7 +94,7 @@ impl BuilderPip {
     /// builder-pip.json, read through the export's handle like every answer of the
     /// source's code.
     pub fn load(export: &crate::tree::Tree) -> Result<Self> {
-        Self::parse(&crate::gather::answer(export, "builder-pip.json")?)
+        Self::parse(&answer(export, "builder-pip.json")?)
     }
 
     /// builder-pip.json's text, read and checked: its origin is a word dpy knows and its
@@ -460,6 +461,25 @@ impl Layout {
             .map(|(dir, _)| dir)
             .unwrap_or("/usr/bin")
     }
+}
+
+/// The gather stage's answer `name` (layout.json, stdlib.json, builder-pip.json), a
+/// regular file at the export's top of at most `shape::MAX_ANSWER_BYTES`: each is read
+/// whole, and an ordinary one is a few hundred KB.
+pub fn answer(export: &Tree, name: &str) -> Result<String> {
+    let file = export.open_file(name)?;
+    let most = crate::shape::MAX_ANSWER_BYTES;
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut std::io::Read::take(file, most + 1), &mut text).map_err(
+        |e| Error::SourceUnfit(format!("{}: not readable text: {e}", export.show(name))),
+    )?;
+    if text.len() as u64 > most {
+        return Err(Error::SourceUnfit(format!(
+            "{} is larger than {most} bytes; the gather stage writes far less",
+            export.show(name)
+        )));
+    }
+    Ok(text)
 }
 
 #[cfg(test)]

@@ -71,7 +71,7 @@ pub struct Record {
     pub manifests: Vec<PlatformManifest>,
     /// When pushed: how the layers are compressed (`size` is what a pull downloads).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub compression: Option<crate::publish::Compression>,
+    pub compression: Option<crate::compression::Compression>,
     /// The runtime image only: the debug sections dpy removed from the source's ELF
     /// files (distill::strip), and by what; absent when the source was stripped.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -6,7 +6,6 @@
 //! (the pushed index and manifests, or the local image id).
 
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
 /// The build type this predicate describes.
 pub const BUILD_TYPE: &str = "https://dpy.invalid/build/v1";
@@ -24,26 +23,9 @@ pub struct Inputs<'a> {
     pub no_cache: bool,
     pub compile_once: bool,
     /// How the pushed layers are compressed; None: not pushed.
-    pub compression: Option<crate::publish::Compression>,
+    pub compression: Option<crate::compression::Compression>,
     /// RFC 3339: the build's epoch.
     pub epoch: &'a str,
-}
-
-/// The digest of everything dpy embeds that shapes an image: the image definitions
-/// (images/*.toml) and the templates and files of the build context.
-pub fn definitions_digest() -> String {
-    let mut hasher = Sha256::new();
-    let files = crate::catalog::EMBEDDED
-        .iter()
-        .chain(crate::render::TEMPLATES)
-        .chain(crate::render::VERBATIM);
-    for (name, body) in files {
-        hasher.update(name.as_bytes());
-        hasher.update([0]);
-        hasher.update(body.len().to_le_bytes());
-        hasher.update(body.as_bytes());
-    }
-    format!("sha256:{:x}", hasher.finalize())
 }
 
 /// The in-toto statement for `subjects` (name, `sha256:…`).
@@ -74,7 +56,7 @@ pub fn statement(subjects: &[(String, String)], inputs: &Inputs<'_>) -> Value {
                 },
                 "internalParameters": {
                     "dpy_version": env!("CARGO_PKG_VERSION"),
-                    "definitions": definitions_digest(),
+                    "definitions": crate::definitions::digest(),
                     "epoch": inputs.epoch,
                 },
                 "resolvedDependencies": [{
@@ -126,7 +108,7 @@ mod tests {
         );
         assert_eq!(
             definition["internalParameters"]["definitions"],
-            definitions_digest()
+            crate::definitions::digest()
         );
         // The same inputs, the same statement: nothing in it is the wall clock.
         assert_eq!(
@@ -136,6 +118,6 @@ mod tests {
                 &inputs
             )
         );
-        assert!(definitions_digest().starts_with("sha256:"));
+        assert!(crate::definitions::digest().starts_with("sha256:"));
     }
 }

@@ -33,7 +33,7 @@ pub struct Manifest {
 /// The stdlib.json of `gathered`'s export, read and checked.
 pub fn manifest(gathered: &Gathered) -> Result<Manifest> {
     parse(
-        &crate::gather::answer(&gathered.export, "stdlib.json")?,
+        &crate::layout::answer(&gathered.export, "stdlib.json")?,
         &gathered.source.name,
     )
 }

@@ -18,39 +18,6 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 
-/// How pushed layers are compressed.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Compression {
-    /// The engine's own push: Docker's gzip media types, as every client reads.
-    Gzip,
-    /// dpy's push: OCI zstd layers, smaller to pull; Docker 20.10 and later pull them
-    /// (tests/publish.rs pulls and runs one).
-    Zstd,
-}
-
-impl Compression {
-    /// What the layers of a manifest are, from their media types.
-    pub fn of_media_types<'a>(mut types: impl Iterator<Item = &'a str>) -> Compression {
-        if types.any(|t| t.ends_with("+zstd") || t.ends_with(".zstd")) {
-            Compression::Zstd
-        } else {
-            Compression::Gzip
-        }
-    }
-}
-
-impl std::fmt::Display for Compression {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Compression::Gzip => "gzip",
-            Compression::Zstd => "zstd",
-        })
-    }
-}
-
 /// The level every zstd layer is written at. 19 is zstd's highest without `--ultra`
 /// (an 8 MiB window, which every decoder accepts). Measured on the runtime layer of
 /// 3.13-slim-bookworm (33.6 MB): gzip -6 14.2 MB; zstd 3 14.2 MB, 9 13.2 MB, 16 12.6 MB,
@@ -388,18 +355,5 @@ mod tests {
         assert!(error.contains("b/layer.tar is sha256:"), "{error}");
         let error = Saved::open(&path, "sha256:0000").err().unwrap().to_string();
         assert!(error.contains("not sha256:0000"), "{error}");
-    }
-
-    #[test]
-    fn the_compression_of_a_manifest_is_read_from_its_layer_types() {
-        let docker = "application/vnd.docker.image.rootfs.diff.tar.gzip";
-        assert_eq!(
-            Compression::of_media_types([docker].into_iter()),
-            Compression::Gzip
-        );
-        assert_eq!(
-            Compression::of_media_types([docker, ZSTD_LAYER].into_iter()),
-            Compression::Zstd
-        );
     }
 }

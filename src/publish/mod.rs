@@ -28,11 +28,11 @@ use oci_client::manifest::{
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 
+pub use crate::compression::Compression;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::images::TaggedImage;
 use crate::terminal_text::one_line;
-pub use layers::Compression;
 
 /// How often a transient failure (connection refused or reset, 5xx) is tried again.
 pub const ATTEMPTS: u32 = 3;
