@@ -254,10 +254,6 @@ impl Catalog {
         &self.zip
     }
 
-    pub fn profile_names(&self) -> impl Iterator<Item = &str> {
-        self.profiles.keys().map(String::as_str)
-    }
-
     pub fn profile(&self, name: &str) -> Result<&Profile> {
         self.profiles.get(name).ok_or_else(|| {
             let known: Vec<&str> = self.profiles.keys().map(String::as_str).collect();
@@ -657,7 +653,7 @@ mod tests {
         assert!(slim.announced.contains(&"readline".to_string()));
         assert!(!slim.announced.contains(&"test".to_string()));
         assert_eq!(slim.time_zones_left_out, ["right"]);
-        let names: Vec<&str> = catalog.profile_names().collect();
+        let names: Vec<&str> = catalog.profiles.keys().map(String::as_str).collect();
         assert_eq!(names, ["slim", "standard"]);
     }
 

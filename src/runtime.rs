@@ -87,33 +87,10 @@ impl Variant {
             Variant::Debug => "-debug",
         }
     }
-
-    /// The variant a tag names, by its suffix.
-    pub fn of_tag(tag: &str) -> Variant {
-        [Variant::Buildroot, Variant::Debug]
-            .into_iter()
-            .find(|v| tag.ends_with(v.suffix()))
-            .unwrap_or(Variant::Runtime)
-    }
 }
 
 impl std::fmt::Display for Variant {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn each_variant_is_known_by_its_tag() {
-        for variant in Variant::ALL {
-            assert_eq!(
-                Variant::of_tag(&format!("3.12-alpine3.20{}", variant.suffix())),
-                variant
-            );
-        }
     }
 }

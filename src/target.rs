@@ -114,11 +114,6 @@ impl Target {
         self.to_string()
     }
 
-    /// The builder image's tag.
-    pub fn buildroot_tag(&self) -> String {
-        self.tag_of(Variant::Buildroot)
-    }
-
     /// The tag of one of the target's images.
     pub fn tag_of(&self, variant: Variant) -> String {
         format!("{self}{}", variant.suffix())
@@ -293,7 +288,7 @@ mod tests {
         let a: Target = "3.13-alpine".parse().unwrap();
         assert_eq!(a.family(), Family::Alpine);
         assert_eq!(a.os.release, None);
-        assert_eq!(a.buildroot_tag(), "3.13-alpine-buildroot");
+        assert_eq!(a.tag_of(Variant::Buildroot), "3.13-alpine-buildroot");
     }
 
     #[test]
