@@ -99,13 +99,9 @@ fn first_schema() -> u32 {
 /// Splits `localhost:5000/me/py` into (`localhost:5000`, `me/py`), defaulting to Docker Hub
 /// the way the docker CLI does (`python` is `docker.io/library/python`).
 pub fn split_repository(repository: &str) -> (String, String) {
-    match repository.split_once('/') {
-        Some((first, rest))
-            if first.contains('.') || first.contains(':') || first == "localhost" =>
-        {
-            (first.to_string(), rest.to_string())
-        }
-        Some(_) => ("docker.io".to_string(), repository.to_string()),
+    match crate::repository::registry_host(repository) {
+        Some(host) => (host.to_string(), repository[host.len() + 1..].to_string()),
+        None if repository.contains('/') => ("docker.io".to_string(), repository.to_string()),
         None => ("docker.io".to_string(), format!("library/{repository}")),
     }
 }

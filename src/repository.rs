@@ -37,11 +37,20 @@ pub fn check(name: &str) -> Result<()> {
     )))
 }
 
+/// The registry host a repository name starts with, as the docker CLI tells it: a
+/// first component with a `.` or a `:`, or `localhost`. Without one the name is Docker
+/// Hub's (`dpy/python`). The one place this rule is written.
+pub fn registry_host(name: &str) -> Option<&str> {
+    name.split_once('/')
+        .map(|(host, _)| host)
+        .filter(|host| host.contains(['.', ':']) || *host == "localhost")
+}
+
 /// Upper case outside a registry host (hosts are case-insensitive, paths are not).
 fn has_upper_path(name: &str) -> bool {
-    let path = match name.split_once('/') {
-        Some((host, rest)) if host.contains(['.', ':']) || host == "localhost" => rest,
-        _ => name,
+    let path = match registry_host(name) {
+        Some(host) => &name[host.len() + 1..],
+        None => name,
     };
     path.chars().any(|c| c.is_ascii_uppercase())
 }
@@ -80,6 +89,21 @@ mod tests {
             assert!(text.contains(why), "{bad}: {text}");
             assert!(text.contains("lowercase letters, digits"), "{text}");
             assert!(!text.contains('\n'), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_registry_host_is_told_as_the_docker_cli_tells_it() {
+        for (name, host) in [
+            ("ghcr.io/me/python", Some("ghcr.io")),
+            ("127.0.0.1:5000/dpy/python", Some("127.0.0.1:5000")),
+            ("localhost/x", Some("localhost")),
+            ("localhost:5000/x", Some("localhost:5000")),
+            ("dpy/python", None),
+            ("python", None),
+            ("me/ghcr.io", None),
+        ] {
+            assert_eq!(registry_host(name), host, "{name}");
         }
     }
 }

@@ -64,11 +64,7 @@ pub struct Destination {
 
 impl Destination {
     pub fn parse(repository: &str) -> Result<Self> {
-        let host = repository
-            .split_once('/')
-            .map(|(h, _)| h)
-            .filter(|h| h.contains('.') || h.contains(':') || *h == "localhost");
-        match host {
+        match crate::repository::registry_host(repository) {
             Some(host) => Ok(Destination {
                 registry: host.to_string(),
                 repository: repository.to_string(),
