@@ -120,11 +120,22 @@ impl Error {
         }
     }
 
-    /// The same error, its message prefixed (e.g. with the platform it happened on).
+    /// The same error, its message prefixed (e.g. with the platform or target it
+    /// happened on); the kind, and so the exit code, stay. Only an interruption, which
+    /// concerns the whole run, goes unprefixed.
     pub fn prefixed(self, prefix: &str) -> Self {
         let with = |m: String| format!("{prefix}: {m}");
         match self {
             Error::Usage(m) => Error::Usage(with(m)),
+            Error::Definition { file, key, message } => Error::Definition {
+                file,
+                key,
+                message: with(message),
+            },
+            Error::Template { name, message } => Error::Template {
+                name,
+                message: with(message),
+            },
             Error::Engine(m) => Error::Engine(with(m)),
             Error::EngineClient { message, source } => Error::EngineClient {
                 message: with(message),
@@ -134,7 +145,15 @@ impl Error {
             Error::SourceUnfit(m) => Error::SourceUnfit(with(m)),
             Error::BuildStep(m) => Error::BuildStep(with(m)),
             Error::Distill(m) => Error::Distill(with(m)),
-            other => other,
+            Error::Conformance(m) => Error::Conformance(with(m)),
+            Error::Doctor(m) => Error::Doctor(with(m)),
+            Error::Registry(m) => Error::Registry(with(m)),
+            Error::SigningKey(m) => Error::SigningKey(with(m)),
+            Error::Io { path, message } => Error::Io {
+                path,
+                message: with(message),
+            },
+            Error::Interrupted => Error::Interrupted,
         }
     }
 
@@ -251,5 +270,38 @@ mod tests {
         let e = e.prefixed("linux/arm64");
         assert!(e.to_string().starts_with("linux/arm64: saving x: "), "{e}");
         assert!(std::error::Error::source(&e).is_some());
+    }
+
+    #[test]
+    fn a_prefix_keeps_the_kind_and_reaches_the_message() {
+        let kinds = [
+            Error::Usage("u".into()),
+            Error::Registry("r".into()),
+            Error::SigningKey("k".into()),
+            Error::Conformance("c".into()),
+            Error::Doctor("d".into()),
+            Error::Io {
+                path: "/m.json".into(),
+                message: "denied".into(),
+            },
+            Error::Template {
+                name: "t".into(),
+                message: "m".into(),
+            },
+        ];
+        for e in kinds {
+            let code = e.exit_code();
+            let text = e.to_string();
+            let prefixed = e.prefixed("3.13-trixie");
+            assert_eq!(prefixed.exit_code(), code);
+            assert!(
+                prefixed.to_string().contains("3.13-trixie: "),
+                "{text} -> {prefixed}"
+            );
+        }
+        assert_eq!(
+            Error::Interrupted.prefixed("x").to_string(),
+            Error::Interrupted.to_string()
+        );
     }
 }

@@ -183,16 +183,57 @@ fn refused(destination: &Destination, credentials: &Option<Credentials>) -> Erro
     ))
 }
 
-/// Whether an error's text (the engine reports a failed push only as text) says the
-/// credentials were refused. A status code counts only as a word of its own: a digest in
-/// the message is hex, and may well contain `401`.
-fn is_auth_failure(message: &str) -> bool {
-    let m = message.to_ascii_lowercase();
-    m.contains("unauthorized")
-        || m.contains("authentication required")
-        || m.contains("denied")
-        || m.split(|c: char| !c.is_ascii_alphanumeric())
-            .any(|word| word == "401" || word == "403")
+/// What a registry (or the engine pushing to it) said, as far as the credentials go.
+trait Refusal: fmt::Display {
+    /// Whether it refused the credentials.
+    fn refuses_credentials(&self) -> bool;
+}
+
+/// oci-client's errors say it by their kind: a 401 or 403, or an error envelope whose
+/// code is UNAUTHORIZED or DENIED. Never by their words: a message that quotes a digest
+/// can contain "401".
+impl Refusal for OciDistributionError {
+    fn refuses_credentials(&self) -> bool {
+        match self {
+            OciDistributionError::AuthenticationFailure(_)
+            | OciDistributionError::UnauthorizedError { .. } => true,
+            OciDistributionError::ServerError { code, .. } => matches!(code, 401 | 403),
+            OciDistributionError::RegistryError { envelope, .. } => envelope
+                .errors
+                .iter()
+                .any(|e| matches!(e.code, OciErrorCode::Unauthorized | OciErrorCode::Denied)),
+            _ => false,
+        }
+    }
+}
+
+/// The engine reports a failed push only as text in its stream: no status, no kind.
+struct EngineSays(String);
+
+impl fmt::Display for EngineSays {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Refusal for EngineSays {
+    /// The registry's own phrases, as the engine passes them on; a status code counts
+    /// only as a word of its own (a digest in the message is hex, and may hold `401`).
+    fn refuses_credentials(&self) -> bool {
+        let m = self.0.to_ascii_lowercase();
+        m.contains("unauthorized")
+            || m.contains("authentication required")
+            || m.contains("denied")
+            || m.split(|c: char| !c.is_ascii_alphanumeric())
+                .any(|word| word == "401" || word == "403")
+    }
+}
+
+/// dpy's own finding about what the registry served: never a refusal.
+impl Refusal for &str {
+    fn refuses_credentials(&self) -> bool {
+        false
+    }
 }
 
 /// Checks, before anything is built, that the registry answers and takes the credentials.
@@ -292,7 +333,7 @@ pub async fn push_image(
         }
         match failure {
             None => Ok(reported),
-            Some(message) => Err(message),
+            Some(message) => Err(EngineSays(message)),
         }
     })
     .await?;
@@ -374,7 +415,7 @@ pub async fn push_zstd(
     let client = client(destination);
     let auth = auth(credentials);
     let doing = format!("pushing {}", image.reference());
-    let failed = |e: &dyn fmt::Display| failure(destination, credentials, &doing, e);
+    let failed = |e: &dyn Refusal| failure(destination, credentials, &doing, e);
     client
         .auth(&reference, &auth, oci_client::RegistryOperation::Push)
         .await
@@ -584,7 +625,7 @@ async fn retrying<T, E, F, Fut>(
     mut attempt: F,
 ) -> Result<T>
 where
-    E: fmt::Display,
+    E: Refusal,
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = std::result::Result<T, E>>,
 {
@@ -595,9 +636,7 @@ where
         }
         match attempt().await {
             Ok(value) => return Ok(value),
-            Err(e) if is_auth_failure(&e.to_string()) => {
-                return Err(refused(destination, credentials))
-            }
+            Err(e) if e.refuses_credentials() => return Err(refused(destination, credentials)),
             Err(e) => last = e.to_string(),
         }
     }
@@ -829,8 +868,7 @@ pub async fn recorded_inputs(
 ) -> Result<Option<crate::inputs::Previous>> {
     let client = client(destination);
     let auth = auth(credentials);
-    let failed =
-        |e: &dyn fmt::Display| failure(destination, credentials, &format!("reading {tag}"), e);
+    let failed = |e: &dyn Refusal| failure(destination, credentials, &format!("reading {tag}"), e);
     let accept = [
         OCI_INDEX,
         DOCKER_MANIFEST_LIST,
@@ -891,9 +929,9 @@ fn failure(
     destination: &Destination,
     credentials: &Option<Credentials>,
     doing: &str,
-    e: &dyn fmt::Display,
+    e: &dyn Refusal,
 ) -> Error {
-    if is_auth_failure(&e.to_string()) {
+    if e.refuses_credentials() {
         refused(destination, credentials)
     } else {
         registry_error(destination, format!("{doing}: {e}"))
@@ -937,8 +975,7 @@ pub async fn push_attachment(
     let reference = reference(destination, &tag)?;
     let client = client(destination);
     let auth = auth(credentials);
-    let failed =
-        |e: &dyn fmt::Display| failure(destination, credentials, &format!("pushing {tag}"), e);
+    let failed = |e: &dyn Refusal| failure(destination, credentials, &format!("pushing {tag}"), e);
     client
         .auth(&reference, &auth, oci_client::RegistryOperation::Push)
         .await
@@ -953,8 +990,8 @@ pub async fn push_attachment(
     // None yet is the usual case. Only the registry's "no such manifest" means none: a
     // manifest that could not be read may hold other keys' signatures, and pushing over
     // it would drop them.
-    let unread = |why: &dyn fmt::Display| {
-        if is_auth_failure(&why.to_string()) {
+    let unread = |why: &dyn Refusal| {
+        if why.refuses_credentials() {
             return refused(destination, credentials);
         }
         registry_error(
@@ -1167,10 +1204,21 @@ mod tests {
         assert!(!is_not_found(
             &OciDistributionError::ImageManifestNotFoundError("no platform".into())
         ));
-        // And a refusal of the credentials is told by its words, not by a digest's digits.
-        assert!(is_auth_failure("Docker responded with status code 401"));
-        assert!(is_auth_failure("HTTP 403 Forbidden"));
-        assert!(!is_auth_failure(&format!("blob {digest}01403ab unknown")));
+        // A refusal of the credentials: by kind from oci-client, whatever the words; by
+        // the registry's own words from the engine, never by a digest's digits.
+        assert!(server(401, "").refuses_credentials());
+        assert!(server(403, "").refuses_credentials());
+        assert!(envelope(&[OciErrorCode::Denied]).refuses_credentials());
+        assert!(OciDistributionError::UnauthorizedError { url: "x".into() }.refuses_credentials());
+        assert!(!server(500, &format!("{digest}01403ab: unauthorized 401")).refuses_credentials());
+        assert!(!server(404, "denied").refuses_credentials());
+        assert!(!envelope(&[OciErrorCode::ManifestUnknown]).refuses_credentials());
+        let engine = |m: &str| EngineSays(m.to_string()).refuses_credentials();
+        assert!(engine("unauthorized: authentication required"));
+        assert!(engine("Docker responded with status code 401"));
+        assert!(engine("HTTP 403 Forbidden"));
+        assert!(!engine(&format!("blob {digest}01403ab unknown")));
+        assert!(!"an index, not cosign's manifest of signatures".refuses_credentials());
     }
 
     #[test]
