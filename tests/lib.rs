@@ -12,6 +12,7 @@ mod conformance;
 mod doctor;
 mod engine;
 mod engines;
+mod figures;
 mod gather_py;
 mod hostile;
 mod matrix;
