@@ -324,10 +324,7 @@ impl Catalog {
         let python = target.python.minor_version();
         let family = target.family();
         let releases = self.matrix.releases(family);
-        let release = match &target.os.release {
-            Some(release) => release.clone(),
-            None => self.newest_alpine().to_string(),
-        };
+        let release = self.release_of(target);
         let outside = |why: String| {
             Error::Usage(format!(
                 "target {target} is outside the support matrix: {why}; supported: {}",
@@ -361,15 +358,21 @@ impl Catalog {
             .and_then(|m| Month::parse(m))
     }
 
-    /// Whether the official images no longer update `target`'s OS release.
-    pub fn release_retired(&self, target: &Target) -> bool {
-        let releases = self.matrix.releases(target.family());
-        let release = target
+    /// `target`'s OS release, the bare `alpine` alias resolved to the newest.
+    fn release_of(&self, target: &Target) -> String {
+        target
             .os
             .release
             .clone()
-            .unwrap_or_else(|| self.newest_alpine().to_string());
-        releases.retired.contains(&release)
+            .unwrap_or_else(|| self.newest_alpine().to_string())
+    }
+
+    /// Whether the official images no longer update `target`'s OS release.
+    pub fn release_retired(&self, target: &Target) -> bool {
+        self.matrix
+            .releases(target.family())
+            .retired
+            .contains(&self.release_of(target))
     }
 
     /// Where `target` stands upstream in `today`'s month: its Python's end of life and
