@@ -9,12 +9,13 @@ use crate::plan::{Plan, TargetPlan};
 use crate::summary;
 
 /// `Some(Unchanged)` when the target need not be built: asked for, and the last build of
-/// its tag was made of the same inputs (and pushed in the same compression). Otherwise
-/// None, after saying what moved when there was a last build.
+/// its tag was made of the same inputs (`digest`, theirs) and pushed in the same
+/// compression. Otherwise None, after saying what moved when there was a last build.
 pub async fn unchanged(
     plan: &Plan,
     target: &TargetPlan<'_>,
     inputs: &Inputs,
+    digest: &str,
 ) -> Result<Option<summary::Done>> {
     if !plan.if_changed {
         return Ok(None);
@@ -35,9 +36,8 @@ pub async fn unchanged(
             crate::publish::recorded_inputs(destination, &first, credentials).await?
         }
     };
-    let digest = inputs.digest();
     match previous {
-        Some(previous) if previous.is(&digest, plan.compression) => {
+        Some(previous) if previous.is(digest, plan.compression) => {
             println!(
                 "{}:{first} unchanged ({})",
                 plan.repository, previous.digest

@@ -38,7 +38,7 @@ pub use crate::plan::BuildOptions;
 /// Builds every target for every platform, then tags, and records or publishes.
 pub async fn build(options: BuildOptions) -> Result<()> {
     // 1. Inputs.
-    let plan = Plan::check(options)?;
+    let plan = crate::plan::check(options)?;
     for warning in &plan.retired {
         eprintln!("dpy: warning: {warning}");
     }
@@ -141,12 +141,12 @@ async fn build_target(plan: &Plan, target: &TargetPlan<'_>) -> Result<summary::D
     let sources = resolve_sources(target).await?;
     let contexts = render_contexts(target, &sources)?;
     let inputs = inputs_of(plan, target, &sources);
-    if let Some(done) = crate::if_changed::unchanged(plan, target, &inputs).await? {
+    let digest = inputs.digest();
+    if let Some(done) = crate::if_changed::unchanged(plan, target, &inputs, &digest).await? {
         return Ok(done);
     }
     let gathered = gather_all(plan, target, &sources, &contexts).await?;
     let gathered = compile_once(plan, target, &sources, gathered).await?;
-    let digest = inputs.digest();
     let outcomes = crate::finish::finish_all(plan, target, contexts, gathered, &digest).await?;
     tag_all(target, &sources, &outcomes).await?;
     crate::records::record(plan, target, &outcomes, &digest).await

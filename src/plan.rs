@@ -96,11 +96,6 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Checks the options whole; see [`check`].
-    pub fn check(options: BuildOptions) -> Result<Plan> {
-        check(options)
-    }
-
     /// `target` on `platforms`, each with the engine of `pool` that builds it at `turn`.
     pub fn for_target<'a>(
         &'a self,
@@ -206,8 +201,9 @@ impl TargetPlan<'_> {
     }
 }
 
-/// Every input that can be checked without the engine, in one place.
-fn check(options: BuildOptions) -> Result<Plan> {
+/// The options, checked whole: every input that can be checked without the engine, in
+/// one place.
+pub fn check(options: BuildOptions) -> Result<Plan> {
     let catalog = Catalog::embedded()?;
     if options.include_retired && !options.all {
         return Err(Error::Usage(
