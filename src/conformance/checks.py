@@ -110,6 +110,30 @@ def stdlib_entry():
     return STDLIB_ZIP if STDLIB_ZIP in sys.path else None
 
 
+def in_source(module):
+    """Whether `module` imports in the source: the survey says; without one, whether this
+    Python has it at all (so a 3.14 image must carry compression.zstd's library)."""
+    if SURVEY.get("stdlib_modules") is not None:
+        return module in SURVEY["stdlib_modules"]
+    return not built_on_broken(module)
+
+
+def from_stdlib_zip(path):
+    """Whether `path` (a module's origin, a traceback's file) lies inside the stdlib zip."""
+    entry = stdlib_entry()
+    return bool(entry and path and path.startswith(entry + os.sep))
+
+
+def child_json(*args, **kwargs):
+    """Runs this image's interpreter with `args`; the JSON its last stdout line holds, or
+    an exception that carries its exit code and stderr."""
+    out = python(*args, **kwargs)
+    lines = out.stdout.strip().splitlines()
+    if out.returncode != 0 or not lines:
+        raise RuntimeError("the child exited %d: %s" % (out.returncode, tail(out.stderr)))
+    return json.loads(lines[-1])
+
+
 def is_utf8(name):
     import codecs
     try:
@@ -205,7 +229,7 @@ def stdlib_zipped():
         problems.append("%s is on sys.path but is no file" % entry)
     else:
         import json as probe
-        if not (probe.__file__ or "").startswith(entry + os.sep):
+        if not from_stdlib_zip(probe.__file__):
             problems.append("json is imported from %s, not from the stdlib zip" % probe.__file__)
     paths = sysconfig.get_paths()
     stdlib = paths["stdlib"]
@@ -261,30 +285,6 @@ def traceback_paths():
     if relative:
         return False, "the traceback names relative paths: %s" % relative
     return True, "tracebacks name %s" % wanted
-
-
-def in_source(module):
-    """Whether `module` imports in the source: the survey says; without one, whether this
-    Python has it at all (so a 3.14 image must carry compression.zstd's library)."""
-    if SURVEY.get("stdlib_modules") is not None:
-        return module in SURVEY["stdlib_modules"]
-    return not built_on_broken(module)
-
-
-def from_stdlib_zip(path):
-    """Whether `path` (a module's origin, a traceback's file) lies inside the stdlib zip."""
-    entry = stdlib_entry()
-    return bool(entry and path and path.startswith(entry + os.sep))
-
-
-def child_json(*args, **kwargs):
-    """Runs this image's interpreter with `args`; the JSON its last stdout line holds, or
-    an exception that carries its exit code and stderr."""
-    out = python(*args, **kwargs)
-    lines = out.stdout.strip().splitlines()
-    if out.returncode != 0 or not lines:
-        raise RuntimeError("the child exited %d: %s" % (out.returncode, tail(out.stderr)))
-    return json.loads(lines[-1])
 
 
 @check("compression")
