@@ -78,11 +78,12 @@ fn matrix_pythons() -> Vec<String> {
         .collect()
 }
 
-/// `python3.9` … `python3.15` on PATH, /usr/bin/python3, and pyenv's installs
-/// ($PYENV_ROOT or ~/.pyenv), one per version.
+/// `python3.X` on PATH for each X of the matrix, /usr/bin/python3, and pyenv's installs
+/// ($PYENV_ROOT or ~/.pyenv), one per version of the matrix.
 fn host_interpreters() -> Vec<String> {
+    let matrix = matrix_pythons();
     let mut found: Vec<(String, String)> = Vec::new();
-    let mut candidates: Vec<String> = (9..=15).map(|minor| format!("python3.{minor}")).collect();
+    let mut candidates: Vec<String> = matrix.iter().map(|v| format!("python{v}")).collect();
     candidates.push("/usr/bin/python3".into());
     candidates.push("python3".into());
     let pyenv = std::env::var("PYENV_ROOT").ok().or_else(|| {
@@ -108,7 +109,7 @@ fn host_interpreters() -> Vec<String> {
             continue;
         };
         let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        let supported = matrix_pythons().contains(&version);
+        let supported = matrix.contains(&version);
         if out.status.success() && supported && !found.iter().any(|(v, _)| *v == version) {
             found.push((version, candidate));
         }
