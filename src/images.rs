@@ -9,18 +9,11 @@ use crate::engine::source::SourceImage;
 use crate::engine::{self, BuildSpec, Engine, Output, Progress};
 use crate::epoch::{self, Epoch};
 use crate::error::Result;
+use crate::labels as label;
 use crate::layout::Layout;
 use crate::recipe::Recipe;
 use crate::render;
 use crate::runtime::Variant;
-
-/// Names the stdlib modules left out because they do not import in the source (comma-
-/// separated), for `dpy test` to expect them absent.
-pub const BROKEN_MODULES_LABEL: &str = "io.dpy.modules.broken";
-
-/// The path of the zip that holds the whole stdlib (layout.python.stdlib_zip), for
-/// `dpy test`.
-pub const STDLIB_ZIP_LABEL: &str = "io.dpy.stdlib.zip";
 
 /// A built image and the tag it is to get.
 #[derive(Debug, Clone)]
@@ -156,10 +149,7 @@ async fn build_one(
         _ => HashMap::new(),
     };
     let mut labels = labels.clone();
-    labels.insert(
-        crate::runtime::VARIANT_LABEL.to_string(),
-        variant.to_string(),
-    );
+    labels.insert(crate::labels::VARIANT.to_string(), variant.to_string());
     let built = engine::build(
         engine,
         BuildSpec {
@@ -233,25 +223,13 @@ pub fn labels(
     let created = epoch.rfc3339();
     let mut labels: HashMap<String, String> = recipe.flavor.labels.clone().into_iter().collect();
     labels.extend([
+        (label::BASE_NAME.into(), source.name.clone()),
+        (label::BASE_DIGEST.into(), source.digest.clone()),
+        (label::CREATED.into(), created),
+        (label::VERSION.into(), recipe.target.tag()),
+        (label::PYTHON_VERSION.into(), layout.python.version.clone()),
         (
-            "org.opencontainers.image.base.name".into(),
-            source.name.clone(),
-        ),
-        (
-            "org.opencontainers.image.base.digest".into(),
-            source.digest.clone(),
-        ),
-        ("org.opencontainers.image.created".into(), created),
-        (
-            "org.opencontainers.image.version".into(),
-            recipe.target.tag(),
-        ),
-        (
-            "io.dpy.python.version".into(),
-            layout.python.version.clone(),
-        ),
-        (
-            "io.dpy.os.version".into(),
+            label::OS_VERSION.into(),
             format!(
                 "{} {}",
                 layout.os.id.as_deref().unwrap_or("unknown"),
@@ -260,17 +238,14 @@ pub fn labels(
             .trim()
             .to_string(),
         ),
-        ("io.dpy.profile".into(), recipe.profile.name.clone()),
-        (crate::inputs::LABEL.into(), inputs.to_string()),
-        (STDLIB_ZIP_LABEL.into(), layout.python.stdlib_zip.clone()),
-        (
-            crate::runtime::SHELL_LABEL.into(),
-            recipe.shell.name().to_string(),
-        ),
+        (label::PROFILE.into(), recipe.profile.name.clone()),
+        (label::INPUTS.into(), inputs.to_string()),
+        (label::STDLIB_ZIP.into(), layout.python.stdlib_zip.clone()),
+        (label::SHELL.into(), recipe.shell.name().to_string()),
     ]);
     let broken = layout.broken_modules();
     if !broken.is_empty() {
-        labels.insert(BROKEN_MODULES_LABEL.into(), broken.join(","));
+        labels.insert(label::BROKEN_MODULES.into(), broken.join(","));
     }
     labels
 }

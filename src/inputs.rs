@@ -13,9 +13,6 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-/// The label both images carry.
-pub const LABEL: &str = "io.dpy.inputs";
-
 /// A target's inputs, and their digest.
 #[derive(Debug, Clone, Serialize)]
 pub struct Inputs {

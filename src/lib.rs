@@ -25,6 +25,7 @@ pub mod gather;
 pub mod if_changed;
 pub mod images;
 pub mod inputs;
+pub mod labels;
 pub mod layout;
 pub mod lifecycle;
 pub mod listing;

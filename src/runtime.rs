@@ -13,9 +13,6 @@ pub const HOME: &str = "/home/nonroot";
 /// Where the runtime root lives inside the -buildroot image.
 pub const BUILD_ROOT: &str = "/opt/buildroot";
 
-/// The label that says which shell a runtime image has: `dash`, or `none`.
-pub const SHELL_LABEL: &str = "io.dpy.shell";
-
 /// The runtime image's `/bin/sh` (`--shell`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -35,9 +32,6 @@ impl Shell {
         }
     }
 }
-
-/// The label that says which variant an image is (`dpy test` reads it).
-pub const VARIANT_LABEL: &str = "io.dpy.variant";
 
 /// The images a target makes (`--variants`). Each is tagged `<target><suffix>`.
 #[derive(

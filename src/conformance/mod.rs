@@ -15,6 +15,7 @@ use crate::catalog::Catalog;
 use crate::engine::run::{run as run_container, RunSpec};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
+use crate::labels as label;
 use crate::runtime::NONROOT_UID;
 
 // Each script is sent with probes.py ahead of it: the import loop and the stack probe
@@ -76,7 +77,7 @@ pub async fn run(args: Options) -> Result<()> {
         .as_ref()
         .and_then(|c| c.labels.clone())
         .unwrap_or_default();
-    let family = labels.get("io.dpy.os.family").cloned().ok_or_else(|| {
+    let family = labels.get(label::OS_FAMILY).cloned().ok_or_else(|| {
         Error::Usage(format!(
             "{} has no io.dpy.os.family label: it is not a dpy runtime image",
             args.image
@@ -86,19 +87,19 @@ pub async fn run(args: Options) -> Result<()> {
     let profile_name = args
         .profile
         .clone()
-        .or_else(|| labels.get("io.dpy.profile").cloned())
+        .or_else(|| labels.get(label::PROFILE).cloned())
         .unwrap_or_else(|| "standard".to_string());
     let profile = catalog.profile(&profile_name)?;
     let strip = &profile.modules;
     let python = labels
-        .get("io.dpy.python.version")
+        .get(label::PYTHON_VERSION)
         .cloned()
         .unwrap_or_default();
     // getpath's zip is named like the stdlib zip beside it, without `-stdlib`
     // (python314t.zip on a free-threaded build); images without that label are older
     // and default builds.
     let zip_name = labels
-        .get(crate::images::STDLIB_ZIP_LABEL)
+        .get(label::STDLIB_ZIP)
         .and_then(|path| {
             Path::new(path)
                 .file_name()?
@@ -119,12 +120,12 @@ pub async fn run(args: Options) -> Result<()> {
     };
     // The shell the image was built with (--shell): dash, or none at all.
     let shell = labels
-        .get(crate::runtime::SHELL_LABEL)
+        .get(label::SHELL)
         .map(String::as_str)
         .unwrap_or("dash");
     // The variant: the debug image's expectations are its own (a shell and tools).
     let variant = labels
-        .get(crate::runtime::VARIANT_LABEL)
+        .get(label::VARIANT)
         .map(String::as_str)
         .unwrap_or("runtime");
     let expect = json!({
@@ -133,7 +134,7 @@ pub async fn run(args: Options) -> Result<()> {
         "strip": strip,
         "family": family,
         "zip_name": zip_name,
-        "stdlib_zip": labels.get(crate::images::STDLIB_ZIP_LABEL),
+        "stdlib_zip": labels.get(label::STDLIB_ZIP),
         "uid": NONROOT_UID,
         "forbidden": FORBIDDEN
             .iter()
@@ -144,7 +145,7 @@ pub async fn run(args: Options) -> Result<()> {
         "shell": shell,
         "announced": profile.announced,
         "broken": labels
-            .get(crate::images::BROKEN_MODULES_LABEL)
+            .get(label::BROKEN_MODULES)
             .map(|list| list.split(',').filter(|m| !m.is_empty()).collect::<Vec<_>>())
             .unwrap_or_default(),
     });

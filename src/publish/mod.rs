@@ -911,12 +911,12 @@ pub async fn recorded_inputs(
         registry_error(destination, format!("the config of {tag} is not JSON: {e}"))
     })?;
     let labels = &config["config"]["Labels"];
-    Ok(labels[crate::inputs::LABEL]
+    Ok(labels[crate::labels::INPUTS]
         .as_str()
         .map(|inputs| crate::inputs::Previous {
             inputs: inputs.to_string(),
             digest,
-            source_digest: labels["org.opencontainers.image.base.digest"]
+            source_digest: labels[crate::labels::BASE_DIGEST]
                 .as_str()
                 .map(String::from),
             compression: Some(compression),
@@ -1619,7 +1619,7 @@ mod tests {
         assert!(recorded_inputs(&d, "3.12", &None).await.unwrap().is_none());
         // An index over one image whose config carries the label.
         let config = serde_json::to_vec(&serde_json::json!({
-            "config": {"Labels": {crate::inputs::LABEL: "sha256:inputs"}},
+            "config": {"Labels": {crate::labels::INPUTS: "sha256:inputs"}},
             "rootfs": {"type": "layers", "diff_ids": []},
         }))
         .unwrap();
