@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use crate::context::BuildContext;
 use crate::engine::source::SourceImage;
 use crate::engine::{self, BuildSpec, Engine, Output, Progress};
-use crate::epoch::{self, Epoch};
+use crate::epoch::Epoch;
 use crate::error::Result;
 use crate::labels as label;
 use crate::layout::Layout;
@@ -173,7 +173,7 @@ async fn build_one(
         Variant::Buildroot => &spec.source_layers,
         _ => &[],
     };
-    match epoch::pin(engine, &id, &hold, &spec.epoch, kept).await {
+    match crate::pin::pin(engine, &id, &hold, &spec.epoch, kept).await {
         Ok(pinned) => Ok((pinned, hold)),
         Err(e) => {
             engine.release(&hold).await;

@@ -7,6 +7,7 @@
 //! Around it: [`doctor`] checks the engine, [`conformance`] checks images, [`cli`]
 //! turns arguments into each module's options. ARCHITECTURE.md has the rules.
 
+pub mod archive;
 pub mod bytecode;
 pub mod cache;
 pub mod catalog;
@@ -30,6 +31,7 @@ pub mod layout;
 pub mod lifecycle;
 pub mod listing;
 pub mod metadata;
+pub mod pin;
 pub mod pipeline;
 pub mod plan;
 pub mod platform;

@@ -1,7 +1,8 @@
 //! Layers that dpy compresses itself, for `--compression zstd`.
 //!
 //! The engine pushes gzip only (Engine API 1.41 has no choice of compression), so for
-//! zstd dpy saves the image from the engine (`engine::save`), compresses each layer here,
+//! zstd dpy saves the image from the engine (`engine::save`), reads it (`archive`),
+//! compresses each layer here,
 //! and pushes the blobs and an OCI manifest itself (`publish::push_zstd`). The config goes
 //! to the registry byte for byte as the engine holds it, so a pulled image has the same
 //! id as the built one.
@@ -12,11 +13,12 @@
 
 use std::collections::HashMap;
 use std::io::{self, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use crate::error::{Error, Result};
+use crate::archive::{SavedImage, SavedLayer};
+use crate::error::Result;
 
 /// The level every zstd layer is written at. 19 is zstd's highest without `--ultra`
 /// (an 8 MiB window, which every decoder accepts). Measured on the runtime layer of
@@ -43,137 +45,50 @@ impl Blob {
     }
 }
 
-/// One layer of a saved image: where it is in the archive, and its uncompressed digest
-/// (the config's diff_id).
-#[derive(Debug, Clone)]
-pub struct SavedLayer {
-    path: String,
-    pub diff_id: String,
-}
-
 /// An image as the engine saved it: its config, as the engine holds it, and its layers in
 /// order.
 pub struct Saved {
-    archive: PathBuf,
+    image: SavedImage,
     pub config: Blob,
-    pub layers: Vec<SavedLayer>,
-}
-
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct ArchiveManifest {
-    config: String,
-    layers: Vec<String>,
-}
-
-fn broken(archive: &Path, what: impl std::fmt::Display) -> Error {
-    Error::Engine(format!(
-        "the engine's saved image {}: {what}",
-        archive.display()
-    ))
-}
-
-/// The file `name` of the archive, whole.
-fn read_entry(archive: &Path, name: &str) -> Result<Option<Vec<u8>>> {
-    let file = std::fs::File::open(archive).map_err(|e| Error::io(archive, e))?;
-    let mut tar = tar::Archive::new(io::BufReader::new(file));
-    for entry in tar.entries_with_seek().map_err(|e| broken(archive, e))? {
-        let mut entry = entry.map_err(|e| broken(archive, e))?;
-        let path = entry.path().map_err(|e| broken(archive, e))?;
-        if path.to_string_lossy() == name {
-            let mut data = Vec::new();
-            entry
-                .read_to_end(&mut data)
-                .map_err(|e| broken(archive, e))?;
-            return Ok(Some(data));
-        }
-    }
-    Ok(None)
 }
 
 impl Saved {
     /// Reads the archive's manifest and config; `id` is the image's id, which the
     /// config's digest must be.
     pub fn open(archive: &Path, id: &str) -> Result<Saved> {
-        let manifest = read_entry(archive, "manifest.json")?
-            .ok_or_else(|| broken(archive, "no manifest.json"))?;
-        let manifest: Vec<ArchiveManifest> =
-            serde_json::from_slice(&manifest).map_err(|e| broken(archive, e))?;
-        let [manifest] = <[ArchiveManifest; 1]>::try_from(manifest)
-            .map_err(|m| broken(archive, format!("{} images, not one", m.len())))?;
-        let config = read_entry(archive, &manifest.config)?
-            .ok_or_else(|| broken(archive, format!("no {}", manifest.config)))?;
-        let config = Blob::new(config);
+        let image = SavedImage::open(archive)?;
+        let config = Blob::new(image.config.clone());
         if config.digest != id {
-            return Err(broken(
-                archive,
-                format!("its config is {}, not {id}", config.digest),
-            ));
+            return Err(image.broken(format!("its config is {}, not {id}", config.digest)));
         }
-        let parsed: serde_json::Value =
-            serde_json::from_slice(&config.data).map_err(|e| broken(archive, e))?;
-        let diff_ids: Vec<String> = parsed["rootfs"]["diff_ids"]
-            .as_array()
-            .map(|ids| {
-                ids.iter()
-                    .filter_map(|d| d.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default();
-        if diff_ids.len() != manifest.layers.len() {
-            return Err(broken(
-                archive,
-                format!(
-                    "{} layers but {} diff_ids in the config",
-                    manifest.layers.len(),
-                    diff_ids.len()
-                ),
-            ));
-        }
-        Ok(Saved {
-            archive: archive.to_path_buf(),
-            config,
-            layers: manifest
-                .layers
-                .into_iter()
-                .zip(diff_ids)
-                .map(|(path, diff_id)| SavedLayer { path, diff_id })
-                .collect(),
-        })
+        Ok(Saved { image, config })
+    }
+
+    pub fn layers(&self) -> &[SavedLayer] {
+        &self.image.layers
     }
 
     /// The layers `wanted` (indexes into `layers`), compressed, in one pass over the
     /// archive. Each layer's bytes must be its diff_id, or nothing is returned.
     pub fn compress(&self, wanted: &[usize]) -> Result<HashMap<usize, Blob>> {
-        let archive = &self.archive;
+        let layers = self.layers();
         let mut by_path: HashMap<&str, Vec<usize>> = HashMap::new();
         for &i in wanted {
-            by_path.entry(&self.layers[i].path).or_default().push(i);
+            by_path.entry(&layers[i].path).or_default().push(i);
         }
-        let file = std::fs::File::open(archive).map_err(|e| Error::io(archive, e))?;
-        let mut tar = tar::Archive::new(io::BufReader::new(file));
         let mut done = HashMap::new();
-        for entry in tar.entries_with_seek().map_err(|e| broken(archive, e))? {
-            let entry = entry.map_err(|e| broken(archive, e))?;
-            let path = entry
-                .path()
-                .map_err(|e| broken(archive, e))?
-                .to_string_lossy()
-                .into_owned();
-            let Some(indexes) = by_path.remove(path.as_str()) else {
-                continue;
+        self.image.each_entry(|path, entry| {
+            let Some(indexes) = by_path.remove(path) else {
+                return Ok(());
             };
-            let size = entry.header().size().map_err(|e| broken(archive, e))?;
-            let (diff_id, blob) = saved_layer(entry, size).map_err(|e| broken(archive, e))?;
+            let size = entry.size();
+            let (diff_id, blob) = saved_layer(entry, size).map_err(|e| self.image.broken(e))?;
             for &i in &indexes {
-                if self.layers[i].diff_id != diff_id {
-                    return Err(broken(
-                        archive,
-                        format!(
-                            "{path} is {diff_id}, but the config says {}",
-                            self.layers[i].diff_id
-                        ),
-                    ));
+                if layers[i].diff_id != diff_id {
+                    return Err(self.image.broken(format!(
+                        "{path} is {diff_id}, but the config says {}",
+                        layers[i].diff_id
+                    )));
                 }
             }
             for &i in &indexes[1..] {
@@ -186,9 +101,10 @@ impl Saved {
                 );
             }
             done.insert(indexes[0], blob);
-        }
+            Ok(())
+        })?;
         if let Some(path) = by_path.keys().next() {
-            return Err(broken(archive, format!("no {path}")));
+            return Err(self.image.broken(format!("no {path}")));
         }
         Ok(done)
     }
@@ -254,6 +170,7 @@ fn sha256(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     /// A saved image in the engine's legacy layout: two layers, the second twice (an
     /// engine lists an identical layer once per use).
@@ -326,7 +243,7 @@ mod tests {
             assert_eq!(first[&i].digest, again[&i].digest);
             assert_eq!(first[&i].digest, sha256(&first[&i].data));
             let plain = zstd::decode_all(first[&i].data.as_slice()).unwrap();
-            assert_eq!(sha256(&plain), saved.layers[i].diff_id);
+            assert_eq!(sha256(&plain), saved.layers()[i].diff_id);
             assert!(first[&i].data.len() < plain.len() / 10);
         }
         assert_eq!(first[&1].digest, first[&2].digest);
@@ -342,7 +259,7 @@ mod tests {
         let blobs = saved.compress(&[0, 1]).unwrap();
         for i in [0, 1] {
             let plain = zstd::decode_all(blobs[&i].data.as_slice()).unwrap();
-            assert_eq!(sha256(&plain), saved.layers[i].diff_id);
+            assert_eq!(sha256(&plain), saved.layers()[i].diff_id);
         }
     }
 

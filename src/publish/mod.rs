@@ -422,8 +422,8 @@ pub async fn push_zstd(
         .map_err(|e| failed(&e))?;
 
     // What the registry holds already, by what this machine compressed before.
-    let mut descriptors: Vec<Option<OciDescriptor>> = vec![None; saved.layers.len()];
-    for (i, layer) in saved.layers.iter().enumerate() {
+    let mut descriptors: Vec<Option<OciDescriptor>> = vec![None; saved.layers().len()];
+    for (i, layer) in saved.layers().iter().enumerate() {
         let remembered = crate::cache::recall(&zstd_memo(), &layer.diff_id.replace(':', "-"));
         let Some((digest, size)) = remembered.as_deref().and_then(|r| r.split_once(' ')) else {
             continue;
@@ -465,7 +465,7 @@ pub async fn push_zstd(
         }
         crate::cache::remember(
             &zstd_memo(),
-            &saved.layers[i].diff_id.replace(':', "-"),
+            &saved.layers()[i].diff_id.replace(':', "-"),
             &format!("{} {size}", blob.digest),
         );
         descriptors[i] = Some(zstd_descriptor(blob.digest, size));
