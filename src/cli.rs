@@ -364,7 +364,7 @@ fn render_command(args: RenderArgs) -> Result<()> {
         &catalog,
         &target,
         args.source_image.as_deref(),
-        &args.profile,
+        catalog.profile(&args.profile)?,
     )?;
     let context = render::render_context(&recipe)?;
     match args.output {

@@ -62,7 +62,7 @@ pub async fn run(args: Options) -> Result<()> {
                 &catalog,
                 &target,
                 args.source_image.as_deref(),
-                "standard",
+                catalog.profile("standard")?,
             )?)
         }
         None => None,

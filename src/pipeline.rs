@@ -185,7 +185,7 @@ fn inputs_of(plan: &Plan, target: &TargetPlan<'_>, sources: &[SourceImage]) -> I
             .zip(sources)
             .map(|(p, s)| (p.platform.to_string(), s.digest.clone()))
             .collect(),
-        &plan.profile,
+        &plan.profile.name,
         plan.shell,
         &plan.variants,
         target.compile_once,

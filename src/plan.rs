@@ -85,8 +85,8 @@ pub struct Plan {
     pub progress: ProgressMode,
     pub metadata_file: PathBuf,
     pub no_cache: bool,
-    /// The profile's name, known to the catalog.
-    pub profile: String,
+    /// The profile, resolved against the catalog.
+    pub profile: crate::catalog::Profile,
     /// Asked for: compile the stdlib once on the native platform for emulated ones.
     pub compile_once: bool,
     /// How many targets build at once, at least one.
@@ -210,9 +210,8 @@ pub fn check(options: BuildOptions) -> Result<Plan> {
             "--include-retired widens --all; named targets and patterns are built whether retired or not, so drop it or add --all".into(),
         ));
     }
-    // Resolved again per target by Recipe::new; checked here so that a wrong name is
-    // refused before the engine is asked.
-    catalog.profile(&options.profile)?;
+    // Resolved here, so that a wrong name is refused before the engine is asked.
+    let profile = catalog.profile(&options.profile)?.clone();
     let today = crate::lifecycle::Month::now()?;
     let every = options.all.then_some(crate::selection::Every {
         today,
@@ -326,7 +325,7 @@ pub fn check(options: BuildOptions) -> Result<Plan> {
         progress: options.progress,
         metadata_file: options.metadata_file,
         no_cache: options.no_cache,
-        profile: options.profile,
+        profile,
         compile_once: options.compile_once,
         jobs: options.jobs.max(1),
         if_changed: options.if_changed,

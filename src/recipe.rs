@@ -121,10 +121,10 @@ impl Recipe {
         catalog: &Catalog,
         target: &Target,
         source_image: Option<&str>,
-        profile: &str,
+        profile: &Profile,
     ) -> Result<Self> {
         let flavor = catalog.check(target)?.clone();
-        let profile = catalog.profile(profile)?.clone();
+        let profile = profile.clone();
         Ok(Recipe {
             source_image: source_image
                 .map(str::to_string)

@@ -61,7 +61,7 @@ pub async fn record(
                 target: &target.target.to_string(),
                 source_image: &outcome.source.name,
                 source_digest: &outcome.source.digest,
-                profile: &plan.profile,
+                profile: &plan.profile.name,
                 platforms: &platform_names,
                 no_cache: plan.no_cache,
                 compile_once: plan.compile_once,

@@ -20,7 +20,7 @@ async fn the_export_stage_builds_from_a_local_source_without_pulling() {
         &catalog,
         &"3.11-bookworm".parse().unwrap(),
         Some(&source),
-        "standard",
+        catalog.profile("standard").unwrap(),
     )
     .unwrap();
     let context = dpy::render::render_context(&recipe).unwrap();

@@ -75,7 +75,7 @@ fn the_runtime_dockerfile_follows_the_discovered_layout() {
         &catalog,
         &"3.12-alpine3.20".parse().unwrap(),
         None,
-        "standard",
+        catalog.profile("standard").unwrap(),
     )
     .unwrap();
     let layout = Layout::parse(include_str!("fixtures/layout-official-alpine.json")).unwrap();
@@ -130,7 +130,12 @@ fn no_rendered_dockerfile_uses_what_the_builtin_frontend_lacks() {
             "slim-trixie",
         ] {
             let target = format!("{python}-{os}").parse().unwrap();
-            let Ok(recipe) = Recipe::new(&catalog, &target, None, "standard") else {
+            let Ok(recipe) = Recipe::new(
+                &catalog,
+                &target,
+                None,
+                catalog.profile("standard").unwrap(),
+            ) else {
                 continue;
             };
             let context = dpy::render::render_context(&recipe).unwrap();
@@ -178,7 +183,7 @@ fn alpine_recipe(source: Option<&str>) -> Recipe {
         &catalog,
         &"3.12-alpine3.20".parse().unwrap(),
         source,
-        "standard",
+        catalog.profile("standard").unwrap(),
     )
     .unwrap()
 }
