@@ -387,6 +387,25 @@ print(json.dumps({"names": names, "stanzas": stanzas, "nothing": apk_stanzas(set
     assert_eq!(got["nothing"], json!([[], []]));
 }
 
+/// The package database table, which src/distill/sbom.rs runs too.
+#[test]
+fn package_databases_are_read_by_the_shared_table() {
+    let cases: Value = serde_json::from_str(include_str!("data/package_db_cases.json")).unwrap();
+    let snippet = r##"
+import json, sys
+from dpy_gather import pkgdb
+cases = json.loads(sys.argv[1])
+print(json.dumps({kind: [[record for _, record in read(case["text"])] for case in cases[kind]]
+                  for kind, read in (("dpkg", pkgdb.dpkg_records), ("apk", pkgdb.apk_records))}))
+"##;
+    let got = json_of(snippet, &[&cases.to_string()]);
+    for kind in ["dpkg", "apk"] {
+        for (i, case) in cases[kind].as_array().unwrap().iter().enumerate() {
+            assert_eq!(got[kind][i], case["records"], "{kind}: {}", case["why"]);
+        }
+    }
+}
+
 /// The loader rule's table, which src/distill/elf.rs runs too.
 fn loader_cases() -> Value {
     serde_json::from_str(include_str!("data/loader_cases.json")).unwrap()

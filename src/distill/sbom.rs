@@ -75,78 +75,101 @@ fn os_packages(root: &Tree) -> Result<Vec<OsPackage>> {
     // A package's file list is optional (older records have none): only its absence is
     // quiet.
     let list = |rel: &str| read(rel).ok().flatten();
-    if let Some(status) = read(DPKG_STATUS)? {
-        return Ok(stanzas(&status, ':')
+    let records = if let Some(status) = read(DPKG_STATUS)? {
+        dpkg_records(&status)
             .into_iter()
-            .filter_map(|s| {
-                let name = s.get("Package")?.clone();
-                let arch = s.get("Architecture").cloned().unwrap_or_default();
-                let list = list(&format!("{DPKG_INFO}/{name}.list"))
-                    .or_else(|| list(&format!("{DPKG_INFO}/{name}:{arch}.list")))
+            .map(|mut record| {
+                let arch = record.arch.clone().unwrap_or_default();
+                let list = list(&format!("{DPKG_INFO}/{}.list", record.name))
+                    .or_else(|| list(&format!("{DPKG_INFO}/{}:{arch}.list", record.name)))
                     .unwrap_or_default();
-                Some(OsPackage {
-                    version: s.get("Version")?.clone(),
-                    arch,
-                    license: None,
-                    files: list.lines().map(str::to_string).collect(),
-                    name,
-                })
+                record.files = list.lines().map(str::to_string).collect();
+                record
             })
-            .collect());
-    }
-    if let Some(installed) = read(APK_INSTALLED)? {
-        return Ok(apk_records(&installed));
-    }
-    Ok(Vec::new())
+            .collect()
+    } else if let Some(installed) = read(APK_INSTALLED)? {
+        apk_records(&installed)
+    } else {
+        Vec::new()
+    };
+    // An SBOM names a package by its version: a record without one lists nothing.
+    Ok(records
+        .into_iter()
+        .filter_map(|r| {
+            Some(OsPackage {
+                version: r.version?,
+                name: r.name,
+                arch: r.arch.unwrap_or_default(),
+                license: r.license,
+                files: r.files,
+            })
+        })
+        .collect())
 }
 
-/// Blank-line separated `Key: value` stanzas (dpkg); continuation lines are skipped.
-fn stanzas(text: &str, separator: char) -> Vec<BTreeMap<String, String>> {
+/// One record of a package database. How a database is read into records is one rule
+/// with dpy_gather/pkgdb.py's, and tests/data/package_db_cases.json is its table.
+#[derive(Debug, Default, serde::Serialize)]
+struct Record {
+    name: String,
+    version: Option<String>,
+    arch: Option<String>,
+    license: Option<String>,
+    files: Vec<String>,
+}
+
+/// dpkg's status file: each stanza that names its Package. A line that starts with a
+/// space or a tab continues the field above and is no field of its own.
+fn dpkg_records(text: &str) -> Vec<Record> {
     text.split("\n\n")
-        .map(|block| {
-            block
-                .lines()
-                .filter(|l| !l.starts_with(' '))
-                .filter_map(|l| l.split_once(separator))
-                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-                .collect::<BTreeMap<_, _>>()
+        .filter_map(|stanza| {
+            let mut fields: BTreeMap<&str, &str> = BTreeMap::new();
+            for line in stanza.split('\n') {
+                if line.starts_with([' ', '\t']) {
+                    continue;
+                }
+                if let Some((key, value)) = line.split_once(':') {
+                    fields.insert(key.trim(), value.trim());
+                }
+            }
+            let field = |key: &str| fields.get(key).map(|v| v.to_string());
+            Some(Record {
+                name: field("Package").filter(|name| !name.is_empty())?,
+                version: field("Version"),
+                arch: field("Architecture"),
+                ..Record::default()
+            })
         })
-        .filter(|s| !s.is_empty())
         .collect()
 }
 
 /// apk's installed database: `P:` name, `V:` version, `A:` arch, `L:` license, `F:` a
 /// directory and the `R:` files in it.
-fn apk_records(text: &str) -> Vec<OsPackage> {
-    let mut out = Vec::new();
-    for block in text.split("\n\n") {
-        let (mut name, mut version, mut arch, mut license) = (None, None, String::new(), None);
-        let (mut dir, mut files) = (String::new(), Vec::new());
-        for line in block.lines() {
-            let Some((key, value)) = line.split_once(':') else {
-                continue;
-            };
-            match key {
-                "P" => name = Some(value.to_string()),
-                "V" => version = Some(value.to_string()),
-                "A" => arch = value.to_string(),
-                "L" => license = Some(value.to_string()),
-                "F" => dir = value.to_string(),
-                "R" => files.push(format!("/{dir}/{value}")),
-                _ => {}
+fn apk_records(text: &str) -> Vec<Record> {
+    text.split("\n\n")
+        .filter_map(|stanza| {
+            let mut record = Record::default();
+            let mut directory = "";
+            for line in stanza.split('\n') {
+                let (key, value) = line.split_once(':').unwrap_or((line, ""));
+                match key {
+                    "P" => record.name = value.to_string(),
+                    "V" => record.version = Some(value.to_string()),
+                    "A" => record.arch = Some(value.to_string()),
+                    "L" => record.license = Some(value.to_string()),
+                    "F" => directory = value,
+                    "R" => record.files.push(
+                        [directory, value]
+                            .iter()
+                            .filter(|part| !part.is_empty())
+                            .fold(String::new(), |path, part| path + "/" + part),
+                    ),
+                    _ => {}
+                }
             }
-        }
-        if let (Some(name), Some(version)) = (name, version) {
-            out.push(OsPackage {
-                name,
-                version,
-                arch,
-                license,
-                files,
-            });
-        }
-    }
-    out
+            (!record.name.is_empty()).then_some(record)
+        })
+        .collect()
 }
 
 /// A purl of an OS package: `pkg:deb/debian/libc6@2.36-9?arch=amd64&distro=debian-12`.
@@ -393,6 +416,22 @@ mod tests {
         .unwrap();
         let names: Vec<String> = packages(&sbom).into_iter().map(|p| p.0).collect();
         assert_eq!(names, ["python3.11-minimal"]);
+    }
+
+    /// The table dpy_gather/pkgdb.py runs too (tests/gather_py.rs).
+    #[test]
+    fn package_databases_are_read_by_the_shared_table() {
+        let cases: Value =
+            serde_json::from_str(include_str!("../../tests/data/package_db_cases.json")).unwrap();
+        for (kind, read) in [
+            ("dpkg", dpkg_records as fn(&str) -> Vec<Record>),
+            ("apk", apk_records),
+        ] {
+            for case in cases[kind].as_array().unwrap() {
+                let got = serde_json::to_value(read(case["text"].as_str().unwrap())).unwrap();
+                assert_eq!(got, case["records"], "{kind}: {}", case["why"]);
+            }
+        }
     }
 
     #[test]

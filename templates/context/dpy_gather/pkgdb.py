@@ -3,7 +3,6 @@ runtime root keeps the records of the packages whose files it carries, and nothi
 
 import glob
 import os
-import re
 
 DPKG_STATUS = "/var/lib/dpkg/status"
 DPKG_INFO = "/var/lib/dpkg/info"
@@ -39,39 +38,69 @@ def dpkg_owners(carried):
     return owners
 
 
+def _record(name, version=None, arch=None, license=None, files=None):
+    return {"name": name, "version": version, "arch": arch, "license": license, "files": files or []}
+
+
+def dpkg_records(text):
+    """[(stanza, record)] of a dpkg status file, in its order: each stanza that names its
+    Package. The rule, and tests/data/package_db_cases.json its table, is the one
+    src/distill/sbom.rs reads the runtime root's database by."""
+    out = []
+    for stanza in text.split("\n\n"):
+        fields = {}
+        for line in stanza.split("\n"):
+            # A continuation line (space or tab first) belongs to the field above.
+            if line[:1] in (" ", "\t") or ":" not in line:
+                continue
+            key, value = line.split(":", 1)
+            fields[key.strip()] = value.strip()
+        if fields.get("Package"):
+            out.append((stanza.strip("\n"), _record(
+                fields["Package"], fields.get("Version"), fields.get("Architecture"))))
+    return out
+
+
+def apk_records(text):
+    """[(stanza, record)] of apk's installed database, in its order: each stanza with a P:
+    line. A file is F:'s directory joined with each R: after it."""
+    out = []
+    for stanza in text.split("\n\n"):
+        record, directory = _record(None), ""
+        for line in stanza.split("\n"):
+            key, _, value = line.partition(":")
+            if key == "P":
+                record["name"] = value
+            elif key == "V":
+                record["version"] = value
+            elif key == "A":
+                record["arch"] = value
+            elif key == "L":
+                record["license"] = value
+            elif key == "F":
+                directory = value
+            elif key == "R":
+                record["files"].append("/" + "/".join(p for p in (directory, value) if p))
+        if record["name"]:
+            out.append((stanza.strip("\n"), record))
+    return out
+
+
 def dpkg_stanzas(packages, status=DPKG_STATUS):
     """The stanzas of STATUS for PACKAGES (names without architecture), in its order."""
     with open(status) as f:
-        stanzas = f.read().split("\n\n")
-    kept = []
-    for stanza in stanzas:
-        for line in stanza.splitlines():
-            if line.startswith("Package:"):
-                if line.split(":", 1)[1].strip() in packages:
-                    kept.append(stanza.strip("\n"))
-                break
-    return kept
+        return [stanza for stanza, record in dpkg_records(f.read()) if record["name"] in packages]
 
 
 def apk_stanzas(carried, installed=APK_INSTALLED):
     """([package], [stanza]) of the apk database's packages owning a file in CARRIED."""
     with open(installed) as f:
-        stanzas = [s for s in f.read().split("\n\n") if s.strip()]
+        records = apk_records(f.read())
     names, kept = [], []
-    for stanza in stanzas:
-        name, directory, owns = None, "", False
-        for line in stanza.splitlines():
-            if line.startswith("P:"):
-                name = line[2:]
-            elif line.startswith("F:"):
-                directory = line[2:]
-            elif line.startswith("R:"):
-                path = "/" + directory + "/" + line[2:]
-                if path in carried or os.path.realpath(path) in carried:
-                    owns = True
-        if owns and name:
-            names.append(name)
-            kept.append(stanza.strip("\n"))
+    for stanza, record in records:
+        if any(path in carried or os.path.realpath(path) in carried for path in record["files"]):
+            names.append(record["name"])
+            kept.append(stanza)
     return names, kept
 
 
@@ -94,7 +123,7 @@ def record_grafted(stage, build_root, grafted, who="chroot-pip"):
     if os.path.isfile(build_root + DPKG_STATUS) and os.path.isfile(DPKG_STATUS):
         owners = dpkg_owners(grafted)
         current = read(build_root + DPKG_STATUS)
-        have = set(re.findall(r"^Package:\s*(\S+)", current, re.M))
+        have = set(record["name"] for _, record in dpkg_records(current))
         wanted = set(n.split(":")[0] for n in owners)
         new = dpkg_stanzas(wanted - have)
         if owners:
@@ -107,7 +136,7 @@ def record_grafted(stage, build_root, grafted, who="chroot-pip"):
     elif os.path.isfile(build_root + APK_INSTALLED) and os.path.isfile(APK_INSTALLED):
         names, stanzas = apk_stanzas(grafted)
         current = read(build_root + APK_INSTALLED)
-        have = set(re.findall(r"^P:(\S+)", current, re.M))
+        have = set(record["name"] for _, record in apk_records(current))
         new = [stanza for name, stanza in zip(names, stanzas) if name not in have]
         if new:
             write(stage + APK_INSTALLED, "\n\n".join([current.strip("\n")] + new) + "\n\n")
