@@ -185,17 +185,12 @@ async fn build_once(
         ..Built::default()
     };
     let mut marked_errors = Vec::new();
-    // The engine's error can quote what the step printed: made printable here, once,
-    // for every message below that embeds it (printed as a warning or in the error).
-    let mut failure: Option<String> = None;
-    // Whether the client lost the engine, by the kind of its error (crate::error::
-    // unreachable); a message in the stream is the engine's own answer.
-    let mut lost: Option<bollard::errors::Error> = None;
+    let mut ended: Option<Ended> = None;
     while let Some(item) = stream.next().await {
         match item {
             Ok(info) => {
                 if let Some(message) = info.error_detail.and_then(|d| d.message) {
-                    failure = Some(one_line(&message));
+                    ended = Some(Ended::Engine(message));
                 }
                 match info.aux {
                     Some(BuildInfoAux::BuildKit(status)) => {
@@ -220,10 +215,7 @@ async fn build_once(
                 }
             }
             Err(e) => {
-                failure = Some(one_line(&e.to_string()));
-                if crate::error::unreachable(&e) {
-                    lost = Some(e);
-                }
+                ended = Some(Ended::Client(e));
                 break;
             }
         }
@@ -232,18 +224,29 @@ async fn build_once(
 
     let error = if let Some(line) = marked_errors.first() {
         Some(Failure::Final(marked_error(line).expect("a marked line")))
-    } else if let Some(message) = failure {
-        Some(if is_broken_stream(&message) {
-            broken(spec, message)
-        } else if is_shared_step_clash(&message) {
-            clashed(spec, message)
-        } else if let Some(e) = lost {
-            Failure::Final(Error::engine(
+    } else if let Some(ended) = ended {
+        // A client error is a lost engine only if the engine no longer answers at all:
+        // asked now, not guessed from the error.
+        let answers = match &ended {
+            Ended::Client(_) => matches!(
+                tokio::time::timeout(std::time::Duration::from_secs(10), engine.docker().ping())
+                    .await,
+                Ok(Ok(_))
+            ),
+            Ended::Engine(_) => true,
+        };
+        // The engine's error can quote what the step printed: made printable here, once,
+        // for every message below that embeds it (printed as a warning or in the error).
+        Some(match judge(ended, answers) {
+            Judged::Lost(e) => Failure::Final(Error::engine(
                 "the Docker engine stopped answering during the build",
                 e,
-            ))
-        } else {
-            Failure::Final(step_error(progress, spec.platform, &message))
+            )),
+            Judged::BrokeOff(message) => broken(spec, one_line(&message)),
+            Judged::Clash(message) => clashed(spec, one_line(&message)),
+            Judged::StepFailed(message) => {
+                Failure::Final(step_error(progress, spec.platform, &one_line(&message)))
+            }
         })
     } else if matches!(spec.output, Output::Image) && built.image_id.is_none() {
         Some(Failure::Final(Error::BuildStep(format!(
@@ -319,21 +322,59 @@ fn shorten(text: &str, max: usize) -> String {
     format!("{cut}…")
 }
 
-/// The engine's answer ended without a whole last message: bollard's line decoder says
-/// "bytes remaining on stream", hyper says the body or connection was cut.
-fn is_broken_stream(message: &str) -> bool {
-    let m = message.to_ascii_lowercase();
-    m.contains("bytes remaining on stream")
-        || m.contains("error reading a body")
-        || m.contains("connection closed before message completed")
+/// What ended a build's answer with an error.
+enum Ended {
+    /// The engine's own words: BuildKit's error, which may quote what a step printed.
+    Engine(String),
+    /// The client's: bollard could not reach the engine or read its whole answer.
+    Client(bollard::errors::Error),
+}
+
+/// What an error that ended a build means, by where it came from and its kind; only
+/// the engine's own words are read, and only for BuildKit's one retriable failure.
+#[derive(Debug)]
+enum Judged {
+    /// The client failed and the engine does not answer a ping either.
+    Lost(bollard::errors::Error),
+    /// The engine answered, and then the answer ended in the middle (seen about once in
+    /// a few hundred builds, with two platforms at once): nothing says the build failed.
+    BrokeOff(String),
+    /// A clash of shared steps between builds in flight.
+    Clash(String),
+    /// The build failed, in the engine's words.
+    StepFailed(String),
+}
+
+/// `answers`: whether the engine answers a ping now.
+fn judge(ended: Ended, answers: bool) -> Judged {
+    use bollard::errors::Error as Client;
+    let words = match ended {
+        Ended::Engine(words) => words,
+        // The engine's words, passed on by bollard: an error line in the stream, or an
+        // error status to the request.
+        Ended::Client(Client::DockerStreamError { error }) => error,
+        Ended::Client(Client::DockerResponseServerError { message, .. }) => message,
+        Ended::Client(e) if !answers => return Judged::Lost(e),
+        Ended::Client(e) => return Judged::BrokeOff(e.to_string()),
+    };
+    if is_shared_step_clash(&words) {
+        Judged::Clash(words)
+    } else {
+        Judged::StepFailed(words)
+    }
 }
 
 /// BuildKit (engine 20.10) shares the steps of identical builds in flight; when two of
-/// them finish one shared step at once it can fail one build with "duplicate output"
-/// (seen once in CI, with two tests building the same source side by side). No step of
-/// the build failed, so it is started once more, as a broken answer is.
-fn is_shared_step_clash(message: &str) -> bool {
-    message.to_ascii_lowercase().contains("duplicate output")
+/// them finish one shared step at once it can fail one build with "duplicate output N"
+/// (seen once in CI, with two tests building the same source side by side; BuildKit's
+/// issue 3748). No step of the build failed, so it is started once more, as a broken
+/// answer is. Only BuildKit's error itself counts, the last part of the message: a step
+/// that fails is named with its command, which may hold any words, and ends in its own
+/// outcome (`exit code: 1`).
+fn is_shared_step_clash(words: &str) -> bool {
+    let last = words.rsplit(": ").next().unwrap_or_default().trim();
+    last.strip_prefix("duplicate output ")
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 #[cfg(test)]
@@ -365,21 +406,53 @@ mod tests {
     }
 
     #[test]
-    fn only_a_cut_stream_is_tried_again() {
-        assert!(is_broken_stream("bytes remaining on stream"));
-        assert!(is_broken_stream(
-            "error reading a body from connection: connection closed before message completed"
-        ));
-        assert!(!is_broken_stream(
-            "executor failed running [/bin/sh -c false]: exit code: 1"
-        ));
-        assert!(!is_broken_stream("no space left on device"));
-        assert!(is_shared_step_clash(
-            "Docker stream error: duplicate output 0"
-        ));
-        assert!(!is_shared_step_clash(
-            "executor failed running [/bin/sh -c false]: exit code: 1"
-        ));
+    fn an_error_is_judged_by_where_it_came_from_not_by_its_words() {
+        use bollard::errors::Error as Client;
+        let io = |kind, words: &str| Client::IOError {
+            err: std::io::Error::new(kind, words.to_string()),
+        };
+        let judged = |ended, answers| format!("{:?}", judge(ended, answers));
+        let engine = |words: &str| Ended::Engine(words.to_string());
+        use std::io::ErrorKind::*;
+        // The answer broke off: whatever the words or the kind, the engine still answers.
+        assert!(
+            judged(Ended::Client(io(Other, "bytes remaining on stream")), true)
+                .starts_with("BrokeOff")
+        );
+        assert!(judged(Ended::Client(io(ConnectionReset, "reset")), true).starts_with("BrokeOff"));
+        // An engine that no longer answers is lost, whatever the words.
+        for e in [
+            io(ConnectionRefused, "refused"),
+            io(Other, "bytes remaining on stream"),
+        ] {
+            assert!(judged(Ended::Client(e), false).starts_with("Lost"));
+        }
+        // The engine's own words are never a broken answer, even in a broken answer's words.
+        for words in [
+            "bytes remaining on stream",
+            "error reading a body from connection: connection closed before message completed",
+            "no space left on device",
+        ] {
+            assert!(
+                judged(engine(words), true).starts_with("StepFailed"),
+                "{words}"
+            );
+        }
+        // BuildKit's clash, as the stream's error line or bollard's stream error.
+        assert!(judged(engine("failed to solve: duplicate output 0"), true).starts_with("Clash"));
+        let stream = Client::DockerStreamError {
+            error: "duplicate output 12".into(),
+        };
+        assert!(judged(Ended::Client(stream), true).starts_with("Clash"));
+        // A step whose command says those words failed on its own.
+        for words in [
+            "process \"/bin/sh -c echo duplicate output 0\" did not complete successfully: exit code: 1",
+            "executor failed running [/bin/sh -c printf 'duplicate output 3']: exit code: 2",
+            "duplicate output",
+            "duplicate output 0x1",
+        ] {
+            assert!(judged(engine(words), true).starts_with("StepFailed"), "{words}");
+        }
     }
 
     #[test]
