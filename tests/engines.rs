@@ -126,6 +126,94 @@ fn a_platform_builds_on_a_second_engine_over_tls_and_one_index_joins_them() {
     }
 }
 
+/// Offline: the second engine's containers have no network (scripts/testbed-engines), so
+/// the builder's apt and PyPI answer nothing there. The sid source's python3 is Debian's
+/// own, without pip, so the builder runs apt, which fetches nothing, and what apt leaves
+/// behind (pkgcache.bin, its logs) goes: the places apt writes to are as in the source.
+/// A --no-cache build gives the runtime and -buildroot ids of the build before it, which
+/// BuildKit's cache answered (from an earlier run: made at another time). With
+/// SOURCE_DATE_EPOCH, every time in both images is that time.
+#[test]
+fn offline_no_cache_builds_give_one_id_for_each_image() {
+    if !engines("engines::offline") {
+        return;
+    }
+    let source = common::sid_source("3.14");
+    assert!(
+        docker2(&["image", "inspect", &source]).status.success(),
+        "{source} is not on the second engine; run scripts/testbed"
+    );
+    let repository = common::unique_repository("offline");
+    let image = format!("{repository}:3.14-trixie");
+    let buildroot = format!("{image}-buildroot");
+    let on_second = |args: &[&str]| {
+        let out = docker2(args);
+        assert!(
+            out.status.success(),
+            "docker {args:?} on the second engine: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let apt_places = |image: &str| {
+        on_second(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--entrypoint",
+            "sh",
+            image,
+            "-c",
+            common::APT_PLACES,
+        ])
+    };
+    let build = |cache: &[&str]| {
+        common::build_amd64("3.14-trixie", &source, &repository, cache)
+            .args(["--progress", "quiet"])
+            .args(["--engine", &format!("linux/amd64={SECOND_SOCKET}")])
+            .env("SOURCE_DATE_EPOCH", "1700000000")
+            .run();
+        // Nothing answered the builder: it has no pip.
+        let origin = on_second(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--entrypoint",
+            "cat",
+            &buildroot,
+            "/opt/dpy/builder-pip.json",
+        ]);
+        assert!(origin.contains(r#""origin": "none""#), "{origin}");
+        assert_eq!(apt_places(&buildroot), apt_places(&source));
+        let mut seen = Vec::new();
+        for name in [&image, &buildroot] {
+            seen.push(on_second(&[
+                "image",
+                "inspect",
+                "-f",
+                "{{.Id}} {{.Created}}",
+                name,
+            ]));
+            seen.push(on_second(&["history", "--format", "{{.CreatedAt}}", name]));
+        }
+        docker2(&["image", "rm", &image, &buildroot]);
+        seen.join(" ")
+    };
+    let (cached, fresh) = (build(&[]), build(&["--no-cache"]));
+    assert_eq!(cached, fresh, "a build from the cache and one without it");
+    let times: Vec<&str> = cached
+        .split_whitespace()
+        .filter(|t| !t.starts_with("sha256:"))
+        .collect();
+    assert!(times.len() >= 6, "{cached}");
+    assert!(
+        times.iter().all(|t| *t == "2023-11-14T22:13:20Z"),
+        "{cached}"
+    );
+}
+
 /// An ssh:// endpoint: the build runs through `docker system dial-stdio` on the far
 /// side (here the first engine, over sshd on loopback); `dpy doctor` checks it and the
 /// TLS engine as it checks the default one.

@@ -5,7 +5,8 @@
 //! The checks of what 3.14 and 3.15 brought (compression.zstd, deferred annotations,
 //! t-strings, the _pyrepl REPL, forkserver children, lazy imports, UTF-8 mode) pass here
 //! and fail on an image that gets them wrong. 3.15 is built with the slim profile and
-//! its -buildroot image, which chroot-pip extends with a package from the index.
+//! its -buildroot image, which chroot-pip extends with a package from the index; 3.14
+//! with its -debug image, which apt gives Debian's busybox.
 
 use crate::common;
 use crate::common::Test;
@@ -59,7 +60,24 @@ fn python_3_14_builds_and_passes_dpy_test() {
     if !common::engine("newest::3.14") {
         return;
     }
-    let (_repository, image, report) = builds_and_passes("3.14", &["--variants", "runtime"]);
+    // With the -debug image: sid's package index gives it Debian's busybox, through this
+    // machine's trust store.
+    let (_repository, image, report) = builds_and_passes(
+        "3.14",
+        &[
+            "--variants",
+            "runtime,debug",
+            "--ca-bundle",
+            "/etc/ssl/certs/ca-certificates.crt",
+        ],
+    );
+    let source = common::sid_source("3.14");
+    common::assert_debug_image(
+        &format!("{image}-debug"),
+        &image,
+        Some(&source),
+        "(busybox /usr/bin/busybox)",
+    );
     // The index holds the implicit directories 3.14's zipimport adds (json/, ...), so
     // it has more names than the zip has entries.
     assert!(report.contains("equals zipimport's reading"), "{report}");
@@ -76,7 +94,6 @@ fn python_3_14_builds_and_passes_dpy_test() {
         assert!(got.starts_with("ok   ") && got.contains(&says), "{got}");
     }
     // Without libzstd, compression.zstd does not import: the check says so.
-    let source = common::sid_source("3.14");
     let broken = broken_variant(
         &image,
         &source,

@@ -29,7 +29,7 @@ fn a_runtime_without_a_shell_and_its_debug_image_each_pass_their_own_conformance
     .run();
     let image = format!("{repository}:3.13-alpine3.20");
     let debug = format!("{image}-debug");
-    assert_debug_image(&debug, &image, Some(&source), "(busybox /bin/busybox)");
+    common::assert_debug_image(&debug, &image, Some(&source), "(busybox /bin/busybox)");
     assert_eq!(
         common::docker_ok(&[
             "image",
@@ -88,57 +88,6 @@ fn a_runtime_without_a_shell_and_its_debug_image_each_pass_their_own_conformance
     assert_eq!(out.trim(), "runs");
 }
 
-/// What every -debug image must show: `sh -c 'ls / && ps && id'` as the runtime's user
-/// (where the tools have ps), `dpy test` with the debug expectations, and the runtime's
-/// layers first, then one of its own.
-fn assert_debug_image(debug: &str, runtime: &str, source: Option<&str>, tools: &str) {
-    let with_ps = tools.contains("busybox");
-    let script = if with_ps {
-        "ls / && ps && id"
-    } else {
-        "ls / && id"
-    };
-    let out = common::docker_ok(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "--entrypoint",
-        "sh",
-        debug,
-        "-c",
-        script,
-    ]);
-    assert!(out.contains("\netc\n"), "ls / printed: {out}");
-    assert!(
-        out.contains("uid=65532(nonroot) gid=65532(nonroot)"),
-        "{out}"
-    );
-    if with_ps {
-        assert!(out.contains(&format!("nonroot  sh -c {script}")), "{out}");
-    }
-    let mut test = Test::new().args(["test", debug]);
-    if let Some(source) = source {
-        test = test.args(["--source-image", source]);
-    }
-    test.stdout_contains("ok   debug-tools: sh runs ls, cat, env, id")
-        .stdout_contains(tools)
-        .stdout_contains("ok   structure: ")
-        .stdout_contains(" 0 failed")
-        .run();
-    let layers = |image: &str| -> Vec<String> {
-        common::docker_ok(&["image", "inspect", "-f", "{{json .RootFS.Layers}}", image])
-            .trim()
-            .trim_matches(|c| c == '[' || c == ']')
-            .split(',')
-            .map(str::to_string)
-            .collect()
-    };
-    let (runtime_layers, debug_layers) = (layers(runtime), layers(debug));
-    assert_eq!(debug_layers.len(), runtime_layers.len() + 1);
-    assert_eq!(debug_layers[..runtime_layers.len()], runtime_layers[..]);
-}
-
 /// A Debian source, whose package index answers on the test bed: the -debug image gets
 /// Debian's busybox, and its package record: syft, reading the image, lists busybox in
 /// the debug image (from dpkg's status and from the image's SBOM) and not in the runtime,
@@ -173,7 +122,7 @@ fn a_debian_debug_image_carries_the_familys_busybox_and_its_record() {
     )
     .unwrap();
     assert!(sbom.contains("pkg:deb/debian/busybox@"), "{sbom}");
-    assert_debug_image(&debug, &image, None, "(busybox /usr/bin/busybox)");
+    common::assert_debug_image(&debug, &image, None, "(busybox /usr/bin/busybox)");
     Test::new()
         .args(["test", &image])
         .stdout_contains("ok   no-forbidden-binaries: none of bash, busybox")

@@ -12,17 +12,34 @@ set -u
 out=/opt/dpy/builder-pip.json
 py="$(command -v python3 || command -v python || true)"
 
+# What the package manager leaves behind besides the packages it installs: its logs (the
+# time is in them), its caches (apt writes a new pkgcache.bin of other bytes each run,
+# even offline when it fetched nothing) and the lists it downloaded. None of that is the
+# builder's, and the -buildroot image is to repeat byte for byte, online or offline:
+# these paths are put back as the source had them (kept in a tar before apt runs).
+leftovers="var/log/dpkg.log var/log/alternatives.log var/log/apt var/cache/apt var/lib/apt/lists var/cache/ldconfig/aux-cache"
+before=/tmp/dpy-apt-before.tar
+keep_as_source() {
+    present=""
+    for p in $leftovers; do [ -e "/$p" ] && present="$present $p"; done
+    # shellcheck disable=SC2086
+    tar -C / --numeric-owner -cf "$before" $present 2>/dev/null || tar -C / -cf "$before" -T /dev/null
+}
+back_as_source() {
+    [ -f "$before" ] || return 0
+    for p in $leftovers; do rm -rf "/${p:?}"; done
+    tar -C / --numeric-owner -xpf "$before"
+    rm -f "$before"
+}
+
 record() {
     printf '{"origin": "%s", "version": "%s"}\n' "$1" "$2" >"$out"
-    # What the package manager and this script logged carries times and speeds; the
-    # -buildroot image is reproducible without it. Kept when nothing answered; nothing
-    # to remove when the source had pip.
-    if [ "$1" != none ] && [ "$1" != source ]; then
-        rm -f /tmp/builder-pip.log /var/log/dpkg.log /var/log/alternatives.log \
-            /var/log/apt/history.log /var/log/apt/term.log /var/log/apt/eipp.log.xz \
-            /var/cache/apt/pkgcache.bin /var/cache/apt/srcpkgcache.bin \
-            /var/cache/debconf/*-old /var/lib/dpkg/*-old /var/cache/ldconfig/aux-cache
+    back_as_source
+    # The log carries times and speeds too: shown when nothing answered, never kept.
+    if [ "$1" = none ] && [ -s /tmp/builder-pip.log ]; then
+        tail -n 5 /tmp/builder-pip.log | sed 's/^/builder-pip: /' >&2
     fi
+    rm -f /tmp/builder-pip.log
     echo "builder-pip: ${1} ${2}"
     exit 0
 }
@@ -40,17 +57,20 @@ if [ -s /run/dpy-ca/bundle.pem ]; then
 fi
 real="$(readlink -f "$py")"
 
-if command -v apt-get >/dev/null 2>&1 && dpkg -S "$real" >/dev/null 2>&1; then
+# apt's python3-pip is for the distribution's default python3: only when dpkg owns both
+# the python3 on PATH and the interpreter it names (a python3.X beside another default
+# would get the default's python3 package, which takes /usr/bin/python3 over).
+if command -v apt-get >/dev/null 2>&1 && dpkg -S "$py" >/dev/null 2>&1 \
+    && dpkg -S "$real" >/dev/null 2>&1; then
+    keep_as_source
     opt=""
     [ -n "$ca" ] && opt="-o Acquire::https::CaInfo=$ca"
     # shellcheck disable=SC2086
     if apt-get $opt update >/tmp/builder-pip.log 2>&1 \
         && DEBIAN_FRONTEND=noninteractive apt-get $opt install -y --no-install-recommends python3-pip >>/tmp/builder-pip.log 2>&1; then
-        rm -rf /var/lib/apt/lists/*
         v="$(pip_version)"
         [ -n "$v" ] && record apt "$v"
     fi
-    rm -rf /var/lib/apt/lists/*
 elif command -v apk >/dev/null 2>&1 && apk info -q --who-owns "$real" >/dev/null 2>&1; then
     if apk add --no-cache py3-pip >/tmp/builder-pip.log 2>&1; then
         v="$(pip_version)"

@@ -314,3 +314,60 @@ pub fn assert_cli_example_answers(image: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// What every -debug image must show: `sh -c 'ls / && ps && id'` as the runtime's user
+/// (where the tools have ps), `dpy test` with the debug expectations, and the runtime's
+/// layers first, then one of its own.
+pub fn assert_debug_image(debug: &str, runtime: &str, source: Option<&str>, tools: &str) {
+    let with_ps = tools.contains("busybox");
+    let script = if with_ps {
+        "ls / && ps && id"
+    } else {
+        "ls / && id"
+    };
+    let out = docker_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--entrypoint",
+        "sh",
+        debug,
+        "-c",
+        script,
+    ]);
+    assert!(out.contains("\netc\n"), "ls / printed: {out}");
+    assert!(
+        out.contains("uid=65532(nonroot) gid=65532(nonroot)"),
+        "{out}"
+    );
+    if with_ps {
+        assert!(out.contains(&format!("nonroot  sh -c {script}")), "{out}");
+    }
+    let mut test = super::Test::new().args(["test", debug]);
+    if let Some(source) = source {
+        test = test.args(["--source-image", source]);
+    }
+    test.stdout_contains("ok   debug-tools: sh runs ls, cat, env, id")
+        .stdout_contains(tools)
+        .stdout_contains("ok   structure: ")
+        .stdout_contains(" 0 failed")
+        .run();
+    let layers = |image: &str| -> Vec<String> {
+        docker_ok(&["image", "inspect", "-f", "{{json .RootFS.Layers}}", image])
+            .trim()
+            .trim_matches(|c| c == '[' || c == ']')
+            .split(',')
+            .map(str::to_string)
+            .collect()
+    };
+    let (runtime_layers, debug_layers) = (layers(runtime), layers(debug));
+    assert_eq!(debug_layers.len(), runtime_layers.len() + 1);
+    assert_eq!(debug_layers[..runtime_layers.len()], runtime_layers[..]);
+}
+
+/// A shell command that lists what is under the places apt writes to besides the
+/// packages it installs (its caches, lists and logs), by name, size and kind, without
+/// times: a -buildroot image must show what its source shows.
+pub const APT_PLACES: &str =
+    "ls -lRn --time-style=+ /var/cache/apt /var/lib/apt/lists /var/log 2>&1";
