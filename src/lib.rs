@@ -15,6 +15,7 @@ pub mod cli;
 pub mod compression;
 pub mod conformance;
 pub mod context;
+pub mod cyclonedx;
 pub mod definitions;
 pub mod distill;
 pub mod doctor;

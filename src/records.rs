@@ -173,6 +173,14 @@ async fn publish_all(
             let manifest =
                 publish::push(p.engine(), destination, image, credentials, compression).await?;
             eprintln!("pushed {} ({})", image.reference(), manifest.digest);
+            let sbom = match kind {
+                Variant::Runtime => Some(&outcome.sbom),
+                Variant::Debug => outcome.debug_sbom.as_ref(),
+                Variant::Buildroot => None,
+            };
+            if let Some(sbom) = sbom {
+                attach_sboms(destination, credentials, &manifest, sbom, &outcome.epoch).await?;
+            }
             entries.push((p.platform.clone(), manifest));
         }
         let digest = publish::push_index(destination, &tag, &entries, credentials).await?;
@@ -196,6 +204,42 @@ async fn publish_all(
         records.push(record);
     }
     Ok(records)
+}
+
+/// The image's SBOM, in SPDX and in CycloneDX, attached to its pushed manifest as
+/// referrers (`publish::referrers`), where `trivy image --sbom-sources oci`, oras and
+/// cosign v3 look. Each platform's manifest gets its own platform's SBOM.
+async fn attach_sboms(
+    destination: &publish::Destination,
+    credentials: &Option<publish::Credentials>,
+    manifest: &publish::PushedManifest,
+    spdx: &str,
+    epoch: &str,
+) -> Result<()> {
+    use publish::referrers::{attach, Artifact, Subject};
+    let subject = Subject {
+        digest: manifest.digest.clone(),
+        media_type: manifest.media_type.clone(),
+        size: manifest.manifest_size,
+    };
+    let cyclonedx = crate::cyclonedx::from_spdx(spdx)?;
+    // The build's epoch, not the clock: pushing the same build again writes the same
+    // referrers.
+    let annotations: std::collections::BTreeMap<String, String> =
+        [(crate::labels::CREATED.to_string(), epoch.to_string())].into();
+    for (artifact_type, data) in [
+        (crate::distill::sbom::MEDIA_TYPE, spdx),
+        (crate::cyclonedx::MEDIA_TYPE, cyclonedx.as_str()),
+    ] {
+        let artifact = Artifact {
+            artifact_type,
+            data: data.as_bytes(),
+            annotations: annotations.clone(),
+        };
+        let digest = attach(destination, credentials, &subject, &artifact).await?;
+        eprintln!("attached {artifact_type} to {} ({digest})", manifest.digest);
+    }
+    Ok(())
 }
 
 /// One metadata record: what the outcome says of its source and Python, plus where the

@@ -289,6 +289,7 @@ fn an_apk_database_keeps_the_records_of_what_the_runtime_carries() {
     assert_eq!(names, ["musl", "libffi", "stand-in-libs"], "{db}");
     // The SBOM: CPython by purl, the carried apk records by theirs; syft reads it.
     let listed = common::assert_sbom_seen_by_syft(&image);
+    common::assert_trivy_lists_the_sbom(&image, &listed);
     let purls: Vec<&str> = listed.iter().map(|(_, _, purl)| purl.as_str()).collect();
     assert!(
         purls

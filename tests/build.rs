@@ -106,6 +106,7 @@ fn builds_the_debian_source_and_passes_conformance() {
 
     // The SBOM names CPython once, through the deb record that owns the interpreter.
     let listed = common::assert_sbom_seen_by_syft(&runtime);
+    common::assert_trivy_lists_the_sbom(&runtime, &listed);
     assert!(
         !listed.iter().any(|(name, _, _)| name == "python"),
         "{listed:?}"

@@ -47,6 +47,7 @@ fn python_3_13_slim_bookworm_builds_and_passes_conformance() {
         .run();
     // The SBOM names CPython in /usr/local as advisories do, and syft reads it.
     let listed = common::assert_sbom_seen_by_syft(&image);
+    common::assert_trivy_lists_the_sbom(&image, &listed);
     assert!(
         listed
             .iter()

@@ -156,6 +156,76 @@ fn two_platforms_pushed_under_one_index_pull_and_pass() {
         "{text}"
     );
 
+    // Each platform's SBOM, in SPDX and in CycloneDX, attached to its manifest as an OCI
+    // referrer. This registry has no referrers API, so they are listed in the referrers
+    // tag schema's index, `sha256-<hex>` of the manifest, which skopeo reads as any other.
+    let sbom = std::fs::read(dir.path().join(runtime["sbom"].as_str().unwrap())).unwrap();
+    let sha256 =
+        |bytes: &[u8]| format!("sha256:{:x}", <sha2::Sha256 as sha2::Digest>::digest(bytes));
+    let fallback_tag = |digest: &str| format!("{repository}:{}", digest.replacen(':', "-", 1));
+    let manifests: Vec<String> = runtime["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["digest"].as_str().unwrap().to_string())
+        .collect();
+    let mut referrers = Vec::new();
+    for (i, manifest) in manifests.iter().enumerate() {
+        let raw = common::registry_manifest(&fallback_tag(manifest), AUTH);
+        let index: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+        let mut types: Vec<&str> = index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["artifactType"].as_str().unwrap())
+            .collect();
+        types.sort();
+        assert_eq!(
+            types,
+            ["application/spdx+json", "application/vnd.cyclonedx+json"]
+        );
+        for entry in index["manifests"].as_array().unwrap() {
+            let by_digest = format!("{repository}@{}", entry["digest"].as_str().unwrap());
+            let referrer: serde_json::Value =
+                serde_json::from_slice(&common::registry_manifest(&by_digest, AUTH)).unwrap();
+            assert_eq!(referrer["subject"]["digest"], manifest.as_str());
+            assert_eq!(referrer["artifactType"], entry["artifactType"]);
+            assert_eq!(referrer["layers"][0]["mediaType"], entry["artifactType"]);
+            // The first platform's SPDX document is the one written beside the metadata.
+            if i == 0 && entry["artifactType"] == "application/spdx+json" {
+                assert_eq!(referrer["layers"][0]["digest"], sha256(&sbom));
+            }
+        }
+        referrers.push(raw);
+    }
+    // Trivy, asked for the registry's SBOM of the amd64 image instead of scanning it,
+    // finds it among the referrers and lists every package the SBOM names by purl, under
+    // the distribution the SBOM names.
+    let amd64 = format!("{repository}@{}", manifests[0]);
+    let (listed, log) = common::trivy(
+        &[
+            "--sbom-sources",
+            "oci",
+            "--image-src",
+            "remote",
+            "--insecure",
+            &amd64,
+        ],
+        Some(AUTH),
+    );
+    assert!(log.contains("Found SBOM in the OCI referrers"), "{log}");
+    assert!(log.contains(r#"family="debian""#), "{log}");
+    let spdx: serde_json::Value = serde_json::from_slice(&sbom).unwrap();
+    let in_sbom: std::collections::BTreeSet<String> = spdx["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["externalRefs"].as_array().cloned().unwrap_or_default())
+        .filter(|r| r["referenceType"] == "purl")
+        .filter_map(|r| r["referenceLocator"].as_str().map(common::bare_purl))
+        .collect();
+    assert_eq!(common::listed_by_trivy(&listed), in_sbom);
+
     // Built again from nothing (--no-cache) and pushed again: the same runtime manifests
     // and the same index, byte for byte in the registry.
     let again = dir.path().join("again.json");
@@ -195,6 +265,13 @@ fn two_platforms_pushed_under_one_index_pull_and_pass() {
         .stdout(&format!("{image} unchanged ({digest})\n"))
         .run();
     assert!(!dir.path().join("third.json").exists());
+    // The referrers too: the same SBOMs, attached once.
+    for (manifest, before) in manifests.iter().zip(&referrers) {
+        assert_eq!(
+            &common::registry_manifest(&fallback_tag(manifest), AUTH),
+            before
+        );
+    }
     // Signing the same digest again adds nothing: the signature manifest is unchanged.
     assert_eq!(
         common::registry_manifest(&sig_tag(digest), AUTH),

@@ -23,6 +23,9 @@ use crate::tree::Tree;
 /// Where the SBOM sits in the runtime image.
 pub const PATH: &str = "/usr/share/dpy/python.spdx.json";
 
+/// The media type of an SPDX JSON document (the artifact type of its referrer).
+pub const MEDIA_TYPE: &str = "application/spdx+json";
+
 const DPKG_STATUS: &str = "var/lib/dpkg/status";
 const DPKG_INFO: &str = "var/lib/dpkg/info";
 const APK_INSTALLED: &str = "lib/apk/db/installed";
@@ -262,6 +265,22 @@ fn document(layout: &Layout, packages: &[OsPackage], created: &str) -> String {
             ]
         }));
     }
+    // The distribution itself, as scanners read it from an SBOM (Trivy by this SPDXID and
+    // purpose): without it, one that scans the SBOM alone (`trivy image --sbom-sources
+    // oci`) knows no OS, and matches none of the packages above against its advisories.
+    if let (Some(id), Some(version_id)) = (&layout.os.id, &layout.os.version_id) {
+        entries.push(json!({
+            "SPDXID": "SPDXRef-OperatingSystem",
+            "name": id,
+            "versionInfo": version_id,
+            "primaryPackagePurpose": "OPERATING-SYSTEM",
+            "downloadLocation": "NOASSERTION",
+            "filesAnalyzed": false,
+            "licenseConcluded": "NOASSERTION",
+            "licenseDeclared": "NOASSERTION",
+            "copyrightText": "NOASSERTION"
+        }));
+    }
     let relationships: Vec<Value> = entries
         .iter()
         .map(|p| {
@@ -323,8 +342,8 @@ mod tests {
             .map(|p| {
                 let refs = p["externalRefs"]
                     .as_array()
-                    .unwrap()
-                    .iter()
+                    .into_iter()
+                    .flatten()
                     .map(|r| r["referenceLocator"].as_str().unwrap().to_string())
                     .collect();
                 (
@@ -377,7 +396,15 @@ mod tests {
                             .to_string()
                     ]
                 ),
+                // The distribution, which scanners read as the image's OS.
+                ("debian".into(), "12".into(), vec![]),
             ]
+        );
+        let doc: Value = serde_json::from_str(&sbom).unwrap();
+        assert_eq!(doc["packages"][3]["SPDXID"], "SPDXRef-OperatingSystem");
+        assert_eq!(
+            doc["packages"][3]["primaryPackagePurpose"],
+            "OPERATING-SYSTEM"
         );
         assert_eq!(
             std::fs::read_to_string(root.path().join(PATH.trim_start_matches('/'))).unwrap(),
@@ -415,7 +442,7 @@ mod tests {
         )
         .unwrap();
         let names: Vec<String> = packages(&sbom).into_iter().map(|p| p.0).collect();
-        assert_eq!(names, ["python3.11-minimal"]);
+        assert_eq!(names, ["python3.11-minimal", "debian"]);
     }
 
     /// The table dpy_gather/pkgdb.py runs too (tests/gather_py.rs).

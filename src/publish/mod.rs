@@ -12,6 +12,7 @@
 #[cfg(test)]
 mod fake;
 pub mod layers;
+pub mod referrers;
 
 use std::fmt;
 use std::time::Duration;

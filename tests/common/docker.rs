@@ -100,16 +100,42 @@ pub fn syft(image: &str) -> Vec<serde_json::Value> {
     report["artifacts"].as_array().unwrap().clone()
 }
 
+/// What Trivy (Aqua's binary, offline: listing packages needs no vulnerability database)
+/// lists for `args` (an image and its source), as CycloneDX JSON, and what it logged.
+/// `auth` is `user:password` for a registry.
+pub fn trivy(args: &[&str], auth: Option<&str>) -> (serde_json::Value, String) {
+    let cache = tempfile::tempdir().unwrap();
+    let mut command = std::process::Command::new("trivy");
+    command
+        .args(["image", "--format", "cyclonedx", "--cache-dir"])
+        .arg(cache.path())
+        .args(args);
+    if let Some((user, password)) = auth.and_then(|a| a.split_once(':')) {
+        command
+            .env("TRIVY_USERNAME", user)
+            .env("TRIVY_PASSWORD", password);
+    }
+    let out = command
+        .output()
+        .expect("trivy runs (scripts/testbed installs it)");
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "trivy {args:?}: {log}");
+    (serde_json::from_slice(&out.stdout).unwrap(), log)
+}
+
 /// Checks the SBOM `dpy sbom` prints for `image` against what syft reads from the image,
 /// and returns the SBOM's packages as (name, version, purl).
 pub fn assert_sbom_seen_by_syft(image: &str) -> Vec<(String, String, String)> {
     let out = super::Test::new().args(["sbom", image]).run();
     let sbom: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(sbom["spdxVersion"], "SPDX-2.3");
+    // The distribution's own entry names no package (it has no purl): syft reads it as
+    // the image's distro, not as a package.
     let listed: Vec<(String, String, String)> = sbom["packages"]
         .as_array()
         .unwrap()
         .iter()
+        .filter(|p| p["primaryPackagePurpose"] != "OPERATING-SYSTEM")
         .map(|p| {
             (
                 p["name"].as_str().unwrap().to_string(),
@@ -137,6 +163,47 @@ pub fn assert_sbom_seen_by_syft(image: &str) -> Vec<(String, String, String)> {
         );
     }
     listed
+}
+
+/// What Trivy lists in `image` (scanning the local engine's image, offline) against
+/// `listed`, the SBOM's packages (assert_sbom_seen_by_syft): every package the SBOM names
+/// by an OS purl, and nothing else. CPython by `pkg:generic` is not among them: Trivy
+/// drops every purl type it has no ecosystem for (README.rst, "Scanners").
+pub fn assert_trivy_lists_the_sbom(image: &str, listed: &[(String, String, String)]) {
+    let (found, log) = trivy(&["--image-src", "docker", image], None);
+    let by_sbom: std::collections::BTreeSet<String> = listed
+        .iter()
+        .map(|(_, _, purl)| purl.as_str())
+        .filter(|purl| !purl.starts_with("pkg:generic/"))
+        .map(bare_purl)
+        .collect();
+    assert_eq!(listed_by_trivy(&found), by_sbom, "trivy on {image}: {log}");
+}
+
+/// The purls of the components of Trivy's CycloneDX report, in bare_purl's spelling.
+pub fn listed_by_trivy(report: &serde_json::Value) -> std::collections::BTreeSet<String> {
+    report["components"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["purl"].as_str())
+        .map(|purl| {
+            // Trivy moves a Debian epoch out of the version into a qualifier.
+            let epoch = purl
+                .split_once('?')
+                .and_then(|(_, q)| q.split('&').find_map(|kv| kv.strip_prefix("epoch=")));
+            match (epoch, bare_purl(purl).split_once('@')) {
+                (Some(epoch), Some((name, version))) => format!("{name}@{epoch}:{version}"),
+                _ => bare_purl(purl),
+            }
+        })
+        .collect()
+}
+
+/// A purl without its qualifiers and with its escapes decoded, for comparing dpy's
+/// spelling of one with another tool's.
+pub fn bare_purl(purl: &str) -> String {
+    unescape(purl.split('?').next().unwrap_or(purl))
 }
 
 /// A purl with its percent escapes decoded, for comparing two spellings of one purl.

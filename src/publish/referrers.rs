@@ -1,0 +1,205 @@
+//! Artifacts attached to a pushed manifest as OCI 1.1 referrers: a manifest whose
+//! `subject` is the image's manifest, whose `artifactType` says what it holds, with an
+//! empty config and the artifact as its one layer. Scanners find an image's SBOMs this
+//! way (`trivy image --sbom-sources oci`), as cosign v3 finds its bundles.
+//!
+//! A registry with the referrers API (`GET /v2/<name>/referrers/<digest>`) lists them
+//! itself. One without it (docker-registry 2.x among them) gets the referrers tag schema
+//! of the distribution spec: an index under the tag `sha256-<hex>` of the subject, which
+//! clients read when the API answers 404. The index keeps what others put there, adds
+//! each artifact once, and lists them by digest, so pushing an unchanged image again
+//! writes the same bytes under the same tag.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use oci_client::manifest::{OciDescriptor, OciImageManifest};
+use oci_client::Reference;
+use serde_json::{json, Value};
+
+use super::{
+    auth, client, failure, is_not_found, put_manifest, reference, registry_error, retrying,
+    sha256_digest, Credentials, Destination, Refusal, OCI_INDEX, OCI_MANIFEST,
+};
+use crate::error::Result;
+
+/// The config of every artifact manifest: the empty descriptor's two bytes.
+const EMPTY: &[u8] = b"{}";
+const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
+
+/// The manifest an artifact is attached to.
+#[derive(Debug, Clone)]
+pub struct Subject {
+    pub digest: String,
+    pub media_type: String,
+    pub size: i64,
+}
+
+/// What is attached: its type (also its layer's media type, as the spec's artifact
+/// guidance and Trivy both want), its bytes, and the manifest's annotations.
+pub struct Artifact<'a> {
+    pub artifact_type: &'a str,
+    pub data: &'a [u8],
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// Attaches `artifact` to `subject` in the destination's repository; returns the
+/// referrer manifest's digest.
+pub async fn attach(
+    destination: &Destination,
+    credentials: &Option<Credentials>,
+    subject: &Subject,
+    artifact: &Artifact<'_>,
+) -> Result<String> {
+    let client = client(destination);
+    let auth = auth(credentials);
+    let doing = format!("attaching {} to {}", artifact.artifact_type, subject.digest);
+    let failed = |e: &dyn Refusal| failure(destination, credentials, &doing, e);
+    let at = reference(destination, "referrers")?;
+    client
+        .auth(&at, &auth, oci_client::RegistryOperation::Push)
+        .await
+        .map_err(|e| failed(&e))?;
+    let layer = OciDescriptor {
+        media_type: artifact.artifact_type.to_string(),
+        digest: sha256_digest(artifact.data),
+        size: artifact.data.len() as i64,
+        ..Default::default()
+    };
+    let config = OciDescriptor {
+        media_type: EMPTY_MEDIA_TYPE.to_string(),
+        digest: sha256_digest(EMPTY),
+        size: EMPTY.len() as i64,
+        ..Default::default()
+    };
+    for (data, digest) in [(artifact.data, &layer.digest), (EMPTY, &config.digest)] {
+        retrying(destination, credentials, &doing, || {
+            client.push_blob(&at, data.to_vec(), digest)
+        })
+        .await?;
+    }
+    let manifest = OciImageManifest {
+        schema_version: 2,
+        media_type: Some(OCI_MANIFEST.to_string()),
+        config,
+        layers: vec![layer],
+        subject: Some(OciDescriptor {
+            media_type: subject.media_type.clone(),
+            digest: subject.digest.clone(),
+            size: subject.size,
+            ..Default::default()
+        }),
+        artifact_type: Some(artifact.artifact_type.to_string()),
+        annotations: (!artifact.annotations.is_empty()).then(|| artifact.annotations.clone()),
+    };
+    let body = serde_json::to_vec(&manifest).expect("a manifest serializes");
+    let digest = sha256_digest(&body);
+    let by_digest = Reference::with_digest(
+        at.registry().to_string(),
+        at.repository().to_string(),
+        digest.clone(),
+    );
+    let content_type = reqwest::header::HeaderValue::from_static(OCI_MANIFEST);
+    let bytes = bytes::Bytes::from(body.clone());
+    retrying(destination, credentials, &doing, || {
+        client.push_manifest_raw(&by_digest, bytes.clone(), content_type.clone())
+    })
+    .await?;
+    if !has_referrers_api(destination, credentials, &subject.digest).await? {
+        let entry = json!({
+            "mediaType": OCI_MANIFEST,
+            "digest": digest,
+            "size": body.len(),
+            "artifactType": artifact.artifact_type,
+        });
+        add_to_fallback_index(&client, destination, credentials, &subject.digest, entry).await?;
+    }
+    Ok(digest)
+}
+
+/// The tag of the referrers tag schema for `digest`: `sha256-<hex>`.
+pub fn fallback_tag(digest: &str) -> String {
+    digest.replacen(':', "-", 1)
+}
+
+/// Whether the registry answers the referrers API for `digest` (200), or not (404, or
+/// 400 from registries that read `referrers` as a manifest reference). Asked with the
+/// credentials as given, as the preflight asks.
+async fn has_referrers_api(
+    destination: &Destination,
+    credentials: &Option<Credentials>,
+    digest: &str,
+) -> Result<bool> {
+    let name = destination
+        .repository
+        .strip_prefix(&format!("{}/", destination.registry))
+        .unwrap_or(&destination.repository);
+    let url = format!(
+        "{}://{}/v2/{name}/referrers/{digest}",
+        destination.scheme(),
+        destination.registry
+    );
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| registry_error(destination, e))?;
+    let mut request = http.get(&url).header("Accept", OCI_INDEX);
+    if let Some(c) = credentials {
+        request = request.basic_auth(&c.username, Some(&c.password));
+    }
+    let response = request
+        .send()
+        .await
+        .map_err(|e| registry_error(destination, format!("asking {url}: {e}")))?;
+    Ok(response.status().is_success())
+}
+
+/// Adds `entry` to the index under the subject's fallback tag (made when there is none),
+/// keeping every other entry, and pushes it back when it changed.
+async fn add_to_fallback_index(
+    client: &oci_client::Client,
+    destination: &Destination,
+    credentials: &Option<Credentials>,
+    subject: &str,
+    entry: Value,
+) -> Result<()> {
+    let tag = fallback_tag(subject);
+    let at = reference(destination, &tag)?;
+    let existing = match client
+        .pull_manifest_raw(&at, &auth(credentials), &[OCI_INDEX])
+        .await
+    {
+        Ok((bytes, _)) => Some(serde_json::from_slice::<Value>(&bytes).map_err(|e| {
+            registry_error(
+                destination,
+                format!("{tag} is not an index of referrers ({e}); nothing was pushed over it"),
+            )
+        })?),
+        Err(e) if is_not_found(&e) => None,
+        Err(e) => {
+            return Err(failure(
+                destination,
+                credentials,
+                &format!("reading {tag}"),
+                &e,
+            ))
+        }
+    };
+    let mut manifests: Vec<Value> = existing
+        .as_ref()
+        .and_then(|index| index["manifests"].as_array().cloned())
+        .unwrap_or_default();
+    if manifests.iter().any(|m| m["digest"] == entry["digest"]) {
+        return Ok(());
+    }
+    manifests.push(entry);
+    manifests.sort_by(|a, b| a["digest"].as_str().cmp(&b["digest"].as_str()));
+    let index = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": manifests,
+    });
+    let body = serde_json::to_vec(&index).expect("an index serializes");
+    put_manifest(client, destination, credentials, &tag, OCI_INDEX, body).await?;
+    Ok(())
+}
