@@ -26,6 +26,7 @@ pub async fn record(
             publish_all(
                 (destination, credentials),
                 plan.compression,
+                plan.signer.as_ref(),
                 target,
                 outcomes,
             )
@@ -73,7 +74,15 @@ pub async fn record(
             serde_json::to_string_pretty(&statement).expect("a statement serializes") + "\n";
         if let (Some(signer), Some((destination, credentials))) = (&plan.signer, &plan.destination)
         {
-            sign_pushed(destination, credentials, signer, &subjects, &statement).await?;
+            sign_pushed(
+                destination,
+                credentials,
+                signer,
+                &subjects,
+                &statement,
+                &outcome.epoch,
+            )
+            .await?;
             record.signed_with = Some(signer.fingerprint.clone());
         }
         record.inputs = Some(inputs.to_string());
@@ -108,21 +117,63 @@ pub async fn record(
 }
 
 /// Signs every pushed digest (the index and each platform's manifest) and attaches the
-/// signed provenance statement to each, in cosign's format, beside them in the registry.
+/// signed provenance statement to each, beside them in the registry, in both of cosign's
+/// forms: the `.sig`/`.att` tags (skopeo, podman, cosign) and Sigstore bundles attached
+/// as referrers (cosign v3).
 async fn sign_pushed(
     destination: &publish::Destination,
     credentials: &Option<publish::Credentials>,
     signer: &crate::sign::Signer,
     subjects: &[(String, String)],
     statement: &str,
+    epoch: &str,
 ) -> Result<()> {
+    use crate::sign::bundle;
     let attestation = signer.attestation(statement.as_bytes(), crate::provenance::PREDICATE_TYPE);
     for (name, digest) in subjects {
         let signature = signer.signature(&destination.repository, digest);
         publish::push_attachment(destination, digest, "sig", &signature, credentials).await?;
         publish::push_attachment(destination, digest, "att", &attestation, credentials).await?;
+        let signed = bundle::statement(digest, bundle::SIGNED, serde_json::json!({}));
+        for (statement, predicate_type) in [
+            (signed.as_slice(), bundle::SIGNED),
+            (statement.as_bytes(), crate::provenance::PREDICATE_TYPE),
+        ] {
+            attach_bundle(
+                destination,
+                credentials,
+                signer,
+                digest,
+                statement,
+                predicate_type,
+                epoch,
+            )
+            .await?;
+        }
         eprintln!("signed {name} ({digest}) with {}", signer.fingerprint);
     }
+    Ok(())
+}
+
+/// `statement` signed in a Sigstore bundle, attached to the manifest `digest`.
+async fn attach_bundle(
+    destination: &publish::Destination,
+    credentials: &Option<publish::Credentials>,
+    signer: &crate::sign::Signer,
+    digest: &str,
+    statement: &[u8],
+    predicate_type: &str,
+    epoch: &str,
+) -> Result<()> {
+    use crate::sign::bundle;
+    let subject = publish::referrers::subject(destination, credentials, digest).await?;
+    let data = signer.bundle(statement);
+    let artifact = publish::referrers::Artifact {
+        artifact_type: bundle::MEDIA_TYPE,
+        data: &data,
+        annotations: bundle::annotations(predicate_type, epoch),
+    };
+    publish::referrers::attach(destination, credentials, &subject, &artifact).await?;
     Ok(())
 }
 
@@ -155,6 +206,7 @@ async fn local_records(target: &TargetPlan<'_>, outcomes: &[Outcome]) -> Vec<met
 async fn publish_all(
     (destination, credentials): (&publish::Destination, &Option<publish::Credentials>),
     compression: publish::Compression,
+    signer: Option<&crate::sign::Signer>,
     target: &TargetPlan<'_>,
     outcomes: &[Outcome],
 ) -> Result<Vec<metadata::Record>> {
@@ -179,7 +231,14 @@ async fn publish_all(
                 Variant::Buildroot => None,
             };
             if let Some(sbom) = sbom {
-                attach_sboms(destination, credentials, &manifest, sbom, &outcome.epoch).await?;
+                attach_sboms(
+                    (destination, credentials),
+                    signer,
+                    &manifest,
+                    sbom,
+                    &outcome.epoch,
+                )
+                .await?;
             }
             entries.push((p.platform.clone(), manifest));
         }
@@ -209,9 +268,12 @@ async fn publish_all(
 /// The image's SBOM, in SPDX and in CycloneDX, attached to its pushed manifest as
 /// referrers (`publish::referrers`), where `trivy image --sbom-sources oci`, oras and
 /// cosign v3 look. Each platform's manifest gets its own platform's SBOM.
+///
+/// With a signing key, each also goes as a signed attestation in a Sigstore bundle
+/// (`cosign verify-attestation --type spdxjson|cyclonedx` reads it).
 async fn attach_sboms(
-    destination: &publish::Destination,
-    credentials: &Option<publish::Credentials>,
+    (destination, credentials): (&publish::Destination, &Option<publish::Credentials>),
+    signer: Option<&crate::sign::Signer>,
     manifest: &publish::PushedManifest,
     spdx: &str,
     epoch: &str,
@@ -238,6 +300,21 @@ async fn attach_sboms(
         };
         let digest = attach(destination, credentials, &subject, &artifact).await?;
         eprintln!("attached {artifact_type} to {} ({digest})", manifest.digest);
+    }
+    if let Some(signer) = signer {
+        use crate::sign::bundle;
+        for (predicate_type, document) in [(bundle::SPDX, spdx), (bundle::CYCLONEDX, &cyclonedx)] {
+            let predicate: serde_json::Value = serde_json::from_str(document)
+                .map_err(|e| crate::error::Error::Distill(format!("the SBOM is not JSON: {e}")))?;
+            let statement = bundle::statement(&manifest.digest, predicate_type, predicate);
+            let data = signer.bundle(&statement);
+            let artifact = Artifact {
+                artifact_type: bundle::MEDIA_TYPE,
+                data: &data,
+                annotations: bundle::annotations(predicate_type, epoch),
+            };
+            attach(destination, credentials, &subject, &artifact).await?;
+        }
     }
     Ok(())
 }

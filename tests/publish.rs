@@ -180,9 +180,18 @@ fn two_platforms_pushed_under_one_index_pull_and_pass() {
             .map(|m| m["artifactType"].as_str().unwrap())
             .collect();
         types.sort();
+        // Four Sigstore bundles besides (signed with the key: see below).
+        let bundle = "application/vnd.dev.sigstore.bundle.v0.3+json";
         assert_eq!(
             types,
-            ["application/spdx+json", "application/vnd.cyclonedx+json"]
+            [
+                "application/spdx+json",
+                "application/vnd.cyclonedx+json",
+                bundle,
+                bundle,
+                bundle,
+                bundle
+            ]
         );
         for entry in index["manifests"].as_array().unwrap() {
             let by_digest = format!("{repository}@{}", entry["digest"].as_str().unwrap());
@@ -265,11 +274,27 @@ fn two_platforms_pushed_under_one_index_pull_and_pass() {
         .stdout(&format!("{image} unchanged ({digest})\n"))
         .run();
     assert!(!dir.path().join("third.json").exists());
-    // The referrers too: the same SBOMs, attached once.
+    // The referrers too: the same SBOMs and signature bundles, attached once. The one
+    // new referrer of each manifest is the provenance of the --no-cache build, which
+    // says so (a new statement, appended as the .att tag appends it).
+    let entries = |raw: &[u8]| -> Vec<serde_json::Value> {
+        let index: serde_json::Value = serde_json::from_slice(raw).unwrap();
+        index["manifests"].as_array().unwrap().clone()
+    };
     for (manifest, before) in manifests.iter().zip(&referrers) {
+        let (before, after) = (
+            entries(before),
+            entries(&common::registry_manifest(&fallback_tag(manifest), AUTH)),
+        );
+        assert!(
+            before.iter().all(|e| after.contains(e)),
+            "{before:?} {after:?}"
+        );
+        let added: Vec<_> = after.iter().filter(|e| !before.contains(e)).collect();
+        assert_eq!(added.len(), 1, "{added:?}");
         assert_eq!(
-            &common::registry_manifest(&fallback_tag(manifest), AUTH),
-            before
+            added[0]["artifactType"],
+            "application/vnd.dev.sigstore.bundle.v0.3+json"
         );
     }
     // Signing the same digest again adds nothing: the signature manifest is unchanged.
@@ -298,6 +323,70 @@ fn two_platforms_pushed_under_one_index_pull_and_pass() {
     copy_to_registry("dpy-testbed/python:3.13-alpine3.20-amd64", &image);
     let refused = common::skopeo_verify(REGISTRY, AUTH, &image, &public).unwrap_err();
     assert!(refused.contains("no signature exists"), "{refused}");
+
+    // The Sigstore bundles, as cosign v3 signs and attests, attached as referrers:
+    // sigstore-js verifies each with the public key. Each platform's manifest has its
+    // signature, its provenance and its SBOM in both forms; the index, its signature and
+    // provenance. Another key, or another digest than the bundle's subject, is refused,
+    // and an unsigned image has none.
+    for (subject, expected) in [
+        (manifests[0].as_str(), 4),
+        (manifests[1].as_str(), 4),
+        (digest, 2),
+    ] {
+        let bundles = common::attached_bundles(&repository, subject, AUTH);
+        let mut types: Vec<String> = Vec::new();
+        for (predicate_type, bundle) in &bundles {
+            let verified = common::sigstore_js_verify(bundle, &public, subject).unwrap();
+            assert_eq!(&verified, predicate_type);
+            types.push(verified);
+        }
+        // Two provenance statements: one per push, as above.
+        types.sort();
+        types.dedup();
+        let mut want = vec![
+            "https://sigstore.dev/cosign/sign/v1",
+            "https://slsa.dev/provenance/v1",
+            "https://cyclonedx.org/bom",
+            "https://spdx.dev/Document",
+        ];
+        want.truncate(expected);
+        want.sort();
+        assert_eq!(types, want, "the bundles of {subject}");
+        // The signature's statement names its one subject (the provenance names them all).
+        let (_, bundle) = bundles
+            .iter()
+            .find(|(t, _)| t == "https://sigstore.dev/cosign/sign/v1")
+            .unwrap();
+        let refused = common::sigstore_js_verify(bundle, &other, subject).unwrap_err();
+        assert!(refused.starts_with("refused: "), "{refused}");
+        let elsewhere = if subject == digest {
+            manifests[0].as_str()
+        } else {
+            digest
+        };
+        let refused = common::sigstore_js_verify(bundle, &public, elsewhere).unwrap_err();
+        assert_eq!(
+            refused,
+            format!("refused: the statement is not about {elsewhere}")
+        );
+    }
+    let unsigned_digest = format!(
+        "sha256:{:x}",
+        <sha2::Sha256 as sha2::Digest>::digest(common::registry_manifest(&unsigned, AUTH))
+    );
+    let no_referrers = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false", "--creds", AUTH])
+        .arg(format!(
+            "docker://{repository}:{}",
+            unsigned_digest.replacen(':', "-", 1)
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        !no_referrers.status.success(),
+        "an unsigned image has no referrers"
+    );
 
     // The provenance attestations of the index, one per push (cosign appends, too):
     // each signed (openssl checks it with the public key); the first is the first push's

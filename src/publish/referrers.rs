@@ -117,6 +117,40 @@ pub async fn attach(
     Ok(digest)
 }
 
+/// The manifest `digest` as a subject: its media type and size, as the registry serves it.
+pub async fn subject(
+    destination: &Destination,
+    credentials: &Option<Credentials>,
+    digest: &str,
+) -> Result<Subject> {
+    let client = client(destination);
+    let at = reference(destination, "referrers")?;
+    let by_digest = Reference::with_digest(
+        at.registry().to_string(),
+        at.repository().to_string(),
+        digest.to_string(),
+    );
+    let accept = [
+        OCI_MANIFEST,
+        OCI_INDEX,
+        super::DOCKER_MANIFEST,
+        super::DOCKER_MANIFEST_LIST,
+    ];
+    let (bytes, _) = client
+        .pull_manifest_raw(&by_digest, &auth(credentials), &accept)
+        .await
+        .map_err(|e| failure(destination, credentials, &format!("reading {digest}"), &e))?;
+    let media_type = serde_json::from_slice::<Value>(&bytes)
+        .ok()
+        .and_then(|m| m["mediaType"].as_str().map(str::to_string))
+        .ok_or_else(|| registry_error(destination, format!("{digest} names no media type")))?;
+    Ok(Subject {
+        digest: digest.to_string(),
+        media_type,
+        size: bytes.len() as i64,
+    })
+}
+
 /// The tag of the referrers tag schema for `digest`: `sha256-<hex>`.
 pub fn fallback_tag(digest: &str) -> String {
     digest.replacen(':', "-", 1)

@@ -180,6 +180,18 @@ pub fn fingerprint(key: &SigningKey) -> String {
     format!("sha256:{:x}", Sha256::digest(der.as_bytes()))
 }
 
+/// The public key's hint in a Sigstore bundle: the standard base64 of the sha256 of
+/// its DER (SubjectPublicKeyInfo), as cosign and sigstore-go compute it.
+pub fn hint(key: &SigningKey) -> String {
+    use base64::Engine as _;
+    use sha2::{Digest, Sha256};
+    let der = key
+        .verifying_key()
+        .to_public_key_der()
+        .expect("a P-256 public key encodes");
+    base64::engine::general_purpose::STANDARD.encode(Sha256::digest(der.as_bytes()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,6 +10,7 @@
 //! from DPY_KEY_PASSPHRASE or the terminal, never from an argument, and is dropped
 //! once the key is open.
 
+pub mod bundle;
 pub mod key;
 pub mod payload;
 
@@ -90,6 +91,12 @@ impl Signer {
             )]),
             data,
         }
+    }
+
+    /// `statement` (in-toto JSON) signed in a Sigstore bundle (`bundle`).
+    pub fn bundle(&self, statement: &[u8]) -> Vec<u8> {
+        let signature = self.sign(&payload::pae(payload::IN_TOTO, statement));
+        bundle::bundle(statement, &signature, &key::hint(&self.key))
     }
 
     /// The attestation layer: `statement` (in-toto JSON) in a signed DSSE envelope.

@@ -129,13 +129,17 @@ pub fn assert_sbom_seen_by_syft(image: &str) -> Vec<(String, String, String)> {
     let out = super::Test::new().args(["sbom", image]).run();
     let sbom: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(sbom["spdxVersion"], "SPDX-2.3");
-    // The distribution's own entry names no package (it has no purl): syft reads it as
-    // the image's distro, not as a package.
+    // The distribution's entry and the image's own name no package (neither has a purl).
     let listed: Vec<(String, String, String)> = sbom["packages"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|p| p["primaryPackagePurpose"] != "OPERATING-SYSTEM")
+        .filter(|p| {
+            !matches!(
+                p["primaryPackagePurpose"].as_str(),
+                Some("OPERATING-SYSTEM" | "CONTAINER")
+            )
+        })
         .map(|p| {
             (
                 p["name"].as_str().unwrap().to_string(),

@@ -157,3 +157,81 @@ fn verified_statement(dir: &Path, layer: &serde_json::Value, public_key: &Path) 
     );
     String::from_utf8(statement).unwrap()
 }
+
+/// A blob of `repository` (`host/name`) in the test bed's registry, read with curl.
+pub fn registry_blob(repository: &str, digest: &str, auth: &str) -> Vec<u8> {
+    let (host, name) = repository.split_once('/').unwrap();
+    let out = Command::new("curl")
+        .args(["-sSf", "-u", auth])
+        .arg(format!("http://{host}/v2/{name}/blobs/{digest}"))
+        .output()
+        .expect("curl runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// The Sigstore bundles attached to `digest` (through the referrers tag schema's index),
+/// each as (predicate type of its referrer, the bundle's bytes).
+pub fn attached_bundles(repository: &str, digest: &str, auth: &str) -> Vec<(String, Vec<u8>)> {
+    let tag = format!("{repository}:{}", digest.replacen(':', "-", 1));
+    let index: serde_json::Value =
+        serde_json::from_slice(&super::registry_manifest(&tag, auth)).unwrap();
+    let mut bundles = Vec::new();
+    for entry in index["manifests"].as_array().unwrap() {
+        if entry["artifactType"] != "application/vnd.dev.sigstore.bundle.v0.3+json" {
+            continue;
+        }
+        let by_digest = format!("{repository}@{}", entry["digest"].as_str().unwrap());
+        let referrer: serde_json::Value =
+            serde_json::from_slice(&super::registry_manifest(&by_digest, auth)).unwrap();
+        assert_eq!(referrer["subject"]["digest"], digest);
+        assert_eq!(
+            referrer["annotations"]["dev.sigstore.bundle.content"],
+            "dsse-envelope"
+        );
+        let layer = referrer["layers"][0]["digest"].as_str().unwrap();
+        bundles.push((
+            referrer["annotations"]["dev.sigstore.bundle.predicateType"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+            registry_blob(repository, layer, auth),
+        ));
+    }
+    bundles
+}
+
+/// sigstore-js's verdict on `bundle` for `digest` with `public_key`
+/// (tests/data/verify_bundle.js): the statement's predicate type, or why it refused.
+pub fn sigstore_js_verify(
+    bundle: &[u8],
+    public_key: &Path,
+    digest: &str,
+) -> Result<String, String> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bundle.json");
+    std::fs::write(&path, bundle).unwrap();
+    let modules = std::env::var("DPY_TEST_SIGSTORE_JS")
+        .unwrap_or_else(|_| "/var/cache/dpy-testbed/sigstore-js/node_modules".into());
+    let out = Command::new("node")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/verify_bundle.js"
+        ))
+        .arg(&path)
+        .arg(public_key)
+        .arg(digest)
+        .env("NODE_PATH", modules)
+        .output()
+        .expect("node runs (scripts/testbed installs sigstore-js)");
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).trim().to_string();
+    if out.status.success() {
+        Ok(text(&out.stdout))
+    } else {
+        Err(text(&out.stderr))
+    }
+}
