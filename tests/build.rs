@@ -174,30 +174,14 @@ fn two_no_cache_builds_give_the_same_images() {
             .args(["--ca-bundle", "/etc/ssl/certs/ca-certificates.crt"])
             .env_remove("SOURCE_DATE_EPOCH")
             .run();
-        let origin = docker_ok(&[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "--entrypoint",
-            "cat",
+        let origin = docker_ok(&common::run_args(
             &buildroot,
-            "/opt/dpy/builder-pip.json",
-        ]);
+            "cat",
+            &["/opt/dpy/builder-pip.json"],
+        ));
         assert!(origin.contains(r#""origin": "apt""#), "{origin}");
-        let apt_places = |image: &str| {
-            docker_ok(&[
-                "run",
-                "--rm",
-                "--network",
-                "none",
-                "--entrypoint",
-                "sh",
-                image,
-                "-c",
-                common::APT_PLACES,
-            ])
-        };
+        let apt_places =
+            |image: &str| docker_ok(&common::run_args(image, "sh", &["-c", common::APT_PLACES]));
         assert_eq!(apt_places(&buildroot), apt_places(&source));
         let seen = docker_ok(&[
             "image",

@@ -155,19 +155,8 @@ fn offline_no_cache_builds_give_one_id_for_each_image() {
         );
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     };
-    let apt_places = |image: &str| {
-        on_second(&[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "--entrypoint",
-            "sh",
-            image,
-            "-c",
-            common::APT_PLACES,
-        ])
-    };
+    let apt_places =
+        |image: &str| on_second(&common::run_args(image, "sh", &["-c", common::APT_PLACES]));
     let build = |cache: &[&str]| {
         common::build_amd64("3.14-trixie", &source, &repository, cache)
             .args(["--progress", "quiet"])
@@ -175,16 +164,11 @@ fn offline_no_cache_builds_give_one_id_for_each_image() {
             .env("SOURCE_DATE_EPOCH", "1700000000")
             .run();
         // Nothing answered the builder: it has no pip.
-        let origin = on_second(&[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "--entrypoint",
-            "cat",
+        let origin = on_second(&common::run_args(
             &buildroot,
-            "/opt/dpy/builder-pip.json",
-        ]);
+            "cat",
+            &["/opt/dpy/builder-pip.json"],
+        ));
         assert!(origin.contains(r#""origin": "none""#), "{origin}");
         assert_eq!(apt_places(&buildroot), apt_places(&source));
         let mut seen = Vec::new();

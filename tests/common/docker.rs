@@ -396,17 +396,7 @@ pub fn assert_debug_image(debug: &str, runtime: &str, source: Option<&str>, tool
     } else {
         "ls / && id"
     };
-    let out = docker_ok(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "--entrypoint",
-        "sh",
-        debug,
-        "-c",
-        script,
-    ]);
+    let out = docker_ok(&run_args(debug, "sh", &["-c", script]));
     assert!(out.contains("\netc\n"), "ls / printed: {out}");
     assert!(
         out.contains("uid=65532(nonroot) gid=65532(nonroot)"),
@@ -435,6 +425,22 @@ pub fn assert_debug_image(debug: &str, runtime: &str, source: Option<&str>, tool
     let (runtime_layers, debug_layers) = (layers(runtime), layers(debug));
     assert_eq!(debug_layers.len(), runtime_layers.len() + 1);
     assert_eq!(debug_layers[..runtime_layers.len()], runtime_layers[..]);
+}
+
+/// `docker run` arguments that run `entrypoint` with `args` in `image`, offline and
+/// removed after: for the docker CLI of whichever engine holds the image.
+pub fn run_args<'a>(image: &'a str, entrypoint: &'a str, args: &[&'a str]) -> Vec<&'a str> {
+    let mut all = vec![
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--entrypoint",
+        entrypoint,
+        image,
+    ];
+    all.extend_from_slice(args);
+    all
 }
 
 /// A shell command that lists what is under the places apt writes to besides the
