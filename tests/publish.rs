@@ -302,6 +302,36 @@ fn two_platforms_pushed_under_one_index_pull_and_pass() {
         common::registry_manifest(&sig_tag(digest), AUTH),
         signatures_before
     );
+    // Pushed once more exactly as the first time (from BuildKit's cache): every tag the
+    // push writes, the referrers' indexes among them, stays byte for byte.
+    let tags: Vec<String> = [digest.to_string()]
+        .iter()
+        .chain(&manifests)
+        .flat_map(|d| {
+            [
+                fallback_tag(d),
+                sig_tag(d),
+                sig_tag(d).replace(".sig", ".att"),
+            ]
+        })
+        .chain([
+            image.clone(),
+            format!("{image}-amd64"),
+            format!("{image}-arm64"),
+        ])
+        .collect();
+    let read_all = || -> Vec<Vec<u8>> {
+        tags.iter()
+            .map(|t| common::registry_manifest(t, AUTH))
+            .collect()
+    };
+    let before_repush = read_all();
+    let elsewhere = tempfile::tempdir().unwrap();
+    push_two_platforms(&repository, &elsewhere.path().join("fourth.json"), &key).run();
+    assert!(
+        read_all() == before_repush,
+        "a tag moved on an unchanged push"
+    );
 
     // The signatures, checked by skopeo against a policy that requires the key: the
     // index and each platform's tag pass; another key, an unsigned image, and the tag
