@@ -39,6 +39,19 @@ pub struct Outcome {
     pub seconds: f64,
 }
 
+impl Outcome {
+    /// The SBOM of the image of `variant`: the runtime's, the debug image's; a
+    /// -buildroot image has none of its own.
+    pub fn sbom_of(&self, variant: crate::runtime::Variant) -> Option<&String> {
+        use crate::runtime::Variant;
+        match variant {
+            Variant::Runtime => Some(&self.sbom),
+            Variant::Debug => self.debug_sbom.as_ref(),
+            Variant::Buildroot => None,
+        }
+    }
+}
+
 /// Every platform's images, built side by side; on a failure, the images the other
 /// platforms built are removed and the first failure is returned.
 pub async fn finish_all(

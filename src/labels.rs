@@ -37,6 +37,7 @@ pub const OS_FAMILY: &str = "io.dpy.os.family";
 pub const BASE_NAME: &str = "org.opencontainers.image.base.name";
 pub const BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
 
-/// When the image was made (the build's epoch) and the version it carries.
+/// When the image was made (the build's epoch) and the version it carries. The first is
+/// also the annotation of the referrers dpy attaches (`records`, `sign::bundle`).
 pub const CREATED: &str = "org.opencontainers.image.created";
 pub const VERSION: &str = "org.opencontainers.image.version";

@@ -7,6 +7,7 @@ use crate::finish::Outcome;
 use crate::metadata;
 use crate::plan::{Plan, TargetPlan};
 use crate::publish;
+use crate::publish::referrers::{Artifact, Subject};
 use crate::runtime::Variant;
 use crate::summary;
 
@@ -44,11 +45,7 @@ pub async fn record(
             .unwrap_or(&outcomes[0]);
         // A pushed index stands for every platform; its SBOM is the first platform's
         // (the same packages, their architectures apart).
-        let sbom = match record.kind {
-            Variant::Runtime => Some(&outcome.sbom),
-            Variant::Debug => outcome.debug_sbom.as_ref(),
-            Variant::Buildroot => None,
-        };
+        let sbom = outcome.sbom_of(record.kind);
         let mut subjects = vec![(record.reference.clone(), record.digest.clone())];
         subjects.extend(record.manifests.iter().map(|m| {
             (
@@ -134,46 +131,37 @@ async fn sign_pushed(
         let signature = signer.signature(&destination.repository, digest);
         publish::push_attachment(destination, digest, "sig", &signature, credentials).await?;
         publish::push_attachment(destination, digest, "att", &attestation, credentials).await?;
+        let subject = Subject::read(destination, credentials, digest).await?;
         let signed = bundle::statement(digest, bundle::SIGNED, serde_json::json!({}));
         for (statement, predicate_type) in [
             (signed.as_slice(), bundle::SIGNED),
             (statement.as_bytes(), crate::provenance::PREDICATE_TYPE),
         ] {
-            attach_bundle(
-                destination,
-                credentials,
-                signer,
-                digest,
-                statement,
-                predicate_type,
-                epoch,
-            )
-            .await?;
+            let at = (destination, credentials);
+            attach_bundle(at, signer, &subject, statement, predicate_type, epoch).await?;
         }
         eprintln!("signed {name} ({digest}) with {}", signer.fingerprint);
     }
     Ok(())
 }
 
-/// `statement` signed in a Sigstore bundle, attached to the manifest `digest`.
+/// `statement` signed in a Sigstore bundle, attached to `subject`.
 async fn attach_bundle(
-    destination: &publish::Destination,
-    credentials: &Option<publish::Credentials>,
+    (destination, credentials): (&publish::Destination, &Option<publish::Credentials>),
     signer: &crate::sign::Signer,
-    digest: &str,
+    subject: &Subject,
     statement: &[u8],
     predicate_type: &str,
     epoch: &str,
 ) -> Result<()> {
     use crate::sign::bundle;
-    let subject = publish::referrers::subject(destination, credentials, digest).await?;
     let data = signer.bundle(statement);
-    let artifact = publish::referrers::Artifact {
+    let artifact = Artifact {
         artifact_type: bundle::MEDIA_TYPE,
         data: &data,
         annotations: bundle::annotations(predicate_type, epoch),
     };
-    publish::referrers::attach(destination, credentials, &subject, &artifact).await?;
+    publish::referrers::attach(destination, credentials, subject, &artifact).await?;
     Ok(())
 }
 
@@ -225,12 +213,7 @@ async fn publish_all(
             let manifest =
                 publish::push(p.engine(), destination, image, credentials, compression).await?;
             eprintln!("pushed {} ({})", image.reference(), manifest.digest);
-            let sbom = match kind {
-                Variant::Runtime => Some(&outcome.sbom),
-                Variant::Debug => outcome.debug_sbom.as_ref(),
-                Variant::Buildroot => None,
-            };
-            if let Some(sbom) = sbom {
+            if let Some(sbom) = outcome.sbom_of(kind) {
                 attach_sboms(
                     (destination, credentials),
                     signer,
@@ -278,12 +261,7 @@ async fn attach_sboms(
     spdx: &str,
     epoch: &str,
 ) -> Result<()> {
-    use publish::referrers::{attach, Artifact, Subject};
-    let subject = Subject {
-        digest: manifest.digest.clone(),
-        media_type: manifest.media_type.clone(),
-        size: manifest.manifest_size,
-    };
+    let subject = Subject::pushed(destination, credentials, manifest).await?;
     let cyclonedx = crate::cyclonedx::from_spdx(spdx)?;
     // The build's epoch, not the clock: pushing the same build again writes the same
     // referrers.
@@ -298,7 +276,8 @@ async fn attach_sboms(
             data: data.as_bytes(),
             annotations: annotations.clone(),
         };
-        let digest = attach(destination, credentials, &subject, &artifact).await?;
+        let digest =
+            publish::referrers::attach(destination, credentials, &subject, &artifact).await?;
         eprintln!("attached {artifact_type} to {} ({digest})", manifest.digest);
     }
     if let Some(signer) = signer {
@@ -307,13 +286,8 @@ async fn attach_sboms(
             let predicate: serde_json::Value = serde_json::from_str(document)
                 .map_err(|e| crate::error::Error::Distill(format!("the SBOM is not JSON: {e}")))?;
             let statement = bundle::statement(&manifest.digest, predicate_type, predicate);
-            let data = signer.bundle(&statement);
-            let artifact = Artifact {
-                artifact_type: bundle::MEDIA_TYPE,
-                data: &data,
-                annotations: bundle::annotations(predicate_type, epoch),
-            };
-            attach(destination, credentials, &subject, &artifact).await?;
+            let at = (destination, credentials);
+            attach_bundle(at, signer, &subject, &statement, predicate_type, epoch).await?;
         }
     }
     Ok(())

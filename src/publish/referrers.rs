@@ -27,12 +27,66 @@ use crate::error::Result;
 const EMPTY: &[u8] = b"{}";
 const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
 
-/// The manifest an artifact is attached to.
+/// The manifest an artifact is attached to, and whether its registry lists referrers
+/// itself: asked once per subject, however many artifacts go to it.
 #[derive(Debug, Clone)]
 pub struct Subject {
     pub digest: String,
     pub media_type: String,
     pub size: i64,
+    listed_by_registry: bool,
+}
+
+impl Subject {
+    /// A manifest dpy just pushed, as the push reported it.
+    pub async fn pushed(
+        destination: &Destination,
+        credentials: &Option<Credentials>,
+        manifest: &super::PushedManifest,
+    ) -> Result<Subject> {
+        Ok(Subject {
+            digest: manifest.digest.clone(),
+            media_type: manifest.media_type.clone(),
+            size: manifest.manifest_size,
+            listed_by_registry: has_referrers_api(destination, credentials, &manifest.digest)
+                .await?,
+        })
+    }
+
+    /// The manifest `digest` as the registry serves it (an index dpy pushed, say).
+    pub async fn read(
+        destination: &Destination,
+        credentials: &Option<Credentials>,
+        digest: &str,
+    ) -> Result<Subject> {
+        let client = client(destination);
+        let at = reference(destination, "referrers")?;
+        let by_digest = Reference::with_digest(
+            at.registry().to_string(),
+            at.repository().to_string(),
+            digest.to_string(),
+        );
+        let accept = [
+            OCI_MANIFEST,
+            OCI_INDEX,
+            super::DOCKER_MANIFEST,
+            super::DOCKER_MANIFEST_LIST,
+        ];
+        let (bytes, _) = client
+            .pull_manifest_raw(&by_digest, &auth(credentials), &accept)
+            .await
+            .map_err(|e| failure(destination, credentials, &format!("reading {digest}"), &e))?;
+        let media_type = serde_json::from_slice::<Value>(&bytes)
+            .ok()
+            .and_then(|m| m["mediaType"].as_str().map(str::to_string))
+            .ok_or_else(|| registry_error(destination, format!("{digest} names no media type")))?;
+        Ok(Subject {
+            digest: digest.to_string(),
+            media_type,
+            size: bytes.len() as i64,
+            listed_by_registry: has_referrers_api(destination, credentials, digest).await?,
+        })
+    }
 }
 
 /// What is attached: its type (also its layer's media type, as the spec's artifact
@@ -105,7 +159,7 @@ pub async fn attach(
         client.push_manifest_raw(&by_digest, bytes.clone(), content_type.clone())
     })
     .await?;
-    if !has_referrers_api(destination, credentials, &subject.digest).await? {
+    if !subject.listed_by_registry {
         let entry = json!({
             "mediaType": OCI_MANIFEST,
             "digest": digest,
@@ -115,40 +169,6 @@ pub async fn attach(
         add_to_fallback_index(&client, destination, credentials, &subject.digest, entry).await?;
     }
     Ok(digest)
-}
-
-/// The manifest `digest` as a subject: its media type and size, as the registry serves it.
-pub async fn subject(
-    destination: &Destination,
-    credentials: &Option<Credentials>,
-    digest: &str,
-) -> Result<Subject> {
-    let client = client(destination);
-    let at = reference(destination, "referrers")?;
-    let by_digest = Reference::with_digest(
-        at.registry().to_string(),
-        at.repository().to_string(),
-        digest.to_string(),
-    );
-    let accept = [
-        OCI_MANIFEST,
-        OCI_INDEX,
-        super::DOCKER_MANIFEST,
-        super::DOCKER_MANIFEST_LIST,
-    ];
-    let (bytes, _) = client
-        .pull_manifest_raw(&by_digest, &auth(credentials), &accept)
-        .await
-        .map_err(|e| failure(destination, credentials, &format!("reading {digest}"), &e))?;
-    let media_type = serde_json::from_slice::<Value>(&bytes)
-        .ok()
-        .and_then(|m| m["mediaType"].as_str().map(str::to_string))
-        .ok_or_else(|| registry_error(destination, format!("{digest} names no media type")))?;
-    Ok(Subject {
-        digest: digest.to_string(),
-        media_type,
-        size: bytes.len() as i64,
-    })
 }
 
 /// The tag of the referrers tag schema for `digest`: `sha256-<hex>`.

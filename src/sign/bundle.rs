@@ -61,7 +61,7 @@ pub fn annotations(
     [
         ("dev.sigstore.bundle.content", "dsse-envelope"),
         ("dev.sigstore.bundle.predicateType", predicate_type),
-        ("org.opencontainers.image.created", created),
+        (crate::labels::CREATED, created),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
