@@ -22,7 +22,12 @@ pub fn from_spdx(spdx: &str) -> Result<String> {
     let packages = document["packages"]
         .as_array()
         .ok_or_else(|| broken("lists no packages"))?;
-    let components: Vec<Value> = packages.iter().map(component).collect();
+    // The image itself is the BOM's subject (metadata.component), not one of its parts.
+    let packages: Vec<&Value> = packages
+        .iter()
+        .filter(|p| p["SPDXID"] != crate::distill::sbom::IMAGE)
+        .collect();
+    let components: Vec<Value> = packages.iter().map(|p| component(p)).collect();
     // A name-based UUID (version 8 layout) from the content: the same content, the same
     // serial number.
     let digest = Sha256::digest(serde_json::to_vec(&components).expect("components serialize"));
@@ -60,7 +65,7 @@ pub fn from_spdx(spdx: &str) -> Result<String> {
         "components": components,
         "dependencies": [{
             "ref": "image",
-            "dependsOn": packages.iter().map(bom_ref).collect::<Vec<_>>()
+            "dependsOn": packages.iter().map(|p| bom_ref(p)).collect::<Vec<_>>()
         }]
     });
     Ok(serde_json::to_string_pretty(&bom).expect("the BOM serializes") + "\n")
@@ -133,7 +138,9 @@ mod tests {
          "externalRefs": [{"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl",
            "referenceLocator": "pkg:apk/alpine/musl@1.2.5-r0?arch=x86_64&distro=alpine-3.20"}]},
         {"SPDXID": "SPDXRef-OperatingSystem", "name": "alpine", "versionInfo": "3.20.3",
-         "primaryPackagePurpose": "OPERATING-SYSTEM", "licenseDeclared": "NOASSERTION"}
+         "primaryPackagePurpose": "OPERATING-SYSTEM", "licenseDeclared": "NOASSERTION"},
+        {"SPDXID": "SPDXRef-Image", "name": "python-3.12.4-alpine-3.20",
+         "primaryPackagePurpose": "CONTAINER", "licenseDeclared": "NOASSERTION"}
       ]}"#;
 
     #[test]
@@ -141,7 +148,9 @@ mod tests {
         let bom: Value = serde_json::from_str(&from_spdx(SPDX).unwrap()).unwrap();
         assert_eq!(bom["specVersion"], "1.6");
         assert_eq!(bom["metadata"]["timestamp"], "2024-06-01T12:00:00Z");
+        // The image is the BOM's subject, not one of its components.
         let components = bom["components"].as_array().unwrap();
+        assert_eq!(components.len(), 3);
         assert_eq!(
             components[0],
             json!({"type": "application", "bom-ref": "SPDXRef-Package-python",

@@ -170,6 +170,7 @@ fn two_platforms_pushed_under_one_index_pull_and_pass() {
         .map(|m| m["digest"].as_str().unwrap().to_string())
         .collect();
     let mut referrers = Vec::new();
+    let mut cyclonedx = Vec::new();
     for (i, manifest) in manifests.iter().enumerate() {
         let raw = common::registry_manifest(&fallback_tag(manifest), AUTH);
         let index: serde_json::Value = serde_json::from_slice(&raw).unwrap();
@@ -204,6 +205,10 @@ fn two_platforms_pushed_under_one_index_pull_and_pass() {
             if i == 0 && entry["artifactType"] == "application/spdx+json" {
                 assert_eq!(referrer["layers"][0]["digest"], sha256(&sbom));
             }
+            if i == 0 && entry["artifactType"] == "application/vnd.cyclonedx+json" {
+                let layer = referrer["layers"][0]["digest"].as_str().unwrap();
+                cyclonedx = common::registry_blob(&repository, layer, AUTH);
+            }
         }
         referrers.push(raw);
     }
@@ -212,6 +217,7 @@ fn two_platforms_pushed_under_one_index_pull_and_pass() {
     // the distribution the SBOM names.
     let amd64 = format!("{repository}@{}", manifests[0]);
     let (listed, log) = common::trivy(
+        "image",
         &[
             "--sbom-sources",
             "oci",
@@ -234,6 +240,16 @@ fn two_platforms_pushed_under_one_index_pull_and_pass() {
         .filter_map(|r| r["referenceLocator"].as_str().map(common::bare_purl))
         .collect();
     assert_eq!(common::listed_by_trivy(&listed), in_sbom);
+    // Which of the referrers Trivy takes is its choice: each form, read by itself, lists
+    // the same (the SPDX document beside the metadata, the CycloneDX one as attached).
+    let spdx_file = dir.path().join(runtime["sbom"].as_str().unwrap());
+    let (from_spdx, log) = common::trivy("sbom", &[spdx_file.to_str().unwrap()], None);
+    assert!(log.contains(r#"family="debian""#), "{log}");
+    assert_eq!(common::listed_by_trivy(&from_spdx), in_sbom);
+    let cdx_file = dir.path().join("sbom.cdx.json");
+    std::fs::write(&cdx_file, &cyclonedx).unwrap();
+    let (from_cdx, log) = common::trivy("sbom", &[cdx_file.to_str().unwrap()], None);
+    assert_eq!(common::listed_by_trivy(&from_cdx), in_sbom, "{log}");
 
     // Built again from nothing (--no-cache) and pushed again: the same runtime manifests
     // and the same index, byte for byte in the registry.

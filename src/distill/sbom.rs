@@ -23,6 +23,9 @@ use crate::tree::Tree;
 /// Where the SBOM sits in the runtime image.
 pub const PATH: &str = "/usr/share/dpy/python.spdx.json";
 
+/// The SPDXID of the package that stands for the image itself.
+pub const IMAGE: &str = "SPDXRef-Image";
+
 /// The media type of an SPDX JSON document (the artifact type of its referrer).
 pub const MEDIA_TYPE: &str = "application/spdx+json";
 
@@ -281,20 +284,33 @@ fn document(layout: &Layout, packages: &[OsPackage], created: &str) -> String {
             "copyrightText": "NOASSERTION"
         }));
     }
-    let relationships: Vec<Value> = entries
-        .iter()
-        .map(|p| {
-            json!({"spdxElementId": "SPDXRef-DOCUMENT", "relationshipType": "DESCRIBES",
-                   "relatedSpdxElement": p["SPDXID"]})
-        })
-        .collect();
     // The namespace names the content, so the same content gives the same document.
     let digest = Sha256::digest(serde_json::to_vec(&entries).expect("entries serialize"));
+    let name = format!("python-{version}-{}", layout.os_name());
+    // The document describes one thing, the image, which contains the packages: a scanner
+    // takes what a document describes as its subject (Trivy took the first of many
+    // described packages for the image and left it out of its list).
+    let mut relationships = vec![json!({"spdxElementId": "SPDXRef-DOCUMENT",
+        "relationshipType": "DESCRIBES", "relatedSpdxElement": IMAGE})];
+    relationships.extend(entries.iter().map(|p| {
+        json!({"spdxElementId": IMAGE, "relationshipType": "CONTAINS",
+               "relatedSpdxElement": p["SPDXID"]})
+    }));
+    entries.push(json!({
+        "SPDXID": IMAGE,
+        "name": name,
+        "primaryPackagePurpose": "CONTAINER",
+        "downloadLocation": "NOASSERTION",
+        "filesAnalyzed": false,
+        "licenseConcluded": "NOASSERTION",
+        "licenseDeclared": "NOASSERTION",
+        "copyrightText": "NOASSERTION"
+    }));
     let document = json!({
         "spdxVersion": "SPDX-2.3",
         "dataLicense": "CC0-1.0",
         "SPDXID": "SPDXRef-DOCUMENT",
-        "name": format!("python-{version}-{}", layout.os_name()),
+        "name": name,
         "documentNamespace": format!("https://spdx.dpy.invalid/python/{version}/{digest:x}"),
         "creationInfo": {
             "created": created,
@@ -339,6 +355,7 @@ mod tests {
             .as_array()
             .unwrap()
             .iter()
+            .filter(|p| p["SPDXID"] != IMAGE)
             .map(|p| {
                 let refs = p["externalRefs"]
                     .as_array()
@@ -406,6 +423,19 @@ mod tests {
             doc["packages"][3]["primaryPackagePurpose"],
             "OPERATING-SYSTEM"
         );
+        // The document describes the image alone, and the image contains the rest.
+        assert_eq!(doc["packages"][4]["SPDXID"], IMAGE);
+        assert_eq!(doc["packages"][4]["primaryPackagePurpose"], "CONTAINER");
+        let relationships = doc["relationships"].as_array().unwrap();
+        assert_eq!(
+            relationships[0],
+            json!({"spdxElementId": "SPDXRef-DOCUMENT", "relationshipType": "DESCRIBES",
+                   "relatedSpdxElement": IMAGE})
+        );
+        assert_eq!(relationships.len(), 5);
+        assert!(relationships[1..]
+            .iter()
+            .all(|r| r["spdxElementId"] == IMAGE && r["relationshipType"] == "CONTAINS"));
         assert_eq!(
             std::fs::read_to_string(root.path().join(PATH.trim_start_matches('/'))).unwrap(),
             sbom

@@ -101,13 +101,13 @@ pub fn syft(image: &str) -> Vec<serde_json::Value> {
 }
 
 /// What Trivy (Aqua's binary, offline: listing packages needs no vulnerability database)
-/// lists for `args` (an image and its source), as CycloneDX JSON, and what it logged.
-/// `auth` is `user:password` for a registry.
-pub fn trivy(args: &[&str], auth: Option<&str>) -> (serde_json::Value, String) {
+/// lists for `command` (`image` or `sbom`) and `args` (what it reads and how), as
+/// CycloneDX JSON, and what it logged. `auth` is `user:password` for a registry.
+pub fn trivy(subcommand: &str, args: &[&str], auth: Option<&str>) -> (serde_json::Value, String) {
     let cache = tempfile::tempdir().unwrap();
     let mut command = std::process::Command::new("trivy");
     command
-        .args(["image", "--format", "cyclonedx", "--cache-dir"])
+        .args([subcommand, "--format", "cyclonedx", "--cache-dir"])
         .arg(cache.path())
         .args(args);
     if let Some((user, password)) = auth.and_then(|a| a.split_once(':')) {
@@ -174,7 +174,7 @@ pub fn assert_sbom_seen_by_syft(image: &str) -> Vec<(String, String, String)> {
 /// by an OS purl, and nothing else. CPython by `pkg:generic` is not among them: Trivy
 /// drops every purl type it has no ecosystem for (README.rst, "Scanners").
 pub fn assert_trivy_lists_the_sbom(image: &str, listed: &[(String, String, String)]) {
-    let (found, log) = trivy(&["--image-src", "docker", image], None);
+    let (found, log) = trivy("image", &["--image-src", "docker", image], None);
     let by_sbom: std::collections::BTreeSet<String> = listed
         .iter()
         .map(|(_, _, purl)| purl.as_str())
