@@ -1,7 +1,31 @@
 # Sourced by scripts/testbed-musl and scripts/testbed-slim: where their source images come
 # from. The official image when a registry answers; otherwise a stand-in built from the
 # upstream tarballs of Debian source packages, downloaded once into $src_cache/<package>.
-# The sourcing script sets docker, src_cache and wheels and defines say and die.
+# The sourcing script sets docker, top, src_cache and wheels and defines say and die.
+# scripts/testbed runs the stand-ins' scripts side by side, so whatever they share (apt,
+# a source package, the pip wheel) is taken under a lock.
+
+# locked NAME COMMAND...: COMMAND (a program or a function) while holding the test bed's
+# lock NAME.
+locked() {
+    local name="$1"
+    shift
+    mkdir -p "$top/locks"
+    ( flock 9 || exit 1; "$@" ) 9>"$top/locks/$name"
+}
+
+# apt_install LOG PACKAGE...: installs what of PACKAGE... is missing, one apt at a time.
+apt_install() {
+    local log="$1" missing=() p
+    shift
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -gt 0 ] || return 0
+    say "installing ${missing[*]}"
+    locked apt env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >"$log" 2>&1 \
+        || { tail -n 20 "$log"; die "apt-get install failed"; }
+}
 
 # use_official IMAGE TAG: pulls the official IMAGE (amd64) and tags it TAG, the test bed's
 # name the tests use; fails fast, with nothing tagged, when no registry answers.
@@ -16,12 +40,15 @@ use_official() {
 
 # enable_deb_src: bookworm's and trixie's source packages become known to apt.
 enable_deb_src() {
+    locked apt enable_deb_src_unlocked
+}
+enable_deb_src_unlocked() {
     local sources_list=/etc/apt/sources.list.d/dpy-testbed-src.sources mirror
     [ -f "$sources_list" ] && return
     mirror="$(awk '/^URIs:/ { print $2; exit }' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)"
     printf 'Types: deb-src\nURIs: %s\nSuites: bookworm trixie\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
         "${mirror:-http://deb.debian.org/debian}" >"$sources_list"
-    apt-get update -qq
+    apt-get update -qq || { rm -f "$sources_list"; return 1; }
 }
 
 # orig_tarball DIR: the upstream tarball among a downloaded source package's files.
@@ -35,18 +62,25 @@ orig_tarball() {
 
 # fetch PACKAGE [VERSION-PREFIX]: the upstream orig tarball of a Debian source package,
 # trying each listed version in turn (some listed versions 404 on the mirror).
+# The files go to a scratch directory first: a directory holding a tarball is complete.
 fetch() {
+    locked "src-$1" fetch_unlocked "$@"
+}
+fetch_unlocked() {
     local package="$1" prefix="${2:-}" dir="$src_cache/$1" version
     if orig_tarball "$dir" >/dev/null; then
         return
     fi
-    mkdir -p "$dir"
+    rm -rf "$dir.part"
+    mkdir -p "$dir.part"
     for version in $(apt-cache showsrc "$package" | awk '/^Version:/ { print $2 }'); do
         case "$version" in "$prefix"*) ;; *) continue ;; esac
-        if (cd "$dir" && apt-get source -qq --download-only "$package=$version" >/dev/null 2>&1); then
+        if (cd "$dir.part" && apt-get source -qq --download-only "$package=$version" >/dev/null 2>&1); then
+            rm -rf "$dir"
+            mv "$dir.part" "$dir"
             return
         fi
-        rm -f "$dir"/*
+        rm -f "$dir.part"/*
     done
     die "no version of the $package source package could be downloaded"
 }
@@ -71,9 +105,7 @@ finish_usr_local() {
     ln -sf "python$version" "$root/usr/local/bin/python3"
     ln -sf python3 "$root/usr/local/bin/python"
     mkdir -p "$wheels"
-    if ! compgen -G "$wheels/pip-*.whl" >/dev/null; then
-        python3 -m pip download -q --no-deps --only-binary=:all: -d "$wheels" pip
-    fi
+    locked wheels download_pip
     for wheel in "$wheels"/pip-*.whl; do :; done
     mkdir -p "$root/usr/local/lib/python$version/site-packages"
     python3 -m zipfile -e "$wheel" "$root/usr/local/lib/python$version/site-packages"
@@ -82,4 +114,12 @@ finish_usr_local() {
     chmod 0755 "$root/usr/local/bin/pip$version"
     ln -sf "pip$version" "$root/usr/local/bin/pip3"
     ln -sf pip3 "$root/usr/local/bin/pip"
+}
+
+download_pip() {
+    compgen -G "$wheels/pip-*.whl" >/dev/null && return
+    python3 -m pip download -q --no-deps --only-binary=:all: -d "$wheels.part" pip
+    mkdir -p "$wheels"
+    mv "$wheels.part"/pip-*.whl "$wheels/"
+    rm -rf "$wheels.part"
 }
