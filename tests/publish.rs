@@ -200,6 +200,8 @@ fn two_platforms_pushed_under_one_index_pull_and_pass() {
                 serde_json::from_slice(&common::registry_manifest(&by_digest, AUTH)).unwrap();
             assert_eq!(referrer["subject"]["digest"], manifest.as_str());
             assert_eq!(referrer["artifactType"], entry["artifactType"]);
+            // The index lists each manifest's annotations, as the referrers API would.
+            assert_eq!(referrer["annotations"], entry["annotations"]);
             assert_eq!(referrer["layers"][0]["mediaType"], entry["artifactType"]);
             // The first platform's SPDX document is the one written beside the metadata.
             if i == 0 && entry["artifactType"] == "application/spdx+json" {
@@ -421,6 +423,68 @@ fn two_platforms_pushed_under_one_index_pull_and_pass() {
         "sha256:{:x}",
         <sha2::Sha256 as sha2::Digest>::digest(common::registry_manifest(&unsigned, AUTH))
     );
+    // cosign v3 itself, offline with the public key (a key-signed bundle has no log
+    // entry): the index and each platform's manifest verify, with a signature statement
+    // about that digest among what it verified (cosign v3 lists every bundle it finds);
+    // each platform's SPDX and CycloneDX attestations verify and carry the SBOM about
+    // that manifest. Another key, and an unsigned image, are refused.
+    let cosign = |args: &[&str]| common::cosign(REGISTRY, AUTH, args);
+    let public_key = public.to_str().unwrap();
+    let other_key = other.to_str().unwrap();
+    let offline = ["--insecure-ignore-tlog=true"];
+    for subject in manifests.iter().map(String::as_str).chain([digest]) {
+        let at = format!("{repository}@{subject}");
+        let verified = cosign(&[&["verify", "--key", public_key][..], &offline, &[&at]].concat())
+            .unwrap_or_else(|e| panic!("cosign verify {at}: {e}"));
+        let verified: serde_json::Value = serde_json::from_str(verified.trim()).unwrap();
+        assert!(
+            verified.as_array().unwrap().iter().any(|claim| {
+                claim["critical"]["type"] == "https://sigstore.dev/cosign/sign/v1"
+                    && claim["critical"]["image"]["docker-manifest-digest"] == subject
+            }),
+            "{verified}"
+        );
+        let refused =
+            cosign(&[&["verify", "--key", other_key][..], &offline, &[&at]].concat()).unwrap_err();
+        assert!(refused.contains("failed to verify signature"), "{refused}");
+    }
+    for (subject, kind, format_field) in [
+        (&manifests[0], "spdxjson", "spdxVersion"),
+        (&manifests[1], "cyclonedx", "bomFormat"),
+    ] {
+        let at = format!("{repository}@{subject}");
+        let args = [
+            &["verify-attestation", "--key", public_key, "--type", kind][..],
+            &offline,
+            &[&at],
+        ]
+        .concat();
+        let envelope = cosign(&args).unwrap_or_else(|e| panic!("cosign {args:?}: {e}"));
+        let envelope: serde_json::Value =
+            serde_json::from_str(envelope.lines().next().unwrap()).unwrap();
+        use base64::Engine as _;
+        let statement: serde_json::Value = serde_json::from_slice(
+            &base64::engine::general_purpose::STANDARD
+                .decode(envelope["payload"].as_str().unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(statement["subject"][0]["digest"]["sha256"], subject[7..]);
+        assert!(
+            !statement["predicate"][format_field].is_null(),
+            "{statement}"
+        );
+    }
+    let refused = cosign(
+        &[
+            &["verify", "--key", public_key][..],
+            &offline,
+            &[&format!("{repository}@{unsigned_digest}")],
+        ]
+        .concat(),
+    )
+    .unwrap_err();
+    assert!(refused.contains("no signatures found"), "{refused}");
     let no_referrers = Command::new("skopeo")
         .args(["inspect", "--raw", "--tls-verify=false", "--creds", AUTH])
         .arg(format!(

@@ -160,12 +160,18 @@ pub async fn attach(
     })
     .await?;
     if !subject.listed_by_registry {
-        let entry = json!({
+        // The entry the referrers API would list: the manifest's annotations go with it,
+        // so that a client tells a signature from an attestation without reading each
+        // (cosign v3 takes every bundle listed without a predicate type for a signature).
+        let mut entry = json!({
             "mediaType": OCI_MANIFEST,
             "digest": digest,
             "size": body.len(),
             "artifactType": artifact.artifact_type,
         });
+        if !artifact.annotations.is_empty() {
+            entry["annotations"] = json!(artifact.annotations);
+        }
         add_to_fallback_index(&client, destination, credentials, &subject.digest, entry).await?;
     }
     Ok(digest)
@@ -209,7 +215,7 @@ async fn has_referrers_api(
 }
 
 /// Adds `entry` to the index under the subject's fallback tag (made when there is none),
-/// keeping every other entry, and pushes it back when it changed.
+/// keeping every other manifest's entry, and pushes it back when it changed.
 async fn add_to_fallback_index(
     client: &oci_client::Client,
     destination: &Destination,
@@ -243,10 +249,16 @@ async fn add_to_fallback_index(
         .as_ref()
         .and_then(|index| index["manifests"].as_array().cloned())
         .unwrap_or_default();
-    if manifests.iter().any(|m| m["digest"] == entry["digest"]) {
-        return Ok(());
+    // An entry for the same manifest is made again as it should read (an older dpy
+    // listed no annotations); when it already does, nothing is pushed.
+    match manifests
+        .iter_mut()
+        .find(|m| m["digest"] == entry["digest"])
+    {
+        Some(listed) if *listed == entry => return Ok(()),
+        Some(listed) => *listed = entry,
+        None => manifests.push(entry),
     }
-    manifests.push(entry);
     manifests.sort_by(|a, b| a["digest"].as_str().cmp(&b["digest"].as_str()));
     let index = json!({
         "schemaVersion": 2,

@@ -1,8 +1,10 @@
 //! Signatures checked by tools dpy did not write: skopeo with a `sigstoreSigned`
-//! policy, and openssl for the DSSE signature of an attestation.
+//! policy, openssl for the DSSE signature of an attestation, sigstore-js and cosign v3
+//! for the Sigstore bundles.
 //!
 //! Bookworm's own skopeo 1.9 is built with sigstore disabled (a Debian-local change),
-//! so scripts/testbed installs trixie's skopeo 1.18 as `skopeo-sigstore`.
+//! so scripts/testbed installs trixie's skopeo 1.18 as `skopeo-sigstore`, and sid's
+//! cosign (bookworm has none, trixie's is 2.5).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -66,6 +68,35 @@ pub fn skopeo_verify(
         .expect("skopeo-sigstore runs; run scripts/testbed");
     if out.status.success() {
         Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// Sigstore's cosign with `args` (a subcommand and its options; the registry is plain
+/// HTTP), logged in to `registry` as `auth` (`user:password`) through a Docker config of
+/// its own and offline: Ok with its standard output, or Err with its standard error
+/// when it refuses.
+pub fn cosign(registry: &str, auth: &str, args: &[&str]) -> Result<String, String> {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let token = base64::engine::general_purpose::STANDARD.encode(auth);
+    std::fs::write(
+        dir.path().join("config.json"),
+        serde_json::json!({"auths": {registry: {"auth": token}}}).to_string(),
+    )
+    .unwrap();
+    let out = Command::new("cosign")
+        .args(args)
+        .arg("--allow-http-registry")
+        .env("DOCKER_CONFIG", dir.path())
+        // No TUF root is fetched for a key and no log is asked: nothing leaves the machine.
+        .env("SIGSTORE_NO_CACHE", "true")
+        .env("TUF_ROOT", dir.path().join("tuf"))
+        .output()
+        .expect("cosign runs; run scripts/testbed");
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
         Err(String::from_utf8_lossy(&out.stderr).into_owned())
     }
