@@ -4,23 +4,20 @@
 use crate::common;
 use crate::common::{docker_ok, Test};
 
-#[test]
-fn amd64_and_arm64_build_together_and_pass_conformance() {
-    if !common::engine("multiarch::both") {
-        return;
-    }
+/// Builds `target` for linux/amd64 and linux/arm64 at once from `source` (`{arch}` stands
+/// for each platform's) with `extra` options, and holds the pair to compile-once: the
+/// emulated platform takes the native one's stored (hot) zip entries and the list of
+/// start-up files along with its bytecode, so both stdlib zips store the same modules and
+/// both stdlib directories hold the same start-up files. `dpy test` passes on each.
+fn builds_for_both_platforms(target: &str, source: &str, extra: &[&str]) {
     for arch in ["amd64", "arm64"] {
-        common::require_image(&format!("dpy-testbed/python:3.11-bookworm-{arch}"));
+        common::require_image(&source.replace("{arch}", arch));
     }
-    let repository = common::unique_repository("multiarch");
+    // One repository per target: the tests run side by side.
+    let repository = common::unique_repository(&format!("multiarch{}", target.replace('.', "")));
     Test::new()
-        .args([
-            "build",
-            "3.11-bookworm",
-            "--platform",
-            "linux/amd64,linux/arm64",
-        ])
-        .args(["--source-image", "dpy-testbed/python:3.11-bookworm-{arch}"])
+        .args(["build", target, "--platform", "linux/amd64,linux/arm64"])
+        .args(["--source-image", source])
         .args([
             "--repository",
             &repository,
@@ -29,19 +26,17 @@ fn amd64_and_arm64_build_together_and_pass_conformance() {
             "--metadata-file",
             "/dev/null",
         ])
-        .stdout_contains(&format!("{repository}:3.11-bookworm-amd64"))
-        .stdout_contains(&format!("{repository}:3.11-bookworm-arm64"))
+        .args(extra)
+        .stdout_contains(&format!("{repository}:{target}-amd64"))
+        .stdout_contains(&format!("{repository}:{target}-arm64"))
         .run();
-    // The emulated platform takes the native one's stored (hot) zip entries, and the
-    // list of start-up files, along with its bytecode: both stdlib zips store the same
-    // modules, and both stdlib directories hold the same start-up files.
     let ask = |arch: &str, code: &str| {
         docker_ok(&[
             "run",
             "--rm",
             "--platform",
             &format!("linux/{arch}"),
-            &format!("{repository}:3.11-bookworm-{arch}"),
+            &format!("{repository}:{target}-{arch}"),
             "-c",
             code,
         ])
@@ -71,25 +66,77 @@ fn amd64_and_arm64_build_together_and_pass_conformance() {
         native.replace("x86_64-linux-gnu", "aarch64-linux-gnu")
     );
     for arch in ["amd64", "arm64"] {
-        let image = format!("{repository}:3.11-bookworm-{arch}");
+        let image = format!("{repository}:{target}-{arch}");
+        let source = source.replace("{arch}", arch);
         let found = docker_ok(&["image", "inspect", "-f", "{{.Architecture}}", &image]);
         assert_eq!(found.trim(), arch);
-        Test::new()
-            .args([
-                "test",
-                &image,
-                "--source-image",
-                &format!("dpy-testbed/python:3.11-bookworm-{arch}"),
-            ])
-            .stdout_contains(" 0 failed")
-            .run();
-        docker_ok(&[
-            "image",
-            "rm",
-            &image,
-            &format!("{repository}:3.11-bookworm-buildroot-{arch}"),
-        ]);
+        let test = Test::new().args(["test", &image, "--source-image", &source]);
+        if has_terminals(&source, arch) {
+            test.stdout_contains(" 0 failed").run();
+        } else {
+            // Under this machine's qemu (7.2, no TCGETS2) a newer glibc's isatty() is
+            // false even on a pseudo-terminal, in the source as in the image: the REPL
+            // check says so, and it is the only one that fails.
+            test.status(15)
+                .stdout_contains("FAIL repl: a pseudo-terminal is not a terminal here")
+                .stdout_contains(" passed, 1 failed")
+                .run();
+        }
     }
+}
+
+/// Whether a pseudo-terminal is a terminal (isatty) to `source`'s Python on `arch`.
+fn has_terminals(source: &str, arch: &str) -> bool {
+    let said = docker_ok(&[
+        "run",
+        "--rm",
+        "--platform",
+        &format!("linux/{arch}"),
+        source,
+        "python3",
+        "-c",
+        "import os, pty; print(os.isatty(pty.openpty()[1]))",
+    ]);
+    match said.trim() {
+        "True" => true,
+        "False" => false,
+        other => panic!("{source} on {arch} said {other:?}"),
+    }
+}
+
+#[test]
+fn amd64_and_arm64_build_together_and_pass_conformance() {
+    if !common::engine("multiarch::both") {
+        return;
+    }
+    builds_for_both_platforms(
+        "3.11-bookworm",
+        "dpy-testbed/python:3.11-bookworm-{arch}",
+        &[],
+    );
+}
+
+/// The newest Pythons' bytecode and zip index (3.14's zipimport lists implicit
+/// directories) go to the emulated platform as they do to the native one.
+fn newest_for_both_platforms(python: &str) {
+    if !common::engine(&format!("multiarch::{python}")) {
+        return;
+    }
+    builds_for_both_platforms(
+        &format!("{python}-trixie"),
+        &common::sid_source_of(python, "{arch}"),
+        &["--variants", "runtime"],
+    );
+}
+
+#[test]
+fn python_3_14_builds_for_amd64_and_arm64() {
+    newest_for_both_platforms("3.14");
+}
+
+#[test]
+fn python_3_15_builds_for_amd64_and_arm64() {
+    newest_for_both_platforms("3.15");
 }
 
 #[test]

@@ -448,11 +448,39 @@ fn two_platforms_pushed_under_one_index_pull_and_pass() {
             cosign(&[&["verify", "--key", other_key][..], &offline, &[&at]].concat()).unwrap_err();
         assert!(refused.contains("failed to verify signature"), "{refused}");
     }
-    for (subject, kind, format_field) in [
-        (&manifests[0], "spdxjson", "spdxVersion"),
-        (&manifests[1], "cyclonedx", "bomFormat"),
+    for (subject, kind, predicate, format_field) in [
+        (
+            &manifests[0],
+            "spdxjson",
+            "https://spdx.dev/Document",
+            "spdxVersion",
+        ),
+        (
+            &manifests[1],
+            "cyclonedx",
+            "https://cyclonedx.org/bom",
+            "bomFormat",
+        ),
     ] {
         let at = format!("{repository}@{subject}");
+        // `cosign download attestation` finds the bundle by its predicate type.
+        let downloaded = cosign(&[
+            "download",
+            "attestation",
+            "--predicate-type",
+            predicate,
+            &at,
+        ])
+        .unwrap_or_else(|e| panic!("cosign download attestation {at}: {e}"));
+        let downloaded: Vec<serde_json::Value> = downloaded
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(downloaded.len(), 1, "{downloaded:?}");
+        assert_eq!(
+            downloaded[0]["mediaType"],
+            "application/vnd.dev.sigstore.bundle.v0.3+json"
+        );
         let args = [
             &["verify-attestation", "--key", public_key, "--type", kind][..],
             &offline,

@@ -50,7 +50,13 @@ pub fn hostile_source(class: &str, arch: &str) -> String {
 /// The stand-ins for the newest Pythons in Debian's layout, from Debian unstable's
 /// packages (scripts/testbed-sid): `3.14` or `3.15`.
 pub fn sid_source(python: &str) -> String {
-    format!("dpy-testbed/python:{python}-sid-amd64")
+    sid_source_of(python, "amd64")
+}
+
+/// The sid stand-in of `python` for `arch` (`amd64`, `arm64`, or `{arch}`, which dpy
+/// replaces with each platform's).
+pub fn sid_source_of(python: &str, arch: &str) -> String {
+    format!("dpy-testbed/python:{python}-sid-{arch}")
 }
 
 /// Asserts the test-bed image exists when an engine is present.
