@@ -134,7 +134,7 @@ fn two_platforms_pushed_under_one_index_pull_and_pass() {
             .map(|m| m["digest"].as_str().unwrap().to_string()),
     );
     assert_eq!(subjects, pushed);
-    let index_digest = format!("sha256:{:x}", <sha2::Sha256 as sha2::Digest>::digest(&raw));
+    let index_digest = common::sha256_digest(&raw);
     assert_eq!(subjects[0], index_digest, "the index the registry serves");
     let parameters = &provenance["predicate"]["buildDefinition"]["externalParameters"];
     assert_eq!(parameters["target"], "3.11-bookworm");
@@ -160,9 +160,6 @@ fn two_platforms_pushed_under_one_index_pull_and_pass() {
     // referrer. This registry has no referrers API, so they are listed in the referrers
     // tag schema's index, `sha256-<hex>` of the manifest, which skopeo reads as any other.
     let sbom = std::fs::read(dir.path().join(runtime["sbom"].as_str().unwrap())).unwrap();
-    let sha256 =
-        |bytes: &[u8]| format!("sha256:{:x}", <sha2::Sha256 as sha2::Digest>::digest(bytes));
-    let fallback_tag = |digest: &str| format!("{repository}:{}", digest.replacen(':', "-", 1));
     let manifests: Vec<String> = runtime["manifests"]
         .as_array()
         .unwrap()
@@ -172,7 +169,7 @@ fn two_platforms_pushed_under_one_index_pull_and_pass() {
     let mut referrers = Vec::new();
     let mut cyclonedx = Vec::new();
     for (i, manifest) in manifests.iter().enumerate() {
-        let raw = common::registry_manifest(&fallback_tag(manifest), AUTH);
+        let raw = common::registry_manifest(&common::digest_tag(&repository, manifest), AUTH);
         let index: serde_json::Value = serde_json::from_slice(&raw).unwrap();
         let mut types: Vec<&str> = index["manifests"]
             .as_array()
@@ -205,7 +202,10 @@ fn two_platforms_pushed_under_one_index_pull_and_pass() {
             assert_eq!(referrer["layers"][0]["mediaType"], entry["artifactType"]);
             // The first platform's SPDX document is the one written beside the metadata.
             if i == 0 && entry["artifactType"] == "application/spdx+json" {
-                assert_eq!(referrer["layers"][0]["digest"], sha256(&sbom));
+                assert_eq!(
+                    referrer["layers"][0]["digest"],
+                    common::sha256_digest(&sbom)
+                );
             }
             if i == 0 && entry["artifactType"] == "application/vnd.cyclonedx+json" {
                 let layer = referrer["layers"][0]["digest"].as_str().unwrap();
@@ -256,7 +256,7 @@ fn two_platforms_pushed_under_one_index_pull_and_pass() {
     // Built again from nothing (--no-cache) and pushed again: the same runtime manifests
     // and the same index, byte for byte in the registry.
     let again = dir.path().join("again.json");
-    let sig_tag = |digest: &str| format!("{repository}:{}.sig", digest.replacen(':', "-", 1));
+    let sig_tag = |digest: &str| format!("{}.sig", common::digest_tag(&repository, digest));
     let signatures_before = common::registry_manifest(&sig_tag(digest), AUTH);
     push_two_platforms(&repository, &again, &key)
         .args(["--no-cache"])
@@ -302,7 +302,10 @@ fn two_platforms_pushed_under_one_index_pull_and_pass() {
     for (manifest, before) in manifests.iter().zip(&referrers) {
         let (before, after) = (
             entries(before),
-            entries(&common::registry_manifest(&fallback_tag(manifest), AUTH)),
+            entries(&common::registry_manifest(
+                &common::digest_tag(&repository, manifest),
+                AUTH,
+            )),
         );
         assert!(
             before.iter().all(|e| after.contains(e)),
@@ -327,7 +330,7 @@ fn two_platforms_pushed_under_one_index_pull_and_pass() {
         .chain(&manifests)
         .flat_map(|d| {
             [
-                fallback_tag(d),
+                common::digest_tag(&repository, d),
                 sig_tag(d),
                 sig_tag(d).replace(".sig", ".att"),
             ]
@@ -419,10 +422,7 @@ fn two_platforms_pushed_under_one_index_pull_and_pass() {
             format!("refused: the statement is not about {elsewhere}")
         );
     }
-    let unsigned_digest = format!(
-        "sha256:{:x}",
-        <sha2::Sha256 as sha2::Digest>::digest(common::registry_manifest(&unsigned, AUTH))
-    );
+    let unsigned_digest = common::sha256_digest(&common::registry_manifest(&unsigned, AUTH));
     // cosign v3 itself, offline with the public key (a key-signed bundle has no log
     // entry): the index and each platform's manifest verify, with a signature statement
     // about that digest among what it verified (cosign v3 lists every bundle it finds);
@@ -431,10 +431,14 @@ fn two_platforms_pushed_under_one_index_pull_and_pass() {
     let cosign = |args: &[&str]| common::cosign(REGISTRY, AUTH, args);
     let public_key = public.to_str().unwrap();
     let other_key = other.to_str().unwrap();
-    let offline = ["--insecure-ignore-tlog=true"];
+    // `verify` or `verify-attestation` with a key: offline, as README says.
+    let verify = |command: &str, key: &str, extra: &[&str], at: &str| {
+        let offline = ["--key", key, "--insecure-ignore-tlog=true"];
+        cosign(&[&[command][..], &offline, extra, &[at]].concat())
+    };
     for subject in manifests.iter().map(String::as_str).chain([digest]) {
         let at = format!("{repository}@{subject}");
-        let verified = cosign(&[&["verify", "--key", public_key][..], &offline, &[&at]].concat())
+        let verified = verify("verify", public_key, &[], &at)
             .unwrap_or_else(|e| panic!("cosign verify {at}: {e}"));
         let verified: serde_json::Value = serde_json::from_str(verified.trim()).unwrap();
         assert!(
@@ -444,8 +448,7 @@ fn two_platforms_pushed_under_one_index_pull_and_pass() {
             }),
             "{verified}"
         );
-        let refused =
-            cosign(&[&["verify", "--key", other_key][..], &offline, &[&at]].concat()).unwrap_err();
+        let refused = verify("verify", other_key, &[], &at).unwrap_err();
         assert!(refused.contains("failed to verify signature"), "{refused}");
     }
     for (subject, kind, predicate, format_field) in [
@@ -481,13 +484,8 @@ fn two_platforms_pushed_under_one_index_pull_and_pass() {
             downloaded[0]["mediaType"],
             "application/vnd.dev.sigstore.bundle.v0.3+json"
         );
-        let args = [
-            &["verify-attestation", "--key", public_key, "--type", kind][..],
-            &offline,
-            &[&at],
-        ]
-        .concat();
-        let envelope = cosign(&args).unwrap_or_else(|e| panic!("cosign {args:?}: {e}"));
+        let envelope = verify("verify-attestation", public_key, &["--type", kind], &at)
+            .unwrap_or_else(|e| panic!("cosign verify-attestation --type {kind} {at}: {e}"));
         let envelope: serde_json::Value =
             serde_json::from_str(envelope.lines().next().unwrap()).unwrap();
         use base64::Engine as _;
@@ -503,21 +501,19 @@ fn two_platforms_pushed_under_one_index_pull_and_pass() {
             "{statement}"
         );
     }
-    let refused = cosign(
-        &[
-            &["verify", "--key", public_key][..],
-            &offline,
-            &[&format!("{repository}@{unsigned_digest}")],
-        ]
-        .concat(),
+    let refused = verify(
+        "verify",
+        public_key,
+        &[],
+        &format!("{repository}@{unsigned_digest}"),
     )
     .unwrap_err();
     assert!(refused.contains("no signatures found"), "{refused}");
     let no_referrers = Command::new("skopeo")
         .args(["inspect", "--raw", "--tls-verify=false", "--creds", AUTH])
         .arg(format!(
-            "docker://{repository}:{}",
-            unsigned_digest.replacen(':', "-", 1)
+            "docker://{}",
+            common::digest_tag(&repository, &unsigned_digest)
         ))
         .output()
         .unwrap();
@@ -542,10 +538,7 @@ fn two_platforms_pushed_under_one_index_pull_and_pass() {
     );
     assert_eq!(
         runtime["signed_with"].as_str().unwrap(),
-        format!(
-            "sha256:{:x}",
-            <sha2::Sha256 as sha2::Digest>::digest(public_der(&public))
-        )
+        common::sha256_digest(&public_der(&public))
     );
 }
 
@@ -925,10 +918,7 @@ fn zstd_layers_are_reproducible_smaller_and_pulled_by_the_engine() {
     assert_eq!(diff_ids.len(), layers.len());
     for diff_id in diff_ids {
         let plain = std::fs::read(copied.join(hex(diff_id.as_str().unwrap()))).unwrap();
-        let digest = format!(
-            "sha256:{:x}",
-            <sha2::Sha256 as sha2::Digest>::digest(&plain)
-        );
+        let digest = common::sha256_digest(&plain);
         assert_eq!(digest, diff_id.as_str().unwrap());
     }
 
@@ -1122,8 +1112,6 @@ fn a_registry_that_serves_another_image_under_the_pushed_tag_gets_no_signature()
     assert_eq!(&*repository, format!("{}/{name}", proxy.address));
     let dir = tempfile::tempdir().unwrap();
     let (key, _) = common::keygen(dir.path(), "signer");
-    let sha256 =
-        |bytes: &[u8]| format!("sha256:{:x}", <sha2::Sha256 as sha2::Digest>::digest(bytes));
     let out = common::build_amd64("3.11-bookworm", &source, &repository, &[])
         .args(["--variants", "runtime", "--push", "--registry-auth", AUTH])
         .args(["--sign-key", key.to_str().unwrap()])
@@ -1138,8 +1126,8 @@ fn a_registry_that_serves_another_image_under_the_pushed_tag_gets_no_signature()
         stderr.contains(&format!(
             "dpy: error: registry {} serves 3.11-bookworm-amd64 as {}, not as the {} the engine pushed",
             proxy.address,
-            sha256(&other),
-            sha256(&pushed)
+            common::sha256_digest(&other),
+            common::sha256_digest(&pushed)
         )),
         "{stderr}"
     );

@@ -172,24 +172,24 @@ pub fn public_pem(key: &SigningKey) -> String {
 
 /// `sha256:` of the public key's DER: how records name the key that signed.
 pub fn fingerprint(key: &SigningKey) -> String {
-    use sha2::{Digest, Sha256};
-    let der = key
-        .verifying_key()
-        .to_public_key_der()
-        .expect("a P-256 public key encodes");
-    format!("sha256:{:x}", Sha256::digest(der.as_bytes()))
+    format!("sha256:{:x}", public_key_digest(key))
 }
 
-/// The public key's hint in a Sigstore bundle: the standard base64 of the sha256 of
-/// its DER (SubjectPublicKeyInfo), as cosign and sigstore-go compute it.
+/// The public key's hint in a Sigstore bundle: the standard base64 of the same digest,
+/// as cosign and sigstore-go compute it.
 pub fn hint(key: &SigningKey) -> String {
     use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(public_key_digest(key))
+}
+
+/// The sha256 of the public key's DER (SubjectPublicKeyInfo).
+fn public_key_digest(key: &SigningKey) -> sha2::digest::Output<sha2::Sha256> {
     use sha2::{Digest, Sha256};
     let der = key
         .verifying_key()
         .to_public_key_der()
         .expect("a P-256 public key encodes");
-    base64::engine::general_purpose::STANDARD.encode(Sha256::digest(der.as_bytes()))
+    Sha256::digest(der.as_bytes())
 }
 
 #[cfg(test)]

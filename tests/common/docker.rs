@@ -230,6 +230,17 @@ fn unescape(purl: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// `sha256:<hex>` of `bytes`: the digest a registry names a manifest or a blob by.
+pub fn sha256_digest(bytes: &[u8]) -> String {
+    format!("sha256:{:x}", <sha2::Sha256 as sha2::Digest>::digest(bytes))
+}
+
+/// `repository:sha256-<hex>`, the tag that cosign's legacy signatures (`.sig`, `.att`
+/// after it) and the referrers tag schema's index hang off `digest`.
+pub fn digest_tag(repository: &str, digest: &str) -> String {
+    format!("{repository}:{}", digest.replacen(':', "-", 1))
+}
+
 /// The raw manifest (or index) the test bed's registry serves for `reference`, read with
 /// skopeo and `auth` (USER:PASSWORD).
 pub fn registry_manifest(reference: &str, auth: &str) -> Vec<u8> {

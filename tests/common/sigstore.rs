@@ -109,7 +109,7 @@ pub fn verified_attestations(
     public_key: &Path,
 ) -> Vec<String> {
     let dir = tempfile::tempdir().unwrap();
-    let tag = format!("{}.att", digest.replacen(':', "-", 1));
+    let attestations = format!("{}.att", super::digest_tag(repository, digest));
     let out = Command::new("skopeo")
         .args([
             "--insecure-policy",
@@ -118,7 +118,7 @@ pub fn verified_attestations(
             "--src-creds",
             auth,
         ])
-        .arg(format!("docker://{repository}:{tag}"))
+        .arg(format!("docker://{attestations}"))
         .arg(format!("dir:{}", dir.path().display()))
         .output()
         .unwrap();
@@ -206,7 +206,7 @@ pub fn registry_blob(repository: &str, digest: &str, auth: &str) -> Vec<u8> {
 /// The Sigstore bundles attached to `digest` (through the referrers tag schema's index),
 /// each as (predicate type of its referrer, the bundle's bytes).
 pub fn attached_bundles(repository: &str, digest: &str, auth: &str) -> Vec<(String, Vec<u8>)> {
-    let tag = format!("{repository}:{}", digest.replacen(':', "-", 1));
+    let tag = super::digest_tag(repository, digest);
     let index: serde_json::Value =
         serde_json::from_slice(&super::registry_manifest(&tag, auth)).unwrap();
     let mut bundles = Vec::new();
