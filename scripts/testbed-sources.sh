@@ -1,5 +1,5 @@
-# Sourced by scripts/testbed-musl and scripts/testbed-slim: where their source images come
-# from. The official image when a registry answers; otherwise a stand-in built from the
+# Sourced by scripts/testbed and its recipes (testbed-musl, -slim, -sid): where their
+# source images come from, and how they run side by side. The official image when a registry answers; otherwise a stand-in built from the
 # upstream tarballs of Debian source packages, downloaded once into $src_cache/<package>.
 # The sourcing script sets docker, top, src_cache and wheels and defines say and die.
 # scripts/testbed runs the stand-ins' scripts side by side, so whatever they share (apt,
@@ -12,6 +12,21 @@ locked() {
     shift
     mkdir -p "$top/locks"
     ( flock 9 || exit 1; "$@" ) 9>"$top/locks/$name"
+}
+
+# for_each_beside COMMAND ARG...: COMMAND ARG for every ARG, side by side; fails when
+# any of them failed (each says why on its own lines).
+for_each_beside() {
+    local command="$1" arg pid pids=() failed=0
+    shift
+    for arg in "$@"; do
+        "$command" "$arg" &
+        pids+=($!)
+    done
+    for pid in "${pids[@]}"; do
+        wait "$pid" || failed=1
+    done
+    return "$failed"
 }
 
 # apt_install LOG PACKAGE...: installs what of PACKAGE... is missing, one apt at a time.
