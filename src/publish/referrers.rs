@@ -269,3 +269,68 @@ async fn add_to_fallback_index(
     put_manifest(client, destination, credentials, &tag, OCI_INDEX, body).await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::publish::fake;
+
+    #[tokio::test]
+    async fn the_tag_schema_index_lists_each_referrer_once_with_its_annotations() {
+        let registry = fake::Fake::start().await;
+        let d = registry.destination("dpy/python");
+        // The fake registry has no referrers API, as docker-registry 2.x.
+        let subject = Subject {
+            digest: format!("sha256:{}", "a".repeat(64)),
+            media_type: OCI_MANIFEST.to_string(),
+            size: 2,
+            listed_by_registry: false,
+        };
+        let artifact = Artifact {
+            artifact_type: "application/vnd.dev.sigstore.bundle.v0.3+json",
+            data: b"{\"bundle\": 1}",
+            annotations: [(
+                "dev.sigstore.bundle.predicateType",
+                "https://spdx.dev/Document",
+            )]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        };
+        let tag = fallback_tag(&subject.digest);
+        let index = || -> Value {
+            serde_json::from_slice(&registry.manifest("dpy/python", &tag).unwrap()).unwrap()
+        };
+        let digest = attach(&d, &None, &subject, &artifact).await.unwrap();
+        let ours = json!({
+            "mediaType": OCI_MANIFEST,
+            "digest": digest,
+            "size": registry.manifest("dpy/python", &digest).unwrap().len(),
+            "artifactType": artifact.artifact_type,
+            "annotations": {"dev.sigstore.bundle.predicateType": "https://spdx.dev/Document"},
+        });
+        assert_eq!(index()["manifests"], json!([ours]));
+
+        // What an older dpy listed for the same manifest (no annotations), beside an
+        // entry of someone else's: ours is written again as it should read, theirs kept.
+        let mut older = ours.clone();
+        older.as_object_mut().unwrap().remove("annotations");
+        let theirs = json!({"mediaType": OCI_MANIFEST, "digest": format!("sha256:{}", "0".repeat(64)),
+                            "size": 1, "artifactType": "application/spdx+json"});
+        let held =
+            json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [older, theirs]});
+        registry.hold_manifest(
+            "dpy/python",
+            &tag,
+            OCI_INDEX,
+            &serde_json::to_vec(&held).unwrap(),
+        );
+        attach(&d, &None, &subject, &artifact).await.unwrap();
+        assert_eq!(index()["manifests"], json!([theirs, ours]));
+
+        // Attached again unchanged: the index is not pushed again.
+        let pushed = registry.count("PUT", &format!("/manifests/{tag}"));
+        attach(&d, &None, &subject, &artifact).await.unwrap();
+        assert_eq!(registry.count("PUT", &format!("/manifests/{tag}")), pushed);
+    }
+}
