@@ -1,13 +1,15 @@
-//! A build context held in memory: the files BuildKit sees, with their modes.
+//! A build context: the files BuildKit sees, with their modes.
 //!
-//! Kept in memory because a build context is small (Dockerfiles, helper scripts, one
-//! root tar) and a tar built here is byte-for-byte reproducible, which keeps BuildKit's
-//! cache keys stable from one run to the next.
+//! dpy's own files (Dockerfiles, helper scripts) are small and held in memory; the
+//! distilled root the -buildroot stage adds is a file on disk, streamed from there as
+//! the engine reads the context (crate::tar_stream). The tar's headers are fixed, so the
+//! same files give the same bytes, which keeps BuildKit's cache keys stable.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::tar_stream::{Chunks, Data, Entry};
 
 /// Every file in a context carries this mtime, so the tar never depends on the clock.
 pub const EPOCH: u64 = 0;
@@ -21,6 +23,8 @@ pub struct ContextFile {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BuildContext {
     files: BTreeMap<String, ContextFile>,
+    /// Files of dpy's own on disk: (mode, where, size).
+    on_disk: BTreeMap<String, (u32, PathBuf, u64)>,
 }
 
 impl BuildContext {
@@ -46,24 +50,38 @@ impl BuildContext {
         self.files.iter().map(|(k, v)| (k.as_str(), v))
     }
 
-    /// The context as an uncompressed tar, entries sorted, owners and times fixed.
-    pub fn to_tar(&self) -> Vec<u8> {
-        let mut builder = tar::Builder::new(Vec::new());
+    /// Adds the file at `on_disk` (`size` bytes, dpy's own) as `path`: it is read when
+    /// the context is sent, never held.
+    pub fn add_from_disk(&mut self, path: impl Into<String>, mode: u32, on_disk: &Path, size: u64) {
+        self.on_disk
+            .insert(path.into(), (mode, on_disk.to_path_buf(), size));
+    }
+
+    /// The context as an uncompressed tar, streamed: entries sorted by path, owners
+    /// and times fixed.
+    pub fn stream(&self) -> Chunks {
+        let mut entries: BTreeMap<&str, Entry> = BTreeMap::new();
         for (path, file) in &self.files {
-            let mut header = tar::Header::new_gnu();
-            header.set_size(file.data.len() as u64);
-            header.set_mode(file.mode);
-            header.set_mtime(EPOCH);
-            header.set_uid(0);
-            header.set_gid(0);
-            header.set_entry_type(tar::EntryType::Regular);
-            builder
-                .append_data(&mut header, path, file.data.as_slice())
-                .expect("writing a tar into memory cannot fail");
+            entries.insert(
+                path,
+                Entry {
+                    name: path.clone(),
+                    mode: file.mode,
+                    data: Data::Bytes(file.data.clone().into()),
+                },
+            );
         }
-        builder
-            .into_inner()
-            .expect("writing a tar into memory cannot fail")
+        for (path, (mode, on_disk, size)) in &self.on_disk {
+            entries.insert(
+                path,
+                Entry {
+                    name: path.clone(),
+                    mode: *mode,
+                    data: Data::File(on_disk.clone(), *size),
+                },
+            );
+        }
+        crate::tar_stream::archive(entries.into_values().collect())
     }
 
     /// One line per file: mode, size and path, for `dpy render` without `-o`.
@@ -113,23 +131,29 @@ fn set_mode(_path: &Path, _mode: u32) -> Result<()> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_tar_is_reproducible_and_sorted() {
+    #[tokio::test]
+    async fn the_tar_is_reproducible_and_sorted() {
+        let dir = tempfile::tempdir().unwrap();
+        let on_disk = dir.path().join("root.tar");
+        std::fs::write(&on_disk, "3").unwrap();
         let mut a = BuildContext::new();
         a.add("b", 0o644, "2");
+        a.add_from_disk("a/y", 0o644, &on_disk, 1);
         a.add("a/x", 0o755, "1");
         let mut b = BuildContext::new();
         b.add("a/x", 0o755, "1");
         b.add("b", 0o644, "2");
-        assert_eq!(a.to_tar(), b.to_tar());
-        let bytes = a.to_tar();
+        b.add_from_disk("a/y", 0o644, &on_disk, 1);
+        let tar = |c: &BuildContext| crate::tar_stream::collect(c.stream());
+        let bytes = tar(&a).await.unwrap();
+        assert_eq!(bytes, tar(&b).await.unwrap());
         let mut archive = tar::Archive::new(bytes.as_slice());
         let names: Vec<String> = archive
             .entries()
             .unwrap()
             .map(|e| e.unwrap().path().unwrap().display().to_string())
             .collect();
-        assert_eq!(names, ["a/x", "b"]);
+        assert_eq!(names, ["a/x", "a/y", "b"]);
     }
 
     #[test]

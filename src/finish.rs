@@ -1,5 +1,5 @@
-//! The last stage of one platform: the gathered tree distilled into the runtime root
-//! (crate::distill), and the images built from it (crate::images), untagged. Every
+//! The last stage of one platform: the gathered tree distilled into the runtime root and
+//! its layers (crate::distill), and the images made from them (crate::images), untagged. Every
 //! platform of a target finishes side by side; if one fails, the others' images go.
 
 use std::time::Instant;
@@ -9,12 +9,12 @@ use crate::distill;
 use crate::engine::source::SourceImage;
 use crate::engine::Engine;
 use crate::epoch::Epoch;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::gather::Gathered;
 use crate::images::{self, Images};
 use crate::layout::BuilderPip;
 use crate::plan::{Plan, TargetPlan};
-use crate::render;
+use crate::stages::{Stage, StageTimes};
 
 /// A built pair of images of one platform, not yet tagged, and what the records say.
 #[derive(Debug, Clone)]
@@ -37,6 +37,8 @@ pub struct Outcome {
     /// The build's epoch (RFC 3339).
     pub epoch: String,
     pub seconds: f64,
+    /// This platform's distill, images and pin.
+    pub stages: StageTimes,
 }
 
 impl Outcome {
@@ -70,7 +72,7 @@ pub async fn finish_all(
         .map(|(i, ((p, context), g))| {
             let spec = images::ImageSpec {
                 recipe: &p.recipe,
-                platform: p.platform.to_string(),
+                platform: p.platform.clone(),
                 no_cache: plan.no_cache,
                 repository: &plan.repository,
                 tag_suffix: p.tag_suffix.clone(),
@@ -103,7 +105,7 @@ pub async fn finish_all(
 async fn finish(
     engine: &Engine,
     spec: images::ImageSpec<'_>,
-    mut context: BuildContext,
+    context: BuildContext,
     gathered: Gathered,
 ) -> Result<Outcome> {
     let recipe = spec.recipe;
@@ -117,12 +119,26 @@ async fn finish(
         progress,
         started,
     } = gathered;
+    let mut times = StageTimes::new();
     let t = Instant::now();
     // The layer's file times: SOURCE_DATE_EPOCH, else 0 (not the source's date: the
-    // layer's bytes do not move when only the source's date does).
-    let mtime = crate::epoch::source_date_epoch().map_or(0, |s| s.max(0) as u64);
-    let distilled = distill::distill(&export, &layout, recipe, mtime, &spec.epoch.rfc3339())
-        .map_err(|e| e.prefixed(&source.name))?;
+    // layer's bytes do not move when only the source's date does). Never later than the
+    // epoch, which every time of the image is pinned to.
+    let mtime = crate::epoch::source_date_epoch()
+        .map_or(0, |s| s.max(0) as u64)
+        .min(spec.epoch.seconds());
+    // The layers go to files of dpy's own, not into the export.
+    let layers = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    let distilled = distill::distill(
+        &export,
+        &layout,
+        recipe,
+        mtime,
+        &spec.epoch.rfc3339(),
+        layers.path(),
+    )
+    .map_err(|e| e.prefixed(&source.name))?;
+    times.add(Stage::Distill, t.elapsed());
     let file_name = |path: &str| path.rsplit('/').next().unwrap_or_default().to_string();
     progress.note(&format!(
         "distilled: {} stdlib entries in {} ({:.1} MB), {} start-up files in {} ({:.1} MB), root {:.1} MB, {:.1}s",
@@ -132,7 +148,7 @@ async fn finish(
         distilled.stats.startup_files,
         layout.python.stdlib,
         distilled.stats.startup_bytes as f64 / 1e6,
-        distilled.root_tar.len() as f64 / 1e6,
+        distilled.root_tar.size as f64 / 1e6,
         t.elapsed().as_secs_f64()
     ));
     if !distilled.stripped.files.is_empty() {
@@ -165,18 +181,32 @@ async fn finish(
         );
     }
 
-    context.add(
-        render::RUNTIME_DOCKERFILE,
-        0o644,
-        render::render_runtime(recipe, &layout)?,
-    );
-    context.add(render::ROOT_TAR, 0o644, distilled.root_tar);
-    let debug_sbom = distilled.debug.map(|debug| {
-        context.add(render::DEBUG_TAR, 0o644, debug.tar);
-        debug.sbom
-    });
     let labels = images::labels(recipe, &source, &layout, &spec.epoch, &spec.inputs);
-    let built = images::build(engine, &spec, &context, &layout, &labels, &progress).await?;
+    // The -buildroot stage adds the runtime root under $BUILD_ROOT: from the same file.
+    let mut context = context;
+    context.add_from_disk(
+        crate::render::ROOT_TAR,
+        0o644,
+        &distilled.root_tar.path,
+        distilled.root_tar.size,
+    );
+    let runtime_layers = images::RuntimeLayers {
+        root: &distilled.root_tar,
+        debug: distilled.debug.as_ref().map(|d| &d.tar),
+    };
+    let built = images::build(
+        engine,
+        &spec,
+        &context,
+        &layout,
+        &runtime_layers,
+        &labels,
+        &progress,
+        &mut times,
+    )
+    .await?;
+    // Loaded: the layer files go.
+    drop(layers);
     Ok(Outcome {
         images: built,
         python_version: layout.python.version.clone(),
@@ -185,10 +215,11 @@ async fn finish(
         broken_modules: layout.broken_modules(),
         builder_pip,
         sbom: distilled.sbom,
-        debug_sbom,
+        debug_sbom: distilled.debug.map(|d| d.sbom),
         stripped: distilled.stripped.clone(),
         epoch: spec.epoch.rfc3339(),
         source,
         seconds: started.elapsed().as_secs_f64(),
+        stages: times,
     })
 }

@@ -1,19 +1,26 @@
-//! The images stage: the -buildroot and runtime images of one platform, built untagged
-//! from the rendered context plus the distilled root, and the tags that name them once
-//! every platform of the target has built (so a failure tags nothing).
+//! The images stage: the runtime and -debug images of one platform assembled from the
+//! distilled layers (crate::assemble), the -buildroot image built by BuildKit from the
+//! rendered context and pinned (crate::pin), all untagged; and the tags that name them
+//! once every platform of the target has built (so a failure tags nothing).
 
 use std::collections::HashMap;
+use std::time::Instant;
 
+use crate::assemble::Assembled;
 use crate::context::BuildContext;
+use crate::distill::layer::LayerFile;
 use crate::engine::source::SourceImage;
 use crate::engine::{self, BuildSpec, Engine, Output, Progress};
 use crate::epoch::Epoch;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::image_config::RuntimeConfig;
 use crate::labels as label;
 use crate::layout::Layout;
+use crate::platform::Platform;
 use crate::recipe::Recipe;
 use crate::render;
 use crate::runtime::Variant;
+use crate::stages::{Stage, StageTimes};
 
 /// A built image and the tag it is to get.
 #[derive(Debug, Clone)]
@@ -58,7 +65,7 @@ impl Images {
 /// The images of one target on one platform: how they build and where they go.
 pub struct ImageSpec<'a> {
     pub recipe: &'a Recipe,
-    pub platform: String,
+    pub platform: Platform,
     pub no_cache: bool,
     pub repository: &'a str,
     /// Added to every tag when several platforms share one local image store.
@@ -68,7 +75,8 @@ pub struct ImageSpec<'a> {
     pub epoch: Epoch,
     /// The digest of what the images are made of (crate::inputs), for their label.
     pub inputs: String,
-    /// The source image's layers: the -buildroot image keeps them byte for byte.
+    /// The source image's layers: the -buildroot image keeps them byte for byte (the pin
+    /// leaves their times as they are).
     pub source_layers: Vec<String>,
 }
 
@@ -80,83 +88,169 @@ pub fn tag_with(tag: &str, suffix: Option<&str>) -> String {
     }
 }
 
-/// How one variant builds: which Dockerfile, which stage of it, what it keeps.
-fn stage(variant: Variant) -> (&'static str, &'static str) {
-    match variant {
-        Variant::Buildroot => (render::BUILDROOT_DOCKERFILE, "buildroot"),
-        Variant::Runtime => (render::RUNTIME_DOCKERFILE, "runtime"),
-        // The runtime stage plus debug.tar: its first layer is the runtime's.
-        Variant::Debug => (render::RUNTIME_DOCKERFILE, "debug"),
-    }
+/// The layers the distill wrote: the runtime's, and the -debug image's over it.
+pub struct RuntimeLayers<'a> {
+    pub root: &'a LayerFile,
+    pub debug: Option<&'a LayerFile>,
 }
 
-/// Builds each variant the recipe asks for, held and untagged. The context is the
-/// rendered one plus the runtime Dockerfile, root.tar and (for debug) debug.tar. A
-/// failure releases what was built.
+/// Builds each variant the recipe asks for, held and untagged, and pinned to the epoch:
+/// the runtime and -debug images assembled by dpy (crate::assemble) from `layers`, the
+/// -buildroot image by BuildKit from the rendered context. A failure releases what was
+/// built. The time goes to `times` (images, pin).
+#[allow(clippy::too_many_arguments)]
 pub async fn build(
     engine: &Engine,
     spec: &ImageSpec<'_>,
     context: &BuildContext,
     layout: &Layout,
+    layers: &RuntimeLayers<'_>,
     labels: &HashMap<String, String>,
     progress: &Progress,
+    times: &mut StageTimes,
 ) -> Result<Images> {
     let mut built = Images(Vec::new());
-    for &variant in &spec.recipe.variants {
-        match build_one(engine, spec, variant, context, layout, labels, progress).await {
-            Ok((id, hold)) => built.0.push(TaggedImage {
-                variant,
-                repository: spec.repository.to_string(),
-                tag: tag_with(
-                    &spec.recipe.target.tag_of(variant),
-                    spec.tag_suffix.as_deref(),
-                ),
-                id,
-                hold,
-            }),
-            Err(e) => {
-                discard(engine, &built).await;
-                return Err(e);
-            }
+    let result = async {
+        let started = Instant::now();
+        built
+            .0
+            .extend(assemble_runtime(engine, spec, layout, layers, labels).await?);
+        if !built.0.is_empty() {
+            progress.note(&format!(
+                "images: {} assembled from the distilled layers ({:.1} MB) and loaded, {:.1}s",
+                built.references(),
+                layers.root.size as f64 / 1e6 + layers.debug.map_or(0.0, |d| d.size as f64 / 1e6),
+                started.elapsed().as_secs_f64()
+            ));
+        }
+        times.add(Stage::Images, started.elapsed());
+        if spec.recipe.makes(Variant::Buildroot) {
+            let (id, hold) =
+                build_buildroot(engine, spec, context, layout, labels, progress, times).await?;
+            built.0.push(tagged(spec, Variant::Buildroot, id, hold));
+        }
+        Ok::<_, Error>(())
+    }
+    .await;
+    match result {
+        Ok(()) => {
+            built.0.sort_by_key(|image| image.variant);
+            Ok(built)
+        }
+        Err(e) => {
+            discard(engine, &built).await;
+            Err(e)
         }
     }
-    Ok(built)
 }
 
-/// One variant's image, built, held and pinned to the epoch.
-async fn build_one(
+/// The image of `variant` as it is to be tagged.
+fn tagged(spec: &ImageSpec<'_>, variant: Variant, id: String, hold: String) -> TaggedImage {
+    TaggedImage {
+        variant,
+        repository: spec.repository.to_string(),
+        tag: tag_with(
+            &spec.recipe.target.tag_of(variant),
+            spec.tag_suffix.as_deref(),
+        ),
+        id,
+        hold,
+    }
+}
+
+/// The runtime and -debug images the recipe asks for, in one load: the config from the
+/// layout (crate::image_config), the epoch's times, the layers as the distill wrote them.
+async fn assemble_runtime(
     engine: &Engine,
     spec: &ImageSpec<'_>,
-    variant: Variant,
+    layout: &Layout,
+    layers: &RuntimeLayers<'_>,
+    labels: &HashMap<String, String>,
+) -> Result<Vec<TaggedImage>> {
+    let wanted: Vec<Variant> = [Variant::Runtime, Variant::Debug]
+        .into_iter()
+        .filter(|&v| spec.recipe.makes(v))
+        .collect();
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let config = RuntimeConfig::of(layout)?;
+    let session = crate::engine::build::session_id();
+    let mut images = Vec::new();
+    for &variant in &wanted {
+        let mut layers_of = vec![(layers.root, ROOT_STEP)];
+        if variant == Variant::Debug {
+            let debug = layers.debug.ok_or_else(|| {
+                Error::Distill("the distill made no debug layer for the -debug image".into())
+            })?;
+            layers_of.push((debug, DEBUG_STEP));
+        }
+        let mut labels = labels.clone();
+        labels.insert(crate::labels::VARIANT.to_string(), variant.to_string());
+        let steps: Vec<(&str, &str)> = layers_of
+            .iter()
+            .map(|(layer, step)| (layer.diff_id.as_str(), *step))
+            .collect();
+        images.push(Assembled {
+            config: config.image(&spec.platform, &labels, &spec.epoch, &steps),
+            layers: layers_of.iter().map(|(layer, _)| *layer).collect(),
+            hold: engine.hold(&session, &variant.to_string()),
+        });
+    }
+    match crate::assemble::load(engine, &images).await {
+        Ok(ids) => Ok(wanted
+            .into_iter()
+            .zip(ids)
+            .zip(images)
+            .map(|((variant, id), image)| tagged(spec, variant, id, image.hold))
+            .collect()),
+        Err(e) => {
+            for image in &images {
+                engine.release(&image.hold).await;
+            }
+            Err(e)
+        }
+    }
+}
+
+/// What each layer's history entry says made it.
+const ROOT_STEP: &str = "dpy: the distilled runtime root";
+const DEBUG_STEP: &str = "dpy: the debug tools over the runtime root";
+
+/// The -buildroot image, built by BuildKit, held and pinned to the epoch.
+async fn build_buildroot(
+    engine: &Engine,
+    spec: &ImageSpec<'_>,
     context: &BuildContext,
     layout: &Layout,
     labels: &HashMap<String, String>,
     progress: &Progress,
+    times: &mut StageTimes,
 ) -> Result<Held> {
-    let (dockerfile, target) = stage(variant);
-    let build_args: HashMap<String, String> = match variant {
-        Variant::Buildroot => [
-            (
-                "DPY_PYTHON_VERSION".to_string(),
-                layout.python.version.clone(),
-            ),
-            (
-                "DPY_SITE_PACKAGES".to_string(),
-                layout.python.purelib.clone(),
-            ),
-        ]
-        .into(),
-        _ => HashMap::new(),
-    };
+    let started = Instant::now();
+    let build_args: HashMap<String, String> = [
+        (
+            "DPY_PYTHON_VERSION".to_string(),
+            layout.python.version.clone(),
+        ),
+        (
+            "DPY_SITE_PACKAGES".to_string(),
+            layout.python.purelib.clone(),
+        ),
+    ]
+    .into();
     let mut labels = labels.clone();
-    labels.insert(crate::labels::VARIANT.to_string(), variant.to_string());
+    labels.insert(
+        crate::labels::VARIANT.to_string(),
+        Variant::Buildroot.to_string(),
+    );
     let built = engine::build(
         engine,
         BuildSpec {
             context,
-            dockerfile,
-            target,
-            platform: &spec.platform,
+            dockerfile: render::BUILDROOT_DOCKERFILE,
+            target: "buildroot",
+            platform: &spec.platform.to_string(),
             output: Output::Image,
             no_cache: spec.no_cache,
             build_args,
@@ -165,15 +259,15 @@ async fn build_one(
         progress,
     )
     .await?;
+    times.add(Stage::Images, started.elapsed());
     // BuildKit writes the wall clock into configs and into the files COPY and RUN make;
-    // every image gets the epoch instead, so the same inputs give the same image ids.
+    // the image gets the epoch instead, so the same inputs give the same image id. The
+    // source's layers stay as they are.
+    let started = Instant::now();
     let (id, hold) = held(built);
-    // The -buildroot image keeps the source's layers as they are.
-    let kept: &[String] = match variant {
-        Variant::Buildroot => &spec.source_layers,
-        _ => &[],
-    };
-    match crate::pin::pin(engine, &id, &hold, &spec.epoch, kept).await {
+    let pinned = crate::pin::pin(engine, &id, &hold, &spec.epoch, &spec.source_layers).await;
+    times.add(Stage::Pin, started.elapsed());
+    match pinned {
         Ok(pinned) => Ok((pinned, hold)),
         Err(e) => {
             engine.release(&hold).await;

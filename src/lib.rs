@@ -8,6 +8,7 @@
 //! turns arguments into each module's options. ARCHITECTURE.md has the rules.
 
 pub mod archive;
+pub mod assemble;
 pub mod bytecode;
 pub mod cache;
 pub mod catalog;
@@ -25,6 +26,7 @@ pub mod error;
 pub mod finish;
 pub mod gather;
 pub mod if_changed;
+pub mod image_config;
 pub mod images;
 pub mod inputs;
 pub mod labels;
@@ -47,8 +49,10 @@ pub mod runtime;
 pub mod selection;
 pub mod shape;
 pub mod sign;
+pub mod stages;
 pub mod stdlib_json;
 pub mod summary;
+pub mod tar_stream;
 pub mod target;
 pub mod terminal_text;
 pub mod tree;

@@ -76,6 +76,10 @@ pub struct Record {
     /// files (distill::strip), and by what; absent when the source was stripped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub debug_info_stripped: Option<crate::distill::strip::Stripped>,
+    /// Seconds per stage of the build that made it (crate::stages): the same for every
+    /// record of one target's build.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stages: Option<crate::stages::StageTimes>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -299,6 +303,7 @@ mod tests {
             manifests: Vec::new(),
             compression: None,
             debug_info_stripped: None,
+            stages: None,
         }
     }
 

@@ -17,7 +17,6 @@ use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
 use std::path::Path;
 
-use futures_util::StreamExt;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -94,7 +93,11 @@ fn remember_pinned(key: &str, id: &str) {
     crate::cache::remember(PINNED, key, id);
 }
 
-/// The pinning itself: save, rewrite, load.
+/// The pinning itself: save, rewrite, load. The rewritten archive leaves out the kept
+/// layers, which the engine holds already (the image was just built on them): Docker's
+/// `load` opens a layer's file only when its store lacks that layer, so the source's
+/// hundreds of MB are neither copied nor unpacked again. An engine that wants every
+/// layer in the archive (another image store) gets a whole one.
 async fn save_rewrite_load(
     engine: &Engine,
     id: &str,
@@ -106,42 +109,57 @@ async fn save_rewrite_load(
     let saved = dir.path().join("saved.tar");
     let pinned = dir.path().join("pinned.tar");
     crate::engine::save::save(engine, id, &saved).await?;
-    let new_id = {
-        let (saved, pinned, hold, epoch, kept) = (
-            saved.clone(),
-            pinned.clone(),
-            hold.to_string(),
-            *epoch,
-            kept.to_vec(),
-        );
-        tokio::task::spawn_blocking(move || rewrite(&saved, &pinned, &hold, &epoch, &kept))
+    let mut without_kept = !kept.is_empty();
+    loop {
+        let new_id = {
+            let (saved, pinned, hold, epoch, kept) = (
+                saved.clone(),
+                pinned.clone(),
+                hold.to_string(),
+                *epoch,
+                kept.to_vec(),
+            );
+            tokio::task::spawn_blocking(move || {
+                rewrite(&saved, &pinned, &hold, &epoch, &kept, without_kept)
+            })
             .await
             .map_err(|e| Error::Engine(format!("rewriting {id}: {e}")))??
-    };
-    if new_id != id {
-        let options = bollard::query_parameters::ImportImageOptionsBuilder::default()
-            .quiet(true)
-            .build();
-        let file = tokio::fs::File::open(&pinned)
-            .await
-            .map_err(|e| Error::io(&pinned, e))?;
-        let body = bollard::body_try_stream(tokio_util::io::ReaderStream::new(file));
-        let mut answer = engine.docker().import_image(options, body, None);
-        while let Some(item) = answer.next().await {
-            let info = item.map_err(|e| Error::engine(&format!("loading {hold}"), e))?;
-            if let Some(message) = info.error_detail.and_then(|d| d.message) {
-                return Err(Error::Engine(format!("loading {hold}: {message}")));
-            }
+        };
+        if new_id == id {
+            return Ok(new_id);
         }
-        engine.remove_if_untagged(id).await;
+        match load(engine, &pinned, hold).await {
+            Ok(()) => {
+                engine.remove_if_untagged(id).await;
+                return Ok(new_id);
+            }
+            Err(_) if without_kept => without_kept = false,
+            Err(e) => return Err(e),
+        }
     }
-    Ok(new_id)
+}
+
+/// `docker load` of the archive at `path`, streamed from the file.
+async fn load(engine: &Engine, path: &Path, hold: &str) -> Result<()> {
+    let file = tokio::fs::File::open(path)
+        .await
+        .map_err(|e| Error::io(path, e))?;
+    let chunks = Box::pin(tokio_util::io::ReaderStream::new(file));
+    crate::engine::save::load(engine, chunks, hold).await
 }
 
 /// Writes to `out` the saved image archive `saved` with its config's times pinned, the
 /// file times of its layers not in `kept` clamped, and `tag` as its only tag; returns
-/// the id of the image it holds (the digest of the new config).
-fn rewrite(saved: &Path, out: &Path, tag: &str, epoch: &Epoch, kept: &[String]) -> Result<String> {
+/// the id of the image it holds (the digest of the new config). With `without_kept`,
+/// the kept layers' files are left out (manifest.json still names them).
+fn rewrite(
+    saved: &Path,
+    out: &Path,
+    tag: &str,
+    epoch: &Epoch,
+    kept: &[String],
+    without_kept: bool,
+) -> Result<String> {
     let image = SavedImage::open(saved)?;
     let mut config: Value = serde_json::from_slice(&image.config).map_err(|e| image.broken(e))?;
     // The layers the image added to its base: their file times get clamped.
@@ -149,6 +167,12 @@ fn rewrite(saved: &Path, out: &Path, tag: &str, epoch: &Epoch, kept: &[String]) 
         .layers
         .iter()
         .filter(|layer| !kept.contains(&layer.diff_id))
+        .map(|layer| layer.path.as_str())
+        .collect();
+    let left_out: HashSet<&str> = image
+        .layers
+        .iter()
+        .filter(|layer| without_kept && kept.contains(&layer.diff_id))
         .map(|layer| layer.path.as_str())
         .collect();
 
@@ -169,7 +193,7 @@ fn rewrite(saved: &Path, out: &Path, tag: &str, epoch: &Epoch, kept: &[String]) 
     let mut renamed: HashMap<String, (String, String)> = HashMap::new();
     let mut written: HashSet<String> = HashSet::new();
     image.each_entry(|path, entry| {
-        if dropped.contains(&path) || !written.insert(path.to_string()) {
+        if dropped.contains(&path) || left_out.contains(path) || !written.insert(path.to_string()) {
             return Ok(());
         }
         let mut header = entry.header().clone();
@@ -323,7 +347,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (input, output) = (dir.path().join("in.tar"), dir.path().join("out.tar"));
         std::fs::write(&input, saved).unwrap();
-        let id = rewrite(&input, &output, tag, epoch, kept)?;
+        let id = rewrite(&input, &output, tag, epoch, kept, false)?;
         Ok((std::fs::read(&output).unwrap(), id))
     }
 

@@ -8,7 +8,8 @@
 //!    → gather (engine) → compile once → finish: distill and images (crate::finish);
 //! 4. tag: only once every platform of the target has built, so a failure tags nothing;
 //! 5. records: metadata, or pushed images and indexes, signed (crate::records); then a
-//!    table of every target's outcome.
+//!    table of every target's outcome. Each stage's time is kept (crate::stages): in the
+//!    records, and on one line with `--progress plain`.
 //!
 //! [`build_target`] reads as that list: each stage a function of the plan and the
 //! previous stage's value. The stages are their own modules; this one sequences them.
@@ -31,6 +32,7 @@ use crate::platform::Platform;
 use crate::publish;
 use crate::recipe::Recipe;
 use crate::render;
+use crate::stages::{Stage, StageTimes};
 use crate::summary;
 
 pub use crate::plan::BuildOptions;
@@ -138,18 +140,31 @@ struct Shared {
 
 /// One target, every platform: the stages in order.
 async fn build_target(plan: &Plan, target: &TargetPlan<'_>) -> Result<summary::Done> {
-    let sources = resolve_sources(target).await?;
+    let mut times = StageTimes::new();
+    let sources = times.time(Stage::Resolve, resolve_sources(target)).await?;
     let contexts = render_contexts(target, &sources)?;
     let inputs = inputs_of(plan, target, &sources);
     let digest = inputs.digest();
     if let Some(done) = crate::if_changed::unchanged(plan, target, &inputs, &digest).await? {
         return Ok(done);
     }
-    let gathered = gather_all(plan, target, &sources, &contexts).await?;
-    let gathered = compile_once(plan, target, &sources, gathered).await?;
+    let gathered = times
+        .time(Stage::Gather, gather_all(plan, target, &sources, &contexts))
+        .await?;
+    let gathered = times
+        .time(
+            Stage::Compile,
+            compile_once(plan, target, &sources, gathered),
+        )
+        .await?;
     let outcomes = crate::finish::finish_all(plan, target, contexts, gathered, &digest).await?;
-    tag_all(target, &sources, &outcomes).await?;
-    crate::records::record(plan, target, &outcomes, &digest).await
+    for outcome in &outcomes {
+        times.beside(&outcome.stages);
+    }
+    times
+        .time(Stage::Tag, tag_all(target, &sources, &outcomes))
+        .await?;
+    crate::records::record(plan, target, &outcomes, &digest, times).await
 }
 
 /// Each platform's source, resolved once: the inputs digest and the gather take it.

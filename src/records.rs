@@ -2,6 +2,7 @@
 //! image's SBOM and every image's provenance statement beside it, and with `--push` the
 //! pushed images and indexes, signed and attested with `--sign-key`.
 
+use crate::engine::ProgressMode;
 use crate::error::Result;
 use crate::finish::Outcome;
 use crate::metadata;
@@ -9,6 +10,7 @@ use crate::plan::{Plan, TargetPlan};
 use crate::publish;
 use crate::publish::referrers::{Artifact, Subject};
 use crate::runtime::Variant;
+use crate::stages::{Stage, StageTimes};
 use crate::summary;
 
 /// Records (or pushes, then records) the target's images, signs what was pushed, writes
@@ -19,8 +21,10 @@ pub async fn record(
     target: &TargetPlan<'_>,
     outcomes: &[Outcome],
     inputs: &str,
+    mut times: StageTimes,
 ) -> Result<summary::Done> {
     // Metadata, or publish and then metadata; each runtime image's SBOM beside it.
+    let started = std::time::Instant::now();
     let mut records = match &plan.destination {
         None => local_records(target, outcomes).await,
         Some((destination, credentials)) => {
@@ -84,6 +88,15 @@ pub async fn record(
         }
         record.inputs = Some(inputs.to_string());
         beside.push((sbom, statement));
+    }
+    if plan.destination.is_some() {
+        times.add(Stage::Push, started.elapsed());
+    }
+    if plan.progress.resolve() == ProgressMode::Plain {
+        eprintln!("[{}] stages: {}", target.target, times.line());
+    }
+    for record in records.iter_mut() {
+        record.stages = Some(times.clone());
     }
     for (record, (sbom, statement)) in records.iter_mut().zip(beside) {
         if let Some(sbom) = sbom {
@@ -330,6 +343,7 @@ fn record_of(
         },
         sbom: None,
         provenance: None,
+        stages: None,
         signed_with: None,
         inputs: None,
         manifests: Vec::new(),

@@ -9,9 +9,8 @@ use tera::{Context, Tera};
 use crate::context::BuildContext;
 use crate::engine::source::SourceImage;
 use crate::error::{Error, Result};
-use crate::layout::Layout;
 use crate::recipe::Recipe;
-use crate::runtime::{BUILD_ROOT, NONROOT_UID};
+use crate::runtime::BUILD_ROOT;
 
 /// Tera templates, by their path under templates/.
 pub const TEMPLATES: &[(&str, &str)] = &[
@@ -26,10 +25,6 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     (
         "debian/buildroot.Dockerfile.tera",
         include_str!("../templates/debian/buildroot.Dockerfile.tera"),
-    ),
-    (
-        "runtime.Dockerfile.tera",
-        include_str!("../templates/runtime.Dockerfile.tera"),
     ),
     (
         "helpers/chroot-pip.tera",
@@ -137,11 +132,8 @@ pub const VERBATIM: &[(&str, &str)] = &[
 const COMMON_HELPERS: &[&str] = &["chroot-pip", "chroot-uv", "chroot-exec"];
 
 pub const BUILDROOT_DOCKERFILE: &str = "Dockerfile.buildroot";
-pub const RUNTIME_DOCKERFILE: &str = "Dockerfile.runtime";
-/// The distilled root, added to the context by the image stage.
+/// The distilled root, added to the context by the images stage for the -buildroot.
 pub const ROOT_TAR: &str = "root.tar";
-/// The debug variant's layer (distill::debug), added to the context beside root.tar.
-pub const DEBUG_TAR: &str = "debug.tar";
 /// The `--ca-bundle`, bind-mounted into builder steps; empty when none was given. It sits
 /// outside dpy/ because dpy/ is copied into the -buildroot image and this must never be.
 pub const CA_BUNDLE: &str = "ca/bundle.pem";
@@ -311,7 +303,6 @@ fn base_context(recipe: &Recipe, from: &str, template: &str) -> Result<Context> 
         context.insert(name, packages);
     }
     context.insert("debug", &recipe.makes(crate::runtime::Variant::Debug));
-    context.insert("debug_tar", DEBUG_TAR);
     Ok(context)
 }
 
@@ -386,47 +377,6 @@ fn render_context_for(recipe: &Recipe, from: &str) -> Result<BuildContext> {
     let json = serde_json::to_string_pretty(&config).expect("the gather config serializes");
     out.add("dpy/config.json", 0o644, json + "\n");
     Ok(out)
-}
-
-/// The runtime Dockerfile, which needs the source's layout (its entrypoint, its PATH).
-pub fn render_runtime(recipe: &Recipe, layout: &Layout) -> Result<String> {
-    const TEMPLATE: &str = "runtime.Dockerfile.tera";
-    let tera = engine()?;
-    let mut context = base_context(recipe, &recipe.source_image, TEMPLATE)?;
-    // Checked when layout.json was read, and again here, where it becomes the image's
-    // ENTRYPOINT (written as a JSON string: the exec form is JSON) and its directory the
-    // head of PATH (an ENV word).
-    let entrypoint = &layout.python.entrypoint;
-    crate::shape::entrypoint(entrypoint).map_err(|why| {
-        Error::SourceUnfit(format!(
-            "the source image's layout.json names the entrypoint {}: {why}; build from an unaltered source image",
-            crate::shape::show(entrypoint)
-        ))
-    })?;
-    context.insert(
-        "entrypoint",
-        dockerfile_value(TEMPLATE, "entrypoint", entrypoint, comment, true)?,
-    );
-    let path = runtime_path(layout);
-    context.insert(
-        "path",
-        dockerfile_value(TEMPLATE, "PATH", &path, word, true)?,
-    );
-    context.insert("uid", &NONROOT_UID);
-    context.insert("gid", &NONROOT_UID);
-    context.insert("home", crate::runtime::HOME);
-    render(&tera, TEMPLATE, &context)
-}
-
-/// The interpreter's directory first, then the usual ones, each once.
-fn runtime_path(layout: &Layout) -> String {
-    let mut dirs: Vec<&str> = vec![layout.bin_dir()];
-    for dir in ["/usr/local/bin", "/usr/bin", "/bin"] {
-        if !dirs.contains(&dir) {
-            dirs.push(dir);
-        }
-    }
-    dirs.join(":")
 }
 
 #[cfg(test)]

@@ -68,21 +68,18 @@ fn snapshot_3_13_trixie() {
     );
 }
 
+/// The runtime image's config (crate::image_config) follows the layout the source's
+/// interpreter reported.
 #[test]
-fn the_runtime_dockerfile_follows_the_discovered_layout() {
-    let catalog = Catalog::embedded().unwrap();
-    let recipe = Recipe::new(
-        &catalog,
-        &"3.12-alpine3.20".parse().unwrap(),
-        None,
-        catalog.profile("standard").unwrap(),
-    )
-    .unwrap();
+fn the_runtime_config_follows_the_discovered_layout() {
     let layout = Layout::parse(include_str!("fixtures/layout-official-alpine.json")).unwrap();
-    let dockerfile = dpy::render::render_runtime(&recipe, &layout).unwrap();
-    insta::assert_snapshot!("alpine-runtime-dockerfile", dockerfile);
-    assert!(dockerfile.contains("ENTRYPOINT [\"/usr/local/bin/python3\"]"));
-    assert!(dockerfile.contains("USER 65532:65532"));
+    let config = dpy::image_config::RuntimeConfig::of(&layout).unwrap();
+    assert_eq!(config.entrypoint, ["/usr/local/bin/python3"]);
+    assert_eq!(config.user, "65532:65532");
+    assert_eq!(
+        config.env[0],
+        ("PATH", "/usr/local/bin:/usr/bin:/bin".to_string())
+    );
 }
 
 #[test]
@@ -118,7 +115,6 @@ fn source_image_and_helpers_modes() {
 #[test]
 fn no_rendered_dockerfile_uses_what_the_builtin_frontend_lacks() {
     let catalog = Catalog::embedded().unwrap();
-    let layout = Layout::parse(include_str!("fixtures/layout-official-alpine.json")).unwrap();
     let mut count = 0;
     for python in ["3.9", "3.12", "3.14"] {
         for os in [
@@ -139,12 +135,9 @@ fn no_rendered_dockerfile_uses_what_the_builtin_frontend_lacks() {
                 continue;
             };
             let context = dpy::render::render_context(&recipe).unwrap();
-            let runtime = dpy::render::render_runtime(&recipe, &layout).unwrap();
             let buildroot = context.get("Dockerfile.buildroot").unwrap();
-            for text in [
-                String::from_utf8_lossy(&buildroot.data).into_owned(),
-                runtime,
-            ] {
+            {
+                let text = String::from_utf8_lossy(&buildroot.data).into_owned();
                 assert!(!text.contains("# syntax"), "{target}: syntax line");
                 assert!(
                     !text.to_lowercase().contains("#syntax"),
@@ -156,7 +149,7 @@ fn no_rendered_dockerfile_uses_what_the_builtin_frontend_lacks() {
             }
         }
     }
-    assert!(count >= 30, "rendered {count}");
+    assert!(count >= 15, "rendered {count}");
 }
 
 #[test]
@@ -249,25 +242,27 @@ fn a_build_names_its_source_by_the_digest_it_resolved() {
 /// layout.json's checks.
 #[test]
 fn no_value_adds_a_dockerfile_instruction() {
-    let recipe = alpine_recipe(None);
     let mut layout = Layout::parse(include_str!("fixtures/layout-official-alpine.json")).unwrap();
     layout.python.entrypoint = "/opt/pythön/bin/python3".into();
-    let dockerfile = dpy::render::render_runtime(&recipe, &layout).unwrap();
-    assert!(
-        dockerfile.contains("ENTRYPOINT [\"/opt/pythön/bin/python3\"]\n"),
-        "{dockerfile}"
+    let config = dpy::image_config::RuntimeConfig::of(&layout).unwrap();
+    assert_eq!(config.entrypoint, ["/opt/pythön/bin/python3"]);
+    assert_eq!(
+        config.env[0].1,
+        "/opt/pythön/bin:/usr/local/bin:/usr/bin:/bin"
     );
-    assert!(dockerfile.contains("ENV PATH=/opt/pythön/bin:/usr/local/bin:/usr/bin:/bin \\\n"));
+    // The runtime's config is JSON, not a Dockerfile, yet an entrypoint that could end
+    // or split a line, or widen PATH, is still refused: layout.json let it through.
     for hostile in [
         "/usr/local/bin/python3\"]\nRUN id\nENTRYPOINT [\"/bin/sh",
         "/usr/local/bin/python3\r",
         "/x LD_PRELOAD=/tmp/evil.so/python3",
         "/usr/$HOME/python3",
         "/usr/../bin/python3",
+        "/usr/bin:/tmp/python3",
         "python3",
     ] {
         layout.python.entrypoint = hostile.into();
-        let e = dpy::render::render_runtime(&recipe, &layout).unwrap_err();
+        let e = dpy::image_config::RuntimeConfig::of(&layout).unwrap_err();
         assert_eq!(
             e.exit_code(),
             dpy::error::exit::SOURCE_UNFIT,

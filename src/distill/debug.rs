@@ -17,7 +17,7 @@ pub const DIR: &str = "debug";
 /// The debug image's own layer and the SBOM of the whole debug image.
 #[derive(Debug)]
 pub struct DebugLayer {
-    pub tar: Vec<u8>,
+    pub tar: layer::LayerFile,
     /// The runtime's packages and the tools' (the layer carries it at [`sbom::PATH`]).
     pub sbom: String,
 }
@@ -32,6 +32,7 @@ pub fn layer(
     libc: elf::Libc,
     mtime: u64,
     created: &str,
+    out: &Path,
 ) -> Result<DebugLayer> {
     if export.kind(DIR) != Some(Kind::Dir) {
         return Err(Error::Distill(
@@ -43,7 +44,7 @@ pub fn layer(
     elf::check_closure(root, libc)?;
     let sbom = sbom::write(root, layout, created)?;
     sbom::write_into(&tools, &sbom)?;
-    let tar = layer::tar_root(&tools, &[], mtime)?;
+    let tar = layer::write_root(&tools, &[], mtime, out)?;
     Ok(DebugLayer { tar, sbom })
 }
 

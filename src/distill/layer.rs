@@ -2,16 +2,95 @@
 //!
 //! Entries are sorted, every timestamp is SOURCE_DATE_EPOCH, owners are root except the
 //! nonroot home. Two builds of the same source therefore give the same layer digest.
+//!
+//! The layer goes straight to a file, its digest (the image's diff id) taken on the way:
+//! nothing of it is held in memory, and it is read once more only when the image is
+//! loaded (crate::assemble).
 
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::runtime::NONROOT_UID;
 use crate::tree::{Kind, Tree};
 
-/// Archives `root` (its contents, not the directory itself).
-pub fn tar_root(root: &Tree, owned_by_nonroot: &[&str], mtime: u64) -> Result<Vec<u8>> {
-    let mut builder = tar::Builder::new(Vec::new());
+/// A layer written to a file: where, its diff id (`sha256:` of its bytes), its size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerFile {
+    pub path: PathBuf,
+    pub diff_id: String,
+    pub size: u64,
+}
+
+/// Archives `root` (its contents, not the directory itself) into the file `path`.
+pub fn write_root(
+    root: &Tree,
+    owned_by_nonroot: &[&str],
+    mtime: u64,
+    path: &Path,
+) -> Result<LayerFile> {
+    let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+    let counted = tar_root(
+        root,
+        owned_by_nonroot,
+        mtime,
+        Digesting::new(std::io::BufWriter::new(file)),
+    )?;
+    let (diff_id, size, out) = counted.finish();
+    out.into_inner()
+        .map_err(|e| e.into_error())
+        .and_then(|f| f.sync_data())
+        .map_err(|e| Error::io(path, e))?;
+    Ok(LayerFile {
+        path: path.to_path_buf(),
+        diff_id,
+        size,
+    })
+}
+
+/// A writer that hashes and counts what passes through it.
+struct Digesting<W> {
+    out: W,
+    hash: Sha256,
+    size: u64,
+}
+
+impl<W: Write> Digesting<W> {
+    fn new(out: W) -> Self {
+        Digesting {
+            out,
+            hash: Sha256::new(),
+            size: 0,
+        }
+    }
+
+    fn finish(self) -> (String, u64, W) {
+        (
+            format!("sha256:{:x}", self.hash.finalize()),
+            self.size,
+            self.out,
+        )
+    }
+}
+
+impl<W: Write> Write for Digesting<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.out.write(buf)?;
+        self.hash.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// Archives `root` into `out`, file by file (each file streamed from its handle).
+fn tar_root<W: Write>(root: &Tree, owned_by_nonroot: &[&str], mtime: u64, out: W) -> Result<W> {
+    let mut builder = tar::Builder::new(out);
     builder.follow_symlinks(false);
     for walked in root.walk("", &|_: &Path| false)? {
         let relative = walked.path.as_path();
@@ -39,10 +118,16 @@ pub fn tar_root(root: &Tree, owned_by_nonroot: &[&str], mtime: u64) -> Result<Ve
                 builder.append_data(&mut header, relative, std::io::empty())
             }
             Kind::File => {
-                let data = root.read(relative)?;
+                let file = root.open_file(relative)?;
+                let size = file
+                    .metadata()
+                    .map_err(|e| Error::Distill(format!("archiving {inside}: {e}")))?
+                    .len();
                 header.set_entry_type(tar::EntryType::Regular);
-                header.set_size(data.len() as u64);
-                builder.append_data(&mut header, relative, data.as_slice())
+                header.set_size(size);
+                // Exactly the size the header says, even if the file were to change.
+                let mut data = std::io::Read::take(file, size);
+                builder.append_data(&mut header, relative, &mut data)
             }
             // Device nodes, sockets and fifos have no place in an image root.
             Kind::Other => continue,
@@ -68,10 +153,28 @@ mod tests {
         std::fs::set_permissions(r.join("tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
         std::fs::write(r.join("a"), "x").unwrap();
         symlink("a", r.join("b")).unwrap();
-        let one = tar_root(&Tree::open(r).unwrap(), &["/home/nonroot"], 7).unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let one = write_root(
+            &Tree::open(r).unwrap(),
+            &["/home/nonroot"],
+            7,
+            &out.path().join("1.tar"),
+        )
+        .unwrap();
         std::fs::write(r.join("a"), "x").unwrap(); // new mtime on disk
-        let two = tar_root(&Tree::open(r).unwrap(), &["/home/nonroot"], 7).unwrap();
-        assert_eq!(one, two);
+        let two = write_root(
+            &Tree::open(r).unwrap(),
+            &["/home/nonroot"],
+            7,
+            &out.path().join("2.tar"),
+        )
+        .unwrap();
+        assert_eq!((&one.diff_id, one.size), (&two.diff_id, two.size));
+        let one = std::fs::read(&one.path).unwrap();
+        assert_eq!(one, std::fs::read(&two.path).unwrap());
+        // The diff id is the digest of the bytes written, the size their length.
+        assert_eq!(two.diff_id, format!("sha256:{:x}", Sha256::digest(&one)));
+        assert_eq!(two.size, one.len() as u64);
 
         let mut archive = tar::Archive::new(one.as_slice());
         let mut seen = Vec::new();

@@ -28,7 +28,7 @@ pub struct Distilled {
     /// The SBOM the root carries at [`sbom::PATH`].
     pub sbom: String,
     /// The root as a tar, the runtime image's only layer.
-    pub root_tar: Vec<u8>,
+    pub root_tar: layer::LayerFile,
     /// The debug image's layer over it, when the recipe makes the debug variant.
     pub debug: Option<debug::DebugLayer>,
     /// What stripping debug info removed (nothing, for a stripped source).
@@ -47,7 +47,8 @@ pub struct Stats {
 }
 
 /// Distills an exported gather tree (`export`, reached only through its handle) in
-/// place; every file of the layer gets `mtime`, and the SBOM says it was made at
+/// place, and writes its layers into the directory `layers` (dpy's own, not the
+/// export's); every file of the layer gets `mtime`, and the SBOM says it was made at
 /// `created` (the build's epoch).
 pub fn distill(
     export: &Tree,
@@ -55,6 +56,7 @@ pub fn distill(
     recipe: &Recipe,
     mtime: u64,
     created: &str,
+    layers: &Path,
 ) -> Result<Distilled> {
     let root = export.subtree("root")?;
     let py = &layout.python;
@@ -196,11 +198,24 @@ pub fn distill(
     let sbom = sbom::write(&root, layout, created)?;
 
     // 5. One deterministic layer.
-    let root_tar = layer::tar_root(&root, &[crate::runtime::HOME], mtime)?;
+    let root_tar = layer::write_root(
+        &root,
+        &[crate::runtime::HOME],
+        mtime,
+        &layers.join("root.tar"),
+    )?;
 
     // 6. The debug variant's tools over it, as a layer of their own.
     let debug = if recipe.makes(crate::runtime::Variant::Debug) {
-        Some(debug::layer(export, &root, layout, libc, mtime, created)?)
+        Some(debug::layer(
+            export,
+            &root,
+            layout,
+            libc,
+            mtime,
+            created,
+            &layers.join("debug.tar"),
+        )?)
     } else {
         None
     };

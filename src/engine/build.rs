@@ -1,6 +1,6 @@
 //! One BuildKit build through bollard's session API.
 //!
-//! The context is sent as an in-memory tar. Each build gets its own session id, so
+//! The context is streamed (crate::context), its large files read from disk as it goes. Each build gets its own session id, so
 //! builds for several platforms can run at once. Images are built untagged: the caller
 //! tags them only when every image of a target is ready, so a failure never leaves a
 //! half-tagged set behind.
@@ -47,7 +47,7 @@ pub struct Built {
     pub warnings: Vec<String>,
 }
 
-fn session_id() -> String {
+pub fn session_id() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos = std::time::SystemTime::now()
@@ -175,7 +175,7 @@ async fn build_once(
             hold = Some(reference);
         }
     }
-    let body = bollard::body_full(spec.context.to_tar().into());
+    let body = bollard::body_try_stream(spec.context.stream());
     let mut stream = engine
         .docker()
         .build_image(options.build(), None, Some(body));
