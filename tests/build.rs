@@ -149,6 +149,55 @@ fn builds_the_debian_source_and_passes_conformance() {
         .to_string();
     let carried = Test::new().args(["sbom", &runtime]).run().stdout;
     assert_eq!(std::fs::read(dir.path().join(&sbom)).unwrap(), carried);
+
+    // Where the time went: one plain line, and the same seconds in every record.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("[3.11-bookworm] stages: "))
+        .unwrap_or_else(|| panic!("no stages line in:\n{stderr}"));
+    for record in records["images"].as_array().unwrap() {
+        let stages = record["stages"]
+            .as_object()
+            .expect("each record has its stages");
+        let shown: Vec<String> = stages
+            .iter()
+            .map(|(stage, seconds)| format!("{stage} {:.2}s", seconds.as_f64().unwrap()))
+            .collect();
+        let names: Vec<&str> = stages.keys().map(String::as_str).collect();
+        // serde_json's map is sorted; the line is in the order the stages run.
+        let mut sorted = shown.clone();
+        sorted.sort();
+        let mut on_the_line: Vec<String> = line.split(", ").map(str::to_string).collect();
+        on_the_line.sort();
+        assert_eq!(sorted, on_the_line, "{line}");
+        for stage in [
+            "resolve", "gather", "compile", "distill", "images", "pin", "tag",
+        ] {
+            assert!(names.contains(&stage), "{stage} in {names:?}");
+        }
+        assert!(!names.contains(&"push"), "{names:?}");
+    }
+
+    // The runtime image, assembled by dpy: one layer, the config image_config declares.
+    let config: serde_json::Value = serde_json::from_str(&docker_ok(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{json .Config}}",
+        &runtime,
+    ]))
+    .unwrap();
+    assert_eq!(config["User"], "65532:65532");
+    assert_eq!(config["WorkingDir"], "/home/nonroot");
+    assert_eq!(
+        config["Entrypoint"],
+        serde_json::json!(["/usr/bin/python3"])
+    );
+    assert_eq!(config["Env"][0], "PATH=/usr/bin:/usr/local/bin:/bin");
+    assert_eq!(config["Labels"]["io.dpy.variant"], "runtime");
+    let layers = docker_ok(&["image", "inspect", "-f", "{{len .RootFS.Layers}}", &runtime]);
+    assert_eq!(layers.trim(), "1");
     for image in [runtime, buildroot] {
         docker_ok(&["image", "rm", &image]);
     }
