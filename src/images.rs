@@ -109,37 +109,57 @@ pub async fn build(
     progress: &Progress,
     times: &mut StageTimes,
 ) -> Result<Images> {
-    let mut built = Images(Vec::new());
-    let result = async {
+    // The two kinds side by side: the load and the BuildKit build wait on different
+    // things (the disk, the builder).
+    let runtime = async {
         let started = Instant::now();
-        built
-            .0
-            .extend(assemble_runtime(engine, spec, layout, layers, labels).await?);
-        if !built.0.is_empty() {
-            progress.note(&format!(
-                "images: {} assembled from the distilled layers ({:.1} MB) and loaded, {:.1}s",
-                built.references(),
-                layers.root.size as f64 / 1e6 + layers.debug.map_or(0.0, |d| d.size as f64 / 1e6),
-                started.elapsed().as_secs_f64()
-            ));
+        let assembled = assemble_runtime(engine, spec, layout, layers, labels).await;
+        if let Ok(images) = &assembled {
+            if !images.is_empty() {
+                progress.note(&format!(
+                    "images: {} assembled from the distilled layers ({:.1} MB) and loaded, {:.1}s",
+                    Images(images.clone()).references(),
+                    (layers.root.size + layers.debug.map_or(0, |d| d.size)) as f64 / 1e6,
+                    started.elapsed().as_secs_f64()
+                ));
+            }
         }
+        let mut times = StageTimes::new();
         times.add(Stage::Images, started.elapsed());
-        if spec.recipe.makes(Variant::Buildroot) {
-            let (id, hold) =
-                build_buildroot(engine, spec, context, layout, labels, progress, times).await?;
-            built.0.push(tagged(spec, Variant::Buildroot, id, hold));
+        (assembled, times)
+    };
+    let buildroot = async {
+        let mut times = StageTimes::new();
+        let built = if spec.recipe.makes(Variant::Buildroot) {
+            build_buildroot(engine, spec, context, layout, labels, progress, &mut times)
+                .await
+                .map(|(id, hold)| vec![tagged(spec, Variant::Buildroot, id, hold)])
+        } else {
+            Ok(Vec::new())
+        };
+        (built, times)
+    };
+    let ((runtime, runtime_times), (buildroot, buildroot_times)) =
+        futures_util::future::join(runtime, buildroot).await;
+    times.beside(&runtime_times);
+    times.beside(&buildroot_times);
+    match (runtime, buildroot) {
+        (Ok(mut images), Ok(buildroot)) => {
+            images.extend(buildroot);
+            images.sort_by_key(|image| image.variant);
+            Ok(Images(images))
         }
-        Ok::<_, Error>(())
-    }
-    .await;
-    match result {
-        Ok(()) => {
-            built.0.sort_by_key(|image| image.variant);
-            Ok(built)
-        }
-        Err(e) => {
-            discard(engine, &built).await;
-            Err(e)
+        (runtime, buildroot) => {
+            let mut first = None;
+            for result in [runtime, buildroot] {
+                match result {
+                    Ok(images) => discard(engine, &Images(images)).await,
+                    Err(e) => {
+                        first.get_or_insert(e);
+                    }
+                }
+            }
+            Err(first.expect("one failed"))
         }
     }
 }
