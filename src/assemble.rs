@@ -9,6 +9,8 @@
 //! wrote them, and the archive the engine reads is streamed from those files: no layer
 //! or image is held in memory.
 
+use std::path::Path;
+
 use sha2::{Digest, Sha256};
 
 use crate::distill::layer::LayerFile;
@@ -19,9 +21,29 @@ use crate::tar_stream::{Chunks, Data, Entry};
 /// One image of an archive: its config and its layers (bottom first).
 pub struct Assembled<'a> {
     pub config: Vec<u8>,
-    pub layers: Vec<&'a LayerFile>,
+    pub layers: Vec<Layer<'a>>,
     /// The tag that holds it (Engine::hold) until it is tagged.
     pub hold: String,
+}
+
+/// A layer of an assembled image.
+#[derive(Debug, Clone)]
+pub enum Layer<'a> {
+    /// Written by dpy: it goes into the archive.
+    File(&'a LayerFile),
+    /// Already in the engine's store, by its diff id (the layers of a builder image the
+    /// engine holds): left out of the archive, since Docker's load opens a layer's file
+    /// only when its store lacks that layer.
+    Present(String),
+}
+
+impl Layer<'_> {
+    pub fn diff_id(&self) -> &str {
+        match self {
+            Layer::File(file) => &file.diff_id,
+            Layer::Present(diff_id) => diff_id,
+        }
+    }
 }
 
 impl Assembled<'_> {
@@ -60,6 +82,34 @@ pub async fn load(engine: &Engine, images: &[Assembled<'_>]) -> Result<Vec<Strin
     Ok(ids)
 }
 
+/// The layers of the image `image` as files under `dir` (from a save), bottom first:
+/// for an engine whose load wants every layer in the archive.
+pub async fn saved_layers(engine: &Engine, image: &str, dir: &Path) -> Result<Vec<LayerFile>> {
+    let saved_path = dir.join("saved.tar");
+    crate::engine::save::save(engine, image, &saved_path).await?;
+    let saved = crate::archive::SavedImage::open(&saved_path)?;
+    let mut files: Vec<Option<LayerFile>> = vec![None; saved.layers.len()];
+    saved.each_entry(|path, entry| {
+        let Some(at) = saved.layers.iter().position(|l| l.path == path) else {
+            return Ok(());
+        };
+        let out = dir.join(format!("layer-{at}.tar"));
+        let mut file = std::fs::File::create(&out).map_err(|e| Error::io(&out, e))?;
+        let size = std::io::copy(entry, &mut file).map_err(|e| Error::io(&out, e))?;
+        files[at] = Some(LayerFile {
+            path: out,
+            diff_id: saved.layers[at].diff_id.clone(),
+            size,
+        });
+        Ok(())
+    })?;
+    let _ = std::fs::remove_file(&saved_path);
+    files
+        .into_iter()
+        .map(|f| f.ok_or_else(|| saved.broken("a layer manifest.json names is not in it")))
+        .collect()
+}
+
 /// The archive `docker load` reads (each layer as `<hex>/layer.tar`, each config,
 /// manifest.json), as a stream: the layers come from their files as it is read.
 fn archive(images: &[Assembled<'_>]) -> Chunks {
@@ -74,12 +124,17 @@ fn archive(images: &[Assembled<'_>]) -> Chunks {
         let config_name = format!("{}.json", image.id().trim_start_matches("sha256:"));
         let mut paths = Vec::new();
         for layer in &image.layers {
-            let path = format!("{}/layer.tar", layer.diff_id.trim_start_matches("sha256:"));
-            if !entries.iter().any(|e| e.name == path) {
-                entries.push(file(
-                    path.clone(),
-                    Data::File(layer.path.clone(), layer.size),
-                ));
+            let path = format!(
+                "{}/layer.tar",
+                layer.diff_id().trim_start_matches("sha256:")
+            );
+            if let Layer::File(layer) = layer {
+                if !entries.iter().any(|e| e.name == path) {
+                    entries.push(file(
+                        path.clone(),
+                        Data::File(layer.path.clone(), layer.size),
+                    ));
+                }
             }
             paths.push(path);
         }
@@ -113,8 +168,9 @@ mod tests {
         }
     }
 
-    /// The streamed archive is a tar `tar` reads whole, each layer once, and its
-    /// manifest names what `docker load` needs.
+    /// The streamed archive is a tar `tar` reads whole, each layer dpy wrote once (a
+    /// layer the engine holds is named, not sent), and its manifest names what `docker
+    /// load` needs.
     #[tokio::test]
     async fn the_archive_holds_each_layer_once_and_a_manifest_per_image() {
         let dir = tempfile::tempdir().unwrap();
@@ -123,12 +179,12 @@ mod tests {
         let images = [
             Assembled {
                 config: b"{\"a\":1}".to_vec(),
-                layers: vec![&root],
+                layers: vec![Layer::Present("sha256:0b".into()), Layer::File(&root)],
                 hold: "dpy-hold/x:runtime".into(),
             },
             Assembled {
                 config: b"{\"a\":2}".to_vec(),
-                layers: vec![&root, &debug],
+                layers: vec![Layer::File(&root), Layer::File(&debug)],
                 hold: "dpy-hold/x:debug".into(),
             },
         ];
@@ -164,7 +220,7 @@ mod tests {
             manifest,
             serde_json::json!([
                 {"Config": runtime_config, "RepoTags": ["dpy-hold/x:runtime"],
-                 "Layers": [format!("{}/layer.tar", hex(&root))]},
+                 "Layers": ["0b/layer.tar", format!("{}/layer.tar", hex(&root))]},
                 {"Config": debug_config, "RepoTags": ["dpy-hold/x:debug"],
                  "Layers": [format!("{}/layer.tar", hex(&root)), format!("{}/layer.tar", hex(&debug))]},
             ])

@@ -1,12 +1,12 @@
 //! A build context: the files BuildKit sees, with their modes.
 //!
-//! dpy's own files (Dockerfiles, helper scripts) are small and held in memory; the
-//! distilled root the -buildroot stage adds is a file on disk, streamed from there as
-//! the engine reads the context (crate::tar_stream). The tar's headers are fixed, so the
-//! same files give the same bytes, which keeps BuildKit's cache keys stable.
+//! Only dpy's own small files (Dockerfiles, helper scripts, the CA bundle): the layers
+//! dpy writes never go through BuildKit (crate::assemble). It is streamed to the engine
+//! (crate::tar_stream) with fixed headers, so the same files give the same bytes, which
+//! keeps BuildKit's cache keys stable.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::tar_stream::{Chunks, Data, Entry};
@@ -23,8 +23,6 @@ pub struct ContextFile {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BuildContext {
     files: BTreeMap<String, ContextFile>,
-    /// Files of dpy's own on disk: (mode, where, size).
-    on_disk: BTreeMap<String, (u32, PathBuf, u64)>,
 }
 
 impl BuildContext {
@@ -50,38 +48,19 @@ impl BuildContext {
         self.files.iter().map(|(k, v)| (k.as_str(), v))
     }
 
-    /// Adds the file at `on_disk` (`size` bytes, dpy's own) as `path`: it is read when
-    /// the context is sent, never held.
-    pub fn add_from_disk(&mut self, path: impl Into<String>, mode: u32, on_disk: &Path, size: u64) {
-        self.on_disk
-            .insert(path.into(), (mode, on_disk.to_path_buf(), size));
-    }
-
     /// The context as an uncompressed tar, streamed: entries sorted by path, owners
     /// and times fixed.
     pub fn stream(&self) -> Chunks {
-        let mut entries: BTreeMap<&str, Entry> = BTreeMap::new();
-        for (path, file) in &self.files {
-            entries.insert(
-                path,
-                Entry {
-                    name: path.clone(),
-                    mode: file.mode,
-                    data: Data::Bytes(file.data.clone().into()),
-                },
-            );
-        }
-        for (path, (mode, on_disk, size)) in &self.on_disk {
-            entries.insert(
-                path,
-                Entry {
-                    name: path.clone(),
-                    mode: *mode,
-                    data: Data::File(on_disk.clone(), *size),
-                },
-            );
-        }
-        crate::tar_stream::archive(entries.into_values().collect())
+        let entries = self
+            .files
+            .iter()
+            .map(|(path, file)| Entry {
+                name: path.clone(),
+                mode: file.mode,
+                data: Data::Bytes(file.data.clone().into()),
+            })
+            .collect();
+        crate::tar_stream::archive(entries)
     }
 
     /// One line per file: mode, size and path, for `dpy render` without `-o`.
@@ -133,17 +112,12 @@ mod tests {
 
     #[tokio::test]
     async fn the_tar_is_reproducible_and_sorted() {
-        let dir = tempfile::tempdir().unwrap();
-        let on_disk = dir.path().join("root.tar");
-        std::fs::write(&on_disk, "3").unwrap();
         let mut a = BuildContext::new();
         a.add("b", 0o644, "2");
-        a.add_from_disk("a/y", 0o644, &on_disk, 1);
         a.add("a/x", 0o755, "1");
         let mut b = BuildContext::new();
         b.add("a/x", 0o755, "1");
         b.add("b", 0o644, "2");
-        b.add_from_disk("a/y", 0o644, &on_disk, 1);
         let tar = |c: &BuildContext| crate::tar_stream::collect(c.stream());
         let bytes = tar(&a).await.unwrap();
         assert_eq!(bytes, tar(&b).await.unwrap());
@@ -153,7 +127,7 @@ mod tests {
             .unwrap()
             .map(|e| e.unwrap().path().unwrap().display().to_string())
             .collect();
-        assert_eq!(names, ["a/x", "a/y", "b"]);
+        assert_eq!(names, ["a/x", "b"]);
     }
 
     #[test]

@@ -78,7 +78,7 @@ pub async fn finish_all(
                 tag_suffix: p.tag_suffix.clone(),
                 inputs: inputs.to_string(),
                 epoch: Epoch::of(g.source.created),
-                source_layers: g.source.layers.clone(),
+                mtime: layer_mtime(&Epoch::of(g.source.created)),
             };
             async move {
                 finish(p.engine(), spec, context, g)
@@ -101,7 +101,16 @@ pub async fn finish_all(
     Ok(results.into_iter().flatten().collect())
 }
 
-/// Distills one platform's gathered tree and builds its two images (untagged).
+/// The file times of the layers dpy writes: SOURCE_DATE_EPOCH, else 0 (not the source's
+/// date: the layers' bytes do not move when only the source's date does); never later
+/// than the epoch, which every time of the images is.
+fn layer_mtime(epoch: &Epoch) -> u64 {
+    crate::epoch::source_date_epoch()
+        .map_or(0, |s| s.max(0) as u64)
+        .min(epoch.seconds())
+}
+
+/// Distills one platform's gathered tree and makes its images (untagged).
 async fn finish(
     engine: &Engine,
     spec: images::ImageSpec<'_>,
@@ -115,18 +124,14 @@ async fn finish(
         bounds: _,
         export,
         work,
+        builder,
         warnings,
         progress,
         started,
     } = gathered;
     let mut times = StageTimes::new();
     let t = Instant::now();
-    // The layer's file times: SOURCE_DATE_EPOCH, else 0 (not the source's date: the
-    // layer's bytes do not move when only the source's date does). Never later than the
-    // epoch, which every time of the image is pinned to.
-    let mtime = crate::epoch::source_date_epoch()
-        .map_or(0, |s| s.max(0) as u64)
-        .min(spec.epoch.seconds());
+    let mtime = spec.mtime;
     // The layers go to files of dpy's own, not into the export.
     let layers = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
     let distilled = distill::distill(
@@ -182,14 +187,6 @@ async fn finish(
     }
 
     let labels = images::labels(recipe, &source, &layout, &spec.epoch, &spec.inputs);
-    // The -buildroot stage adds the runtime root under $BUILD_ROOT: from the same file.
-    let mut context = context;
-    context.add_from_disk(
-        crate::render::ROOT_TAR,
-        0o644,
-        &distilled.root_tar.path,
-        distilled.root_tar.size,
-    );
     let runtime_layers = images::RuntimeLayers {
         root: &distilled.root_tar,
         debug: distilled.debug.as_ref().map(|d| &d.tar),
@@ -200,12 +197,20 @@ async fn finish(
         &context,
         &layout,
         &runtime_layers,
+        builder.as_ref(),
+        layers.path(),
         &labels,
         &progress,
         &mut times,
     )
-    .await?;
-    // Loaded: the layer files go.
+    .await;
+    // The builder image was only the -buildroot's base: its layers stay with it.
+    if let Some(builder) = &builder {
+        engine.release(&builder.hold).await;
+        times.beside(&builder.times);
+    }
+    let built = built?;
+    // Loaded: the layer files go.: the layer files go.
     drop(layers);
     Ok(Outcome {
         images: built,

@@ -32,6 +32,9 @@ pub struct Gathered {
     pub export: Tree,
     /// Holds the export's directory until the distill is done.
     pub work: tempfile::TempDir,
+    /// The -buildroot image's base, built and pinned beside the gather (crate::builder);
+    /// none when the -buildroot image is not asked for.
+    pub builder: Option<crate::builder::Builder>,
     /// `DPY-WARN` lines the gather step printed (none when BuildKit took it from cache).
     pub warnings: Vec<String>,
     pub progress: Progress,
@@ -106,6 +109,7 @@ pub async fn gather(
         bounds,
         export,
         work,
+        builder: None,
         warnings: built.warnings,
         progress,
         started,

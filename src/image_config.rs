@@ -1,5 +1,6 @@
-//! The runtime image's config: the one place that declares what the image runs as
-//! (ENV, USER, WORKDIR, ENTRYPOINT), and the OCI image config dpy writes from it.
+//! The images' configs: the one place that declares what the runtime image runs as
+//! (ENV, USER, WORKDIR, ENTRYPOINT) and what the -buildroot image sets over its builder
+//! (BUILD_ROOT, PATH, ...), and the OCI image configs dpy writes from them.
 //!
 //! The runtime and -debug images are assembled by dpy (crate::assemble) from the layers
 //! the distill wrote, so their config is written here rather than by a Dockerfile
@@ -14,7 +15,7 @@ use crate::epoch::Epoch;
 use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::platform::Platform;
-use crate::runtime::{HOME, NONROOT_UID};
+use crate::runtime::{BUILD_ROOT, HOME, NONROOT_UID};
 
 /// What a runtime image runs as. The values come from the source's layout, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,6 +117,87 @@ impl RuntimeConfig {
     }
 }
 
+/// The -buildroot image's config: its builder's (the source plus a pip, as BuildKit made
+/// and dpy pinned it) with what users of `FROM …-buildroot` rely on set over it, the
+/// labels of every image, the epoch's time, and one more layer (dpy's: the helpers in
+/// /opt/dpy, the runtime root in $BUILD_ROOT, an empty $BUILD_ROOT_DIFF).
+pub fn buildroot(
+    builder: &[u8],
+    layout: &Layout,
+    labels: &HashMap<String, String>,
+    epoch: &Epoch,
+    layer: &str,
+) -> Result<Vec<u8>> {
+    let broken = |why: &str| Error::Engine(format!("the builder image's config {why}"));
+    let mut config: Value =
+        serde_json::from_slice(builder).map_err(|e| broken(&format!("is not JSON: {e}")))?;
+    let created = epoch.rfc3339();
+    let inner = config
+        .get_mut("config")
+        .and_then(Value::as_object_mut)
+        .ok_or_else(|| broken("has no config"))?;
+    let mut env: Vec<String> = inner
+        .get("Env")
+        .and_then(Value::as_array)
+        .map(|env| {
+            env.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let path = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        .to_string();
+    for (key, value) in buildroot_env(layout, &path) {
+        let entry = format!("{key}={value}");
+        match env.iter_mut().find(|e| e.split('=').next() == Some(key)) {
+            Some(existing) => *existing = entry,
+            None => env.push(entry),
+        }
+    }
+    inner.insert("Env".into(), json!(env));
+    let mut all_labels: BTreeMap<String, Value> = inner
+        .get("Labels")
+        .and_then(Value::as_object)
+        .map(|l| l.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    all_labels.extend(labels.iter().map(|(k, v)| (k.clone(), json!(v))));
+    inner.insert("Labels".into(), json!(all_labels));
+    config["created"] = json!(created);
+    config["rootfs"]["diff_ids"]
+        .as_array_mut()
+        .ok_or_else(|| broken("has no diff_ids"))?
+        .push(json!(layer));
+    match config.get_mut("history").and_then(Value::as_array_mut) {
+        Some(history) => history.push(json!({
+            "created": created,
+            "created_by": BUILDROOT_STEP,
+            "comment": "dpy",
+        })),
+        None => return Err(broken("has no history")),
+    }
+    Ok(serde_json::to_vec(&config).expect("a config serializes"))
+}
+
+/// What the -buildroot layer's history entry says made it.
+const BUILDROOT_STEP: &str =
+    "dpy: the helpers in /opt/dpy, the runtime root in $BUILD_ROOT, an empty $BUILD_ROOT_DIFF";
+
+/// What the -buildroot image sets over its builder's environment, in this order (an
+/// existing variable keeps its place). `path` is the builder's PATH.
+pub fn buildroot_env(layout: &Layout, path: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("BUILD_ROOT", BUILD_ROOT.to_string()),
+        ("BUILD_ROOT_DIFF", format!("{BUILD_ROOT}-diff")),
+        ("PYTHON_VERSION", layout.python.version.clone()),
+        ("PYTHON_SITE_PACKAGES", layout.python.purelib.clone()),
+        // The chroot-* helpers first.
+        ("PATH", format!("/opt/dpy/bin:{path}")),
+    ]
+}
+
 /// The interpreter's directory first, then the usual ones, each once.
 fn runtime_path(bin_dir: &str) -> String {
     let mut dirs: Vec<&str> = vec![bin_dir];
@@ -147,6 +229,63 @@ mod tests {
             doc.contains(&table),
             "ARCHITECTURE.md's runtime config table is not this:\n{table}"
         );
+    }
+
+    #[test]
+    fn the_buildroot_config_is_the_builders_with_dpys_settings_and_one_more_layer() {
+        let builder = json!({
+            "architecture": "amd64", "os": "linux", "created": "2026-12-01T10:11:12.345Z",
+            "config": {
+                "Env": ["PATH=/usr/local/bin:/usr/bin", "PYTHON_VERSION=3.12.0", "LANG=C.UTF-8"],
+                "Cmd": ["python3"],
+                "Labels": {"from.source": "kept", "org.opencontainers.image.version": "old"},
+            },
+            "rootfs": {"type": "layers", "diff_ids": ["sha256:a", "sha256:b"]},
+            "history": [{"created": "2026-12-01T10:11:12Z", "created_by": "RUN x"}],
+        });
+        let mut layout = official();
+        layout.python.version = "3.12.7".into();
+        layout.python.purelib = "/usr/local/lib/python3.12/site-packages".into();
+        let labels: HashMap<String, String> = [(
+            "org.opencontainers.image.version".into(),
+            "3.12-alpine3.20".into(),
+        )]
+        .into();
+        let bytes = buildroot(
+            &serde_json::to_vec(&builder).unwrap(),
+            &layout,
+            &labels,
+            &Epoch::at(1_700_000_000),
+            "sha256:c",
+        )
+        .unwrap();
+        let config: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(
+            config["config"]["Env"],
+            json!([
+                "PATH=/opt/dpy/bin:/usr/local/bin:/usr/bin",
+                "PYTHON_VERSION=3.12.7",
+                "LANG=C.UTF-8",
+                "BUILD_ROOT=/opt/buildroot",
+                "BUILD_ROOT_DIFF=/opt/buildroot-diff",
+                "PYTHON_SITE_PACKAGES=/usr/local/lib/python3.12/site-packages",
+            ])
+        );
+        assert_eq!(config["config"]["Cmd"], json!(["python3"]));
+        assert_eq!(
+            config["config"]["Labels"],
+            json!({"from.source": "kept", "org.opencontainers.image.version": "3.12-alpine3.20"})
+        );
+        assert_eq!(config["created"], "2023-11-14T22:13:20Z");
+        assert_eq!(
+            config["rootfs"]["diff_ids"],
+            json!(["sha256:a", "sha256:b", "sha256:c"])
+        );
+        assert_eq!(config["history"][1]["created"], "2023-11-14T22:13:20Z");
+        assert_eq!(config["history"][1]["created_by"], BUILDROOT_STEP);
+        // A config that is not one is an error, not a panic.
+        let e = buildroot(b"[]", &layout, &labels, &Epoch::at(0), "sha256:c").unwrap_err();
+        assert!(e.to_string().contains("has no config"), "{e}");
     }
 
     #[test]

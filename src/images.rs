@@ -4,13 +4,15 @@
 //! once every platform of the target has built (so a failure tags nothing).
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::time::Instant;
 
 use crate::assemble::Assembled;
+use crate::builder::Builder;
 use crate::context::BuildContext;
 use crate::distill::layer::LayerFile;
 use crate::engine::source::SourceImage;
-use crate::engine::{self, BuildSpec, Engine, Output, Progress};
+use crate::engine::{Engine, Progress};
 use crate::epoch::Epoch;
 use crate::error::{Error, Result};
 use crate::image_config::RuntimeConfig;
@@ -18,8 +20,7 @@ use crate::labels as label;
 use crate::layout::Layout;
 use crate::platform::Platform;
 use crate::recipe::Recipe;
-use crate::render;
-use crate::runtime::Variant;
+use crate::runtime::{Variant, BUILD_ROOT};
 use crate::stages::{Stage, StageTimes};
 
 /// A built image and the tag it is to get.
@@ -75,9 +76,9 @@ pub struct ImageSpec<'a> {
     pub epoch: Epoch,
     /// The digest of what the images are made of (crate::inputs), for their label.
     pub inputs: String,
-    /// The source image's layers: the -buildroot image keeps them byte for byte (the pin
-    /// leaves their times as they are).
-    pub source_layers: Vec<String>,
+    /// The file times of the layers dpy writes: SOURCE_DATE_EPOCH, else 0, never later
+    /// than the epoch.
+    pub mtime: u64,
 }
 
 /// A tag with a platform's suffix, when it carries one (`3.12-alpine3.20-amd64`).
@@ -94,10 +95,11 @@ pub struct RuntimeLayers<'a> {
     pub debug: Option<&'a LayerFile>,
 }
 
-/// Builds each variant the recipe asks for, held and untagged, and pinned to the epoch:
-/// the runtime and -debug images assembled by dpy (crate::assemble) from `layers`, the
-/// -buildroot image by BuildKit from the rendered context. A failure releases what was
-/// built. The time goes to `times` (images, pin).
+/// Makes each variant the recipe asks for, held and untagged, every time the epoch's:
+/// the runtime and -debug images from `layers`, the -buildroot image from its pinned
+/// `builder` (crate::builder) and a layer of dpy's own written into `work` (the helpers
+/// of the rendered `context`, the root). All are assembled by dpy (crate::assemble). A
+/// failure releases what was made. The time goes to `times`.
 #[allow(clippy::too_many_arguments)]
 pub async fn build(
     engine: &Engine,
@@ -105,12 +107,13 @@ pub async fn build(
     context: &BuildContext,
     layout: &Layout,
     layers: &RuntimeLayers<'_>,
+    builder: Option<&Builder>,
+    work: &Path,
     labels: &HashMap<String, String>,
     progress: &Progress,
     times: &mut StageTimes,
 ) -> Result<Images> {
-    // The two kinds side by side: the load and the BuildKit build wait on different
-    // things (the disk, the builder).
+    // Side by side: each is a load of its own layers.
     let runtime = async {
         let started = Instant::now();
         let assembled = assemble_runtime(engine, spec, layout, layers, labels).await;
@@ -129,14 +132,33 @@ pub async fn build(
         (assembled, times)
     };
     let buildroot = async {
-        let mut times = StageTimes::new();
-        let built = if spec.recipe.makes(Variant::Buildroot) {
-            build_buildroot(engine, spec, context, layout, labels, progress, &mut times)
-                .await
-                .map(|(id, hold)| vec![tagged(spec, Variant::Buildroot, id, hold)])
-        } else {
-            Ok(Vec::new())
+        let started = Instant::now();
+        let built = match builder {
+            Some(builder) => assemble_buildroot(
+                engine,
+                spec,
+                context,
+                layout,
+                layers.root,
+                builder,
+                work,
+                labels,
+            )
+            .await
+            .map(|(id, hold)| vec![tagged(spec, Variant::Buildroot, id, hold)]),
+            None => Ok(Vec::new()),
         };
+        if let Ok(built) = &built {
+            if !built.is_empty() {
+                progress.note(&format!(
+                    "images: {} assembled over its builder and loaded, {:.1}s",
+                    Images(built.clone()).references(),
+                    started.elapsed().as_secs_f64()
+                ));
+            }
+        }
+        let mut times = StageTimes::new();
+        times.add(Stage::Images, started.elapsed());
         (built, times)
     };
     let ((runtime, runtime_times), (buildroot, buildroot_times)) =
@@ -213,7 +235,10 @@ async fn assemble_runtime(
             .collect();
         images.push(Assembled {
             config: config.image(&spec.platform, &labels, &spec.epoch, &steps),
-            layers: layers_of.iter().map(|(layer, _)| *layer).collect(),
+            layers: layers_of
+                .iter()
+                .map(|(layer, _)| crate::assemble::Layer::File(layer))
+                .collect(),
             hold: engine.hold(&session, &variant.to_string()),
         });
     }
@@ -237,58 +262,80 @@ async fn assemble_runtime(
 const ROOT_STEP: &str = "dpy: the distilled runtime root";
 const DEBUG_STEP: &str = "dpy: the debug tools over the runtime root";
 
-/// The -buildroot image, built by BuildKit, held and pinned to the epoch.
-async fn build_buildroot(
+/// The -buildroot image: its pinned builder's layers (in the engine already) and one
+/// layer of dpy's: the context's helpers (dpy/) in /opt/dpy, the runtime root in
+/// $BUILD_ROOT, an empty $BUILD_ROOT_DIFF. Its config is the builder's with what
+/// image_config::buildroot sets. An engine that wants every layer in the archive (not
+/// Docker's own image store) gets the builder's from a save.
+#[allow(clippy::too_many_arguments)]
+async fn assemble_buildroot(
     engine: &Engine,
     spec: &ImageSpec<'_>,
     context: &BuildContext,
     layout: &Layout,
+    root: &LayerFile,
+    builder: &Builder,
+    work: &Path,
     labels: &HashMap<String, String>,
-    progress: &Progress,
-    times: &mut StageTimes,
 ) -> Result<Held> {
-    let started = Instant::now();
-    let build_args: HashMap<String, String> = [
-        (
-            "DPY_PYTHON_VERSION".to_string(),
-            layout.python.version.clone(),
-        ),
-        (
-            "DPY_SITE_PACKAGES".to_string(),
-            layout.python.purelib.clone(),
-        ),
-    ]
-    .into();
+    let helpers: Vec<(String, u32, &[u8])> = context
+        .files()
+        .filter_map(|(path, file)| {
+            let inside = path.strip_prefix("dpy/")?;
+            Some((format!("opt/dpy/{inside}"), file.mode, file.data.as_slice()))
+        })
+        .collect();
+    let build_root = BUILD_ROOT.trim_start_matches('/');
+    let layer = crate::distill::layer::write_buildroot(
+        root,
+        build_root,
+        &helpers,
+        &[&format!("{build_root}-diff")],
+        spec.mtime,
+        &work.join("buildroot.tar"),
+    )?;
     let mut labels = labels.clone();
     labels.insert(
         crate::labels::VARIANT.to_string(),
         Variant::Buildroot.to_string(),
     );
-    let built = engine::build(
-        engine,
-        BuildSpec {
-            context,
-            dockerfile: render::BUILDROOT_DOCKERFILE,
-            target: "buildroot",
-            platform: &spec.platform.to_string(),
-            output: Output::Image,
-            no_cache: spec.no_cache,
-            build_args,
-            labels,
-        },
-        progress,
-    )
-    .await?;
-    times.add(Stage::Images, started.elapsed());
-    // BuildKit writes the wall clock into configs and into the files COPY and RUN make;
-    // the image gets the epoch instead, so the same inputs give the same image id. The
-    // source's layers stay as they are.
-    let started = Instant::now();
-    let (id, hold) = held(built);
-    let pinned = crate::pin::pin(engine, &id, &hold, &spec.epoch, &spec.source_layers).await;
-    times.add(Stage::Pin, started.elapsed());
-    match pinned {
-        Ok(pinned) => Ok((pinned, hold)),
+    let config = crate::image_config::buildroot(
+        &builder.pinned.config,
+        layout,
+        &labels,
+        &spec.epoch,
+        &layer.diff_id,
+    )?;
+    let hold = engine.hold(&crate::engine::build::session_id(), "buildroot");
+    let present = builder
+        .diff_ids
+        .iter()
+        .map(|id| crate::assemble::Layer::Present(id.clone()));
+    let image = Assembled {
+        config: config.clone(),
+        layers: present
+            .chain([crate::assemble::Layer::File(&layer)])
+            .collect(),
+        hold: hold.clone(),
+    };
+    let loaded = match crate::assemble::load(engine, std::slice::from_ref(&image)).await {
+        Ok(ids) => Ok(ids),
+        Err(_) => {
+            // Another image store: the builder's layers go in the archive too.
+            let saved = crate::assemble::saved_layers(engine, &builder.hold, work).await?;
+            let image = Assembled {
+                layers: saved
+                    .iter()
+                    .map(crate::assemble::Layer::File)
+                    .chain([crate::assemble::Layer::File(&layer)])
+                    .collect(),
+                ..image
+            };
+            crate::assemble::load(engine, std::slice::from_ref(&image)).await
+        }
+    };
+    match loaded {
+        Ok(mut ids) => Ok((ids.remove(0), hold)),
         Err(e) => {
             engine.release(&hold).await;
             Err(e)
@@ -298,14 +345,6 @@ async fn build_buildroot(
 
 /// An image id and the hold tag that keeps it until it is tagged.
 type Held = (String, String);
-
-/// What an image build returns, as a held image (engine::build checked both are there).
-fn held(built: engine::Built) -> Held {
-    (
-        built.image_id.expect("checked by build"),
-        built.hold.expect("an image build holds its image"),
-    )
-}
 
 /// Tags every image. Callers tag only once every platform of a target has built, so a
 /// failure anywhere leaves no tag behind.

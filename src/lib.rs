@@ -9,6 +9,7 @@
 
 pub mod archive;
 pub mod assemble;
+pub mod builder;
 pub mod bytecode;
 pub mod cache;
 pub mod catalog;

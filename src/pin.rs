@@ -25,20 +25,28 @@ use crate::engine::Engine;
 use crate::epoch::Epoch;
 use crate::error::{Error, Result};
 
+/// An image pinned to the epoch: its id and its config as the engine holds it (the
+/// bytes whose digest is the id), for an image assembled over it.
+#[derive(Debug, Clone)]
+pub struct Pinned {
+    pub id: String,
+    pub config: Vec<u8>,
+}
+
 /// Pins every time in the config of the image `id` (held by the tag `hold`) to `epoch`,
 /// and the file times of the layers not in `kept` (the source's): the image is saved,
-/// rewritten and loaded back under the same hold tag. Returns the new image id; the old
-/// image, now untagged, is removed.
+/// rewritten and loaded back under the same hold tag. Returns the new image; the old
+/// one, now untagged, is removed.
 ///
-/// The saved image goes through files, never whole into memory: a -buildroot image is
-/// a few hundred MB, and `--jobs` multiplies whatever one build holds.
+/// The saved image goes through files, never whole into memory: a builder image is a
+/// few hundred MB, and `--jobs` multiplies whatever one build holds.
 pub async fn pin(
     engine: &Engine,
     id: &str,
     hold: &str,
     epoch: &Epoch,
     kept: &[String],
-) -> Result<String> {
+) -> Result<Pinned> {
     // A build BuildKit answered from its cache makes the image it made last time, and
     // that image's pinned form is in the engine already: no save and load for it.
     let key = pin_key(engine, id, epoch, kept).await;
@@ -49,14 +57,32 @@ pub async fn pin(
             if pinned != id {
                 engine.remove_if_untagged(id).await;
             }
-            return Ok(pinned);
+            let config = config_of(engine, &pinned).await?;
+            return Ok(Pinned { id: pinned, config });
         }
     }
-    let new_id = save_rewrite_load(engine, id, hold, epoch, kept).await?;
+    let pinned = save_rewrite_load(engine, id, hold, epoch, kept).await?;
     if let Some(key) = key {
-        remember_pinned(&key, &new_id);
+        remember_pinned(&key, &pinned);
     }
-    Ok(new_id)
+    Ok(pinned)
+}
+
+/// The config of the pinned image `id`: remembered with it (and checked against the id,
+/// its digest), else read from a save.
+async fn config_of(engine: &Engine, id: &str) -> Result<Vec<u8>> {
+    let hex = id.trim_start_matches("sha256:");
+    if let Some(config) = crate::cache::recall(PINNED_CONFIG, hex) {
+        if format!("{:x}", Sha256::digest(config.as_bytes())) == hex {
+            return Ok(config.into_bytes());
+        }
+    }
+    let dir = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    let saved = dir.path().join("saved.tar");
+    crate::engine::save::save(engine, id, &saved).await?;
+    let config = SavedImage::open(&saved)?.config;
+    remember_config(id, &config);
+    Ok(config)
 }
 
 /// What the pinned form of the image `id` depends on, as the engine tells it without a
@@ -80,8 +106,10 @@ async fn pin_key(engine: &Engine, id: &str, epoch: &Epoch, kept: &[String]) -> O
     ))
 }
 
-/// Pinned ids are remembered under the user's cache, one small file per key.
+/// Pinned ids are remembered under the user's cache, one small file per key, and each
+/// pinned image's config under its id.
 const PINNED: &str = "pinned";
+const PINNED_CONFIG: &str = "pinned-config";
 
 fn pinned_before(key: &str) -> Option<String> {
     let id = crate::cache::recall(PINNED, key)?;
@@ -89,8 +117,15 @@ fn pinned_before(key: &str) -> Option<String> {
 }
 
 /// Best effort: a cache that cannot be written only costs the next build a save.
-fn remember_pinned(key: &str, id: &str) {
-    crate::cache::remember(PINNED, key, id);
+fn remember_pinned(key: &str, pinned: &Pinned) {
+    crate::cache::remember(PINNED, key, &pinned.id);
+    remember_config(&pinned.id, &pinned.config);
+}
+
+fn remember_config(id: &str, config: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(config) {
+        crate::cache::remember(PINNED_CONFIG, id.trim_start_matches("sha256:"), text);
+    }
 }
 
 /// The pinning itself: save, rewrite, load. The rewritten archive leaves out the kept
@@ -104,14 +139,14 @@ async fn save_rewrite_load(
     hold: &str,
     epoch: &Epoch,
     kept: &[String],
-) -> Result<String> {
+) -> Result<Pinned> {
     let dir = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
     let saved = dir.path().join("saved.tar");
     let pinned = dir.path().join("pinned.tar");
     crate::engine::save::save(engine, id, &saved).await?;
     let mut without_kept = !kept.is_empty();
     loop {
-        let new_id = {
+        let (new_id, config) = {
             let (saved, pinned, hold, epoch, kept) = (
                 saved.clone(),
                 pinned.clone(),
@@ -126,12 +161,12 @@ async fn save_rewrite_load(
             .map_err(|e| Error::Engine(format!("rewriting {id}: {e}")))??
         };
         if new_id == id {
-            return Ok(new_id);
+            return Ok(Pinned { id: new_id, config });
         }
         match load(engine, &pinned, hold).await {
             Ok(()) => {
                 engine.remove_if_untagged(id).await;
-                return Ok(new_id);
+                return Ok(Pinned { id: new_id, config });
             }
             Err(_) if without_kept => without_kept = false,
             Err(e) => return Err(e),
@@ -150,7 +185,7 @@ async fn load(engine: &Engine, path: &Path, hold: &str) -> Result<()> {
 
 /// Writes to `out` the saved image archive `saved` with its config's times pinned, the
 /// file times of its layers not in `kept` clamped, and `tag` as its only tag; returns
-/// the id of the image it holds (the digest of the new config). With `without_kept`,
+/// the id of the image it holds (the digest of the new config) and that config. With `without_kept`,
 /// the kept layers' files are left out (manifest.json still names them).
 fn rewrite(
     saved: &Path,
@@ -159,7 +194,7 @@ fn rewrite(
     epoch: &Epoch,
     kept: &[String],
     without_kept: bool,
-) -> Result<String> {
+) -> Result<(String, Vec<u8>)> {
     let image = SavedImage::open(saved)?;
     let mut config: Value = serde_json::from_slice(&image.config).map_err(|e| image.broken(e))?;
     // The layers the image added to its base: their file times get clamped.
@@ -256,7 +291,7 @@ fn rewrite(
         .into_inner()
         .and_then(|mut w| w.flush())
         .map_err(|e| Error::io(out, e))?;
-    Ok(format!("sha256:{digest}"))
+    Ok((format!("sha256:{digest}"), config_bytes))
 }
 
 /// Copies a layer into `work` (uncompressed) and clamps its file times there; returns
@@ -347,7 +382,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (input, output) = (dir.path().join("in.tar"), dir.path().join("out.tar"));
         std::fs::write(&input, saved).unwrap();
-        let id = rewrite(&input, &output, tag, epoch, kept, false)?;
+        let (id, _) = rewrite(&input, &output, tag, epoch, kept, false)?;
         Ok((std::fs::read(&output).unwrap(), id))
     }
 

@@ -17,6 +17,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::builder;
 use crate::bytecode;
 use crate::context::BuildContext;
 use crate::engine::pool::Pool;
@@ -32,6 +33,7 @@ use crate::platform::Platform;
 use crate::publish;
 use crate::recipe::Recipe;
 use crate::render;
+use crate::runtime::Variant;
 use crate::stages::{Stage, StageTimes};
 use crate::summary;
 
@@ -217,17 +219,49 @@ async fn gather_one(
     context: &BuildContext,
 ) -> Result<Gathered> {
     let p = &target.platforms[i];
-    gather::gather(
+    let platform = p.platform.to_string();
+    let gather = gather::gather(
         p.engine(),
         source.clone(),
         context,
-        &p.platform.to_string(),
+        &platform,
         plan.bounds,
         plan.no_cache,
         target.progress(plan.progress, i),
-    )
-    .await
-    .map_err(|e| target.on(i, e))
+    );
+    // The -buildroot image's base needs nothing the gather finds: it builds beside it.
+    let progress = target.progress(plan.progress, i);
+    let builder = async {
+        if !p.recipe.makes(Variant::Buildroot) {
+            return None;
+        }
+        Some(
+            builder::build(
+                p.engine(),
+                context,
+                &platform,
+                source,
+                plan.no_cache,
+                &progress,
+            )
+            .await,
+        )
+    };
+    let (gathered, builder) = futures_util::future::join(gather, builder).await;
+    match (gathered, builder) {
+        (Ok(gathered), None) => Ok(gathered),
+        (Ok(gathered), Some(Ok(builder))) => Ok(Gathered {
+            builder: Some(builder),
+            ..gathered
+        }),
+        (Ok(_), Some(Err(e))) => Err(target.on(i, e)),
+        (Err(e), builder) => {
+            if let Some(Ok(builder)) = builder {
+                p.engine().release(&builder.hold).await;
+            }
+            Err(target.on(i, e))
+        }
+    }
 }
 
 /// Every platform gathered at once.

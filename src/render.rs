@@ -132,8 +132,6 @@ pub const VERBATIM: &[(&str, &str)] = &[
 const COMMON_HELPERS: &[&str] = &["chroot-pip", "chroot-uv", "chroot-exec"];
 
 pub const BUILDROOT_DOCKERFILE: &str = "Dockerfile.buildroot";
-/// The distilled root, added to the context by the images stage for the -buildroot.
-pub const ROOT_TAR: &str = "root.tar";
 /// The `--ca-bundle`, bind-mounted into builder steps; empty when none was given. It sits
 /// outside dpy/ because dpy/ is copied into the -buildroot image and this must never be.
 pub const CA_BUNDLE: &str = "ca/bundle.pem";

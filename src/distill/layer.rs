@@ -50,6 +50,93 @@ pub fn write_root(
     })
 }
 
+/// The -buildroot image's own layer: empty directories `dirs`, the files `files` (dpy's
+/// helpers: path, mode, bytes) and the runtime root as `root` archived it, under
+/// `prefix`. Every time is `mtime`, every owner root but the root's own; the same
+/// inputs give the same bytes.
+pub fn write_buildroot(
+    root: &LayerFile,
+    prefix: &str,
+    files: &[(String, u32, &[u8])],
+    dirs: &[&str],
+    mtime: u64,
+    path: &Path,
+) -> Result<LayerFile> {
+    let broken = |e: std::io::Error| Error::Distill(format!("writing the -buildroot layer: {e}"));
+    let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+    let mut builder = tar::Builder::new(Digesting::new(std::io::BufWriter::new(file)));
+    builder.follow_symlinks(false);
+    let header = |kind: tar::EntryType, mode: u32, size: u64| {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(kind);
+        header.set_mode(mode);
+        header.set_size(size);
+        header.set_mtime(mtime);
+        header.set_uid(0);
+        header.set_gid(0);
+        header
+    };
+    // Every directory first, parents before children: those named, the prefix, and
+    // each file's.
+    let mut all_dirs = std::collections::BTreeSet::new();
+    let named = dirs
+        .iter()
+        .chain([&prefix])
+        .map(|d| d.trim_end_matches('/'));
+    for dir in named.clone() {
+        all_dirs.insert(dir.to_string());
+    }
+    for mut at in named.chain(files.iter().map(|(name, _, _)| name.as_str())) {
+        while let Some((parent, _)) = at.rsplit_once('/') {
+            all_dirs.insert(parent.to_string());
+            at = parent;
+        }
+    }
+    for dir in &all_dirs {
+        let mut h = header(tar::EntryType::Directory, 0o755, 0);
+        builder
+            .append_data(&mut h, format!("{dir}/"), std::io::empty())
+            .map_err(broken)?;
+    }
+    let mut sorted: Vec<&(String, u32, &[u8])> = files.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    for (name, mode, data) in sorted {
+        let mut h = header(tar::EntryType::Regular, *mode, data.len() as u64);
+        builder.append_data(&mut h, name, *data).map_err(broken)?;
+    }
+    // The root's entries as they are, each under the prefix.
+    let prefix = prefix.trim_end_matches('/');
+    let tar = std::fs::File::open(&root.path).map_err(|e| Error::io(&root.path, e))?;
+    let mut archive = tar::Archive::new(std::io::BufReader::new(tar));
+    for entry in archive.entries().map_err(broken)? {
+        let mut entry = entry.map_err(broken)?;
+        let name = format!("{prefix}/{}", entry.path().map_err(broken)?.display());
+        let mut h = entry.header().clone();
+        if entry.header().entry_type() == tar::EntryType::Symlink {
+            let target = entry
+                .link_name()
+                .map_err(broken)?
+                .ok_or_else(|| Error::Distill(format!("{name}: a link without a target")))?
+                .into_owned();
+            builder.append_link(&mut h, &name, target).map_err(broken)?;
+        } else {
+            builder
+                .append_data(&mut h, &name, &mut entry)
+                .map_err(broken)?;
+        }
+    }
+    let (diff_id, size, out) = builder.into_inner().map_err(broken)?.finish();
+    out.into_inner()
+        .map_err(|e| e.into_error())
+        .and_then(|f| f.sync_data())
+        .map_err(|e| Error::io(path, e))?;
+    Ok(LayerFile {
+        path: path.to_path_buf(),
+        diff_id,
+        size,
+    })
+}
+
 /// A writer that hashes and counts what passes through it.
 struct Digesting<W> {
     out: W,
@@ -192,5 +279,71 @@ mod tests {
             seen.push(path);
         }
         assert_eq!(seen.len(), 5, "{seen:?}");
+    }
+
+    /// The -buildroot layer: the directories, the helpers, and the root's entries under
+    /// the prefix as they were (owners, modes, times, link targets, contents).
+    #[test]
+    fn the_buildroot_layer_holds_the_root_under_its_prefix() {
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path();
+        std::fs::create_dir_all(r.join("home/nonroot")).unwrap();
+        std::fs::write(r.join("a"), "x").unwrap();
+        let long = "d".repeat(120);
+        std::fs::write(r.join(&long), "long").unwrap();
+        symlink("a", r.join("b")).unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let tree = Tree::open(r).unwrap();
+        let root_tar =
+            write_root(&tree, &["/home/nonroot"], 7, &out.path().join("root.tar")).unwrap();
+        let helper: &[u8] = b"#!/bin/sh\n";
+        let files = [("opt/dpy/bin/chroot-pip".to_string(), 0o755, helper)];
+        let write = |name: &str| {
+            write_buildroot(
+                &root_tar,
+                "opt/buildroot",
+                &files,
+                &["opt/buildroot-diff"],
+                7,
+                &out.path().join(name),
+            )
+            .unwrap()
+        };
+        let one = write("1.tar");
+        assert_eq!(one.diff_id, write("2.tar").diff_id);
+        let bytes = std::fs::read(&one.path).unwrap();
+        let mut archive = tar::Archive::new(bytes.as_slice());
+        let mut seen = Vec::new();
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let h = entry.header().clone();
+            let path = entry.path().unwrap().display().to_string();
+            let mut data = String::new();
+            std::io::Read::read_to_string(&mut entry, &mut data).unwrap();
+            let link = entry.link_name().unwrap().map(|l| l.display().to_string());
+            assert_eq!(h.mtime().unwrap(), 7, "{path}");
+            seen.push((path, h.uid().unwrap(), h.mode().unwrap(), data, link));
+        }
+        let find = |p: &str| {
+            seen.iter()
+                .find(|s| s.0 == p)
+                .unwrap_or_else(|| panic!("{p} in {seen:?}"))
+        };
+        for dir in [
+            "opt/",
+            "opt/buildroot/",
+            "opt/buildroot-diff/",
+            "opt/dpy/",
+            "opt/dpy/bin/",
+        ] {
+            assert_eq!(find(dir).2, 0o755);
+        }
+        assert_eq!(find("opt/dpy/bin/chroot-pip").2, 0o755);
+        assert_eq!(find("opt/dpy/bin/chroot-pip").3, "#!/bin/sh\n");
+        assert_eq!(find("opt/buildroot/a").3, "x");
+        assert_eq!(find(&format!("opt/buildroot/{long}")).3, "long");
+        assert_eq!(find("opt/buildroot/b").4.as_deref(), Some("a"));
+        assert_eq!(find("opt/buildroot/home/nonroot").1, 65532);
+        assert_eq!(seen.len(), 5 + 5 + 1, "{seen:?}");
     }
 }
