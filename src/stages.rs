@@ -6,7 +6,9 @@
 //! metadata record, and shown by `scripts/bench`.
 //!
 //! The platforms of a target run each stage side by side, so a stage's time is the
-//! longest platform's: what the target waited for.
+//! longest platform's: what the target waited for. The -buildroot's builder is built
+//! and pinned beside the gather, so its seconds (in images and pin) overlap the
+//! gather's rather than add to the total.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -20,16 +22,17 @@ use serde::{Deserialize, Serialize};
 pub enum Stage {
     /// The source image asked for its digest, its layers and its date.
     Resolve,
-    /// The gather stage in BuildKit, and its export checked and unpacked on the host.
+    /// The gather stage in BuildKit, and its export checked and unpacked on the host;
+    /// the -buildroot's builder is built and pinned at the same time.
     Gather,
     /// Compile once: the native bytecode shared with emulated platforms.
     Compile,
     /// The gathered tree distilled into the runtime root and its layers.
     Distill,
-    /// The images made: the runtime (and -debug) assembled by dpy, the -buildroot by
-    /// BuildKit.
+    /// The images made: each assembled by dpy and loaded (and the builder's BuildKit
+    /// build, which runs beside the gather).
     Images,
-    /// The -buildroot image's times pinned to the epoch.
+    /// The builder image's times pinned to the epoch, beside the gather.
     Pin,
     /// Every image tagged, once all platforms built.
     Tag,

@@ -488,13 +488,14 @@ fn ctrl_c_cancels_the_build_and_leaves_nothing() {
     // cancelling one of two such builds can fail the other ("duplicate output").
     // While BuildKit runs the gather stage:
     interrupt_at("=> [gather", "ctrlc");
-    // While the -buildroot image builds, when dpy already holds a reference for it:
-    interrupt_at("=> [buildroot", "ctrlc-images");
+    // While the -buildroot's builder image is exported, when dpy already holds a
+    // reference for it (and the gather still runs beside it):
+    interrupt_at("=> exporting to image", "ctrlc-images");
     // Two targets building side by side (--jobs 2): both stop, neither leaves anything.
     for python in ["3.13", "3.11"] {
         common::require_image(&common::alpine_source(python));
     }
-    interrupt_build_at("=> [buildroot", "ctrlc-jobs", |repository| {
+    interrupt_build_at("=> exporting to image", "ctrlc-jobs", |repository| {
         let mut argv = common::build_argv(
             "3.13-alpine3.20",
             "dpy-testbed/python:{target}-{arch}",

@@ -194,6 +194,13 @@ async fn build_once(
                 }
                 match info.aux {
                     Some(BuildInfoAux::BuildKit(status)) => {
+                        if let Some(hold) = &built.hold {
+                            if status.vertexes.iter().any(|v| {
+                                v.name.starts_with("exporting to image") && v.started.is_some()
+                            }) {
+                                engine.exporting(hold, true);
+                            }
+                        }
                         for line in progress.update(&status) {
                             if line.contains("DPY-ERROR") {
                                 marked_errors.push(line);
@@ -221,6 +228,9 @@ async fn build_once(
         }
     }
     progress.finish();
+    if let Some(hold) = &built.hold {
+        engine.exporting(hold, false);
+    }
 
     let error = if let Some(line) = marked_errors.first() {
         Some(Failure::Final(marked_error(line).expect("a marked line")))

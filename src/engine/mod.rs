@@ -26,6 +26,10 @@ pub struct Engine {
     endpoint: Option<String>,
     /// Hold tags of built images not yet tagged or discarded (see [`Engine::hold`]).
     holds: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// Holds whose BuildKit build had begun exporting its image into the engine and has
+    /// not returned: dropped there (Ctrl-C), the engine may still finish the export and
+    /// tag the image after dpy released the hold.
+    exporting: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 /// An engine named by `--engine` failed: the advice is about that endpoint, not
@@ -54,6 +58,7 @@ impl Engine {
             docker,
             endpoint: None,
             holds: Default::default(),
+            exporting: Default::default(),
         })
     }
 
@@ -98,6 +103,7 @@ impl Engine {
             docker,
             endpoint: Some(endpoint.to_string()),
             holds: Default::default(),
+            exporting: Default::default(),
         })
     }
 
@@ -176,11 +182,34 @@ impl Engine {
         self.remove_quietly(hold).await;
     }
 
-    /// Drops every hold still kept, e.g. when the user interrupts a build.
+    /// The build holding `hold` began exporting its image (`true`), or returned (`false`).
+    pub fn exporting(&self, hold: &str, exporting: bool) {
+        let mut set = self.exporting.lock().expect("exporting");
+        if exporting {
+            set.insert(hold.to_string());
+        } else {
+            set.remove(hold);
+        }
+    }
+
+    /// Drops every hold still kept, e.g. when the user interrupts a build. A build that
+    /// was exporting its image when it was dropped still ends in the engine: its image is
+    /// waited for (a few seconds at most: the layers are made by then) and removed too.
     pub async fn release_all(&self) {
         let holds: Vec<String> = std::mem::take(&mut *self.holds.lock().expect("holds"));
+        let exporting: std::collections::HashSet<String> =
+            std::mem::take(&mut *self.exporting.lock().expect("exporting"));
         for hold in holds {
             self.remove_quietly(&hold).await;
+            if exporting.contains(&hold) {
+                for _ in 0..50 {
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    if self.docker.inspect_image(&hold).await.is_ok() {
+                        self.remove_quietly(&hold).await;
+                        break;
+                    }
+                }
+            }
         }
     }
 
