@@ -371,7 +371,7 @@ fn render_command(args: RenderArgs) -> Result<()> {
         Some(dir) => {
             context.write_to(&dir, args.force)?;
             eprintln!(
-                "wrote the build context of {target} to {} (repository {}; root.tar and Dockerfile.runtime are made by `dpy build`)",
+                "wrote the build context of {target} to {} (repository {}; the images' layers and configs are made by `dpy build`)",
                 dir.display(),
                 args.repository
             );
