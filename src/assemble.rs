@@ -55,13 +55,32 @@ impl Assembled<'_> {
 
 /// Loads `images` in one archive; each layer goes once, however many images share it.
 /// Returns their ids, checked against what the engine says it holds under each hold.
+///
+/// An image the engine holds already (an immediate rebuild) is only tagged with its
+/// hold: its id is the digest of its config, which names every layer's digest, so the
+/// same id is the same image.
 pub async fn load(engine: &Engine, images: &[Assembled<'_>]) -> Result<Vec<String>> {
-    let what = images
-        .iter()
-        .map(|i| i.hold.as_str())
-        .collect::<Vec<_>>()
-        .join(", ");
-    crate::engine::save::load(engine, archive(images), &what).await?;
+    let mut missing = Vec::new();
+    for image in images {
+        let id = image.id();
+        if engine.docker().inspect_image(&id).await.is_ok() {
+            let (repository, tag) = image
+                .hold
+                .rsplit_once(':')
+                .unwrap_or((&image.hold, "latest"));
+            engine.tag(&id, repository, tag).await?;
+        } else {
+            missing.push(image);
+        }
+    }
+    if !missing.is_empty() {
+        let what = missing
+            .iter()
+            .map(|i| i.hold.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        crate::engine::save::load(engine, archive(&missing), &what).await?;
+    }
     let mut ids = Vec::new();
     for image in images {
         let id = image.id();
@@ -112,7 +131,7 @@ pub async fn saved_layers(engine: &Engine, image: &str, dir: &Path) -> Result<Ve
 
 /// The archive `docker load` reads (each layer as `<hex>/layer.tar`, each config,
 /// manifest.json), as a stream: the layers come from their files as it is read.
-fn archive(images: &[Assembled<'_>]) -> Chunks {
+fn archive(images: &[&Assembled<'_>]) -> Chunks {
     let mut entries: Vec<Entry> = Vec::new();
     let mut manifest = Vec::new();
     let file = |name: String, data: Data| Entry {
@@ -188,7 +207,9 @@ mod tests {
                 hold: "dpy-hold/x:debug".into(),
             },
         ];
-        let bytes = crate::tar_stream::collect(archive(&images)).await.unwrap();
+        let bytes = crate::tar_stream::collect(archive(&[&images[0], &images[1]]))
+            .await
+            .unwrap();
         assert_eq!(bytes.len() % 512, 0);
         let mut entries = Vec::new();
         for entry in tar::Archive::new(bytes.as_slice()).entries().unwrap() {

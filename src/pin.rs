@@ -51,7 +51,10 @@ pub async fn pin(
     // that image's pinned form is in the engine already: no save and load for it.
     let key = pin_key(engine, id, epoch, kept).await;
     if let Some(pinned) = key.as_deref().and_then(pinned_before) {
-        if pinned == id || engine.docker().inspect_image(&pinned).await.is_ok() {
+        if pinned == id
+            || engine.docker().inspect_image(&pinned).await.is_ok()
+            || restore(engine, &pinned, hold).await
+        {
             let (repository, tag) = hold.rsplit_once(':').unwrap_or((hold, "latest"));
             engine.tag(&pinned, repository, tag).await?;
             if pinned != id {
@@ -66,6 +69,35 @@ pub async fn pin(
         remember_pinned(&key, &pinned);
     }
     Ok(pinned)
+}
+
+/// Loads the pinned image `id` again from its remembered config alone, when the engine
+/// still has its layers (an image made over it keeps them, after the pinned image itself
+/// went with its hold): no save. False when either is missing.
+async fn restore(engine: &Engine, id: &str, hold: &str) -> bool {
+    let Some(config) = crate::cache::recall(PINNED_CONFIG, id.trim_start_matches("sha256:")) else {
+        return false;
+    };
+    let config = config.into_bytes();
+    let Ok(parsed) = serde_json::from_slice::<serde_json::Value>(&config) else {
+        return false;
+    };
+    let Some(diff_ids) = parsed["rootfs"]["diff_ids"].as_array() else {
+        return false;
+    };
+    let image = crate::assemble::Assembled {
+        layers: diff_ids
+            .iter()
+            .filter_map(|d| d.as_str())
+            .map(|d| crate::assemble::Layer::Present(d.to_string()))
+            .collect(),
+        config,
+        hold: hold.to_string(),
+    };
+    // The id is checked against the config's digest by the load.
+    crate::assemble::load(engine, std::slice::from_ref(&image))
+        .await
+        .is_ok_and(|ids| ids.first().map(String::as_str) == Some(id))
 }
 
 /// The config of the pinned image `id`: remembered with it (and checked against the id,

@@ -31,23 +31,7 @@ pub fn write_root(
     mtime: u64,
     path: &Path,
 ) -> Result<LayerFile> {
-    let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
-    let counted = tar_root(
-        root,
-        owned_by_nonroot,
-        mtime,
-        Digesting::new(std::io::BufWriter::new(file)),
-    )?;
-    let (diff_id, size, out) = counted.finish();
-    out.into_inner()
-        .map_err(|e| e.into_error())
-        .and_then(|f| f.sync_data())
-        .map_err(|e| Error::io(path, e))?;
-    Ok(LayerFile {
-        path: path.to_path_buf(),
-        diff_id,
-        size,
-    })
+    tar_root(root, owned_by_nonroot, mtime, Digesting::create(path)?)?.into_layer(path)
 }
 
 /// The -buildroot image's own layer: empty directories `dirs`, the files `files` (dpy's
@@ -63,8 +47,7 @@ pub fn write_buildroot(
     path: &Path,
 ) -> Result<LayerFile> {
     let broken = |e: std::io::Error| Error::Distill(format!("writing the -buildroot layer: {e}"));
-    let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
-    let mut builder = tar::Builder::new(Digesting::new(std::io::BufWriter::new(file)));
+    let mut builder = tar::Builder::new(Digesting::create(path)?);
     builder.follow_symlinks(false);
     let header = |kind: tar::EntryType, mode: u32, size: u64| {
         let mut header = tar::Header::new_gnu();
@@ -125,16 +108,7 @@ pub fn write_buildroot(
                 .map_err(broken)?;
         }
     }
-    let (diff_id, size, out) = builder.into_inner().map_err(broken)?.finish();
-    out.into_inner()
-        .map_err(|e| e.into_error())
-        .and_then(|f| f.sync_data())
-        .map_err(|e| Error::io(path, e))?;
-    Ok(LayerFile {
-        path: path.to_path_buf(),
-        diff_id,
-        size,
-    })
+    builder.into_inner().map_err(broken)?.into_layer(path)
 }
 
 /// A writer that hashes and counts what passes through it.
@@ -144,21 +118,29 @@ struct Digesting<W> {
     size: u64,
 }
 
-impl<W: Write> Digesting<W> {
-    fn new(out: W) -> Self {
-        Digesting {
-            out,
+impl Digesting<std::io::BufWriter<std::fs::File>> {
+    /// A new file at `path`, written through a buffer.
+    fn create(path: &Path) -> Result<Self> {
+        let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+        Ok(Digesting {
+            out: std::io::BufWriter::new(file),
             hash: Sha256::new(),
             size: 0,
-        }
+        })
     }
 
-    fn finish(self) -> (String, u64, W) {
-        (
-            format!("sha256:{:x}", self.hash.finalize()),
-            self.size,
-            self.out,
-        )
+    /// The layer written to `path`, flushed and synced.
+    fn into_layer(self, path: &Path) -> Result<LayerFile> {
+        self.out
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .and_then(|f| f.sync_data())
+            .map_err(|e| Error::io(path, e))?;
+        Ok(LayerFile {
+            path: path.to_path_buf(),
+            diff_id: format!("sha256:{:x}", self.hash.finalize()),
+            size: self.size,
+        })
     }
 }
 
