@@ -73,7 +73,6 @@ pub async fn finish_all(
             let spec = images::ImageSpec {
                 recipe: &p.recipe,
                 platform: p.platform.clone(),
-                no_cache: plan.no_cache,
                 repository: &plan.repository,
                 tag_suffix: p.tag_suffix.clone(),
                 inputs: inputs.to_string(),

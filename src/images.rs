@@ -67,7 +67,6 @@ impl Images {
 pub struct ImageSpec<'a> {
     pub recipe: &'a Recipe,
     pub platform: Platform,
-    pub no_cache: bool,
     pub repository: &'a str,
     /// Added to every tag when several platforms share one local image store.
     pub tag_suffix: Option<String>,

@@ -9,9 +9,9 @@
 //! the file times of the layers the build added, and loads the result back (`docker
 //! load`). The source's layers go back as they came.
 //!
-//! Why rewrite rather than assemble the runtime image from root.tar: the config stays
-//! the one the runtime Dockerfile declares (one place for ENV, USER, ENTRYPOINT), and
-//! the same step serves any image whose layers are already reproducible.
+//! Only the -buildroot's builder (crate::builder) needs it: it is the one image a RUN
+//! step makes. Every image dpy tags is assembled from layers dpy wrote (crate::assemble),
+//! with the epoch's times from the start.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};

@@ -5,7 +5,9 @@
 //! 3. for each target (`--jobs` at a time), a [`TargetPlan`] (a recipe and an engine per
 //!    platform), then for every platform at once: sources resolved → contexts rendered
 //!    → inputs digest (`--if-changed` stops here when nothing moved, crate::if_changed)
-//!    → gather (engine) → compile once → finish: distill and images (crate::finish);
+//!    → gather (engine; the -buildroot's builder built and pinned beside it,
+//!    crate::builder) → compile once → finish: distill, and the images assembled from
+//!    the layers dpy wrote (crate::finish);
 //! 4. tag: only once every platform of the target has built, so a failure tags nothing;
 //! 5. records: metadata, or pushed images and indexes, signed (crate::records); then a
 //!    table of every target's outcome. Each stage's time is kept (crate::stages): in the
