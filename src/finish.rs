@@ -209,7 +209,7 @@ async fn finish(
         times.beside(&builder.times);
     }
     let built = built?;
-    // Loaded: the layer files go.: the layer files go.
+    // Loaded: the layer files go.
     drop(layers);
     Ok(Outcome {
         images: built,

@@ -1,7 +1,8 @@
-//! The images stage: the runtime and -debug images of one platform assembled from the
-//! distilled layers (crate::assemble), the -buildroot image built by BuildKit from the
-//! rendered context and pinned (crate::pin), all untagged; and the tags that name them
-//! once every platform of the target has built (so a failure tags nothing).
+//! The images stage: every image of one platform assembled by dpy (crate::assemble),
+//! untagged: the runtime and -debug images from the distilled layers, the -buildroot
+//! image from its pinned builder (crate::builder) and one layer of dpy's own; and the
+//! tags that name them once every platform of the target has built (so a failure tags
+//! nothing).
 
 use std::collections::HashMap;
 use std::path::Path;
