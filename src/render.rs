@@ -103,6 +103,10 @@ pub const VERBATIM: &[(&str, &str)] = &[
         include_str!("../templates/context/dpy_gather/pkgdb.py"),
     ),
     (
+        "dpy/dpy_gather/realpaths.py",
+        include_str!("../templates/context/dpy_gather/realpaths.py"),
+    ),
+    (
         "dpy/dpy_gather/report.py",
         include_str!("../templates/context/dpy_gather/report.py"),
     ),

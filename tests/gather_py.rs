@@ -298,6 +298,50 @@ print(json.dumps(answers))
 }
 
 #[test]
+fn realpaths_answers_as_os_path_realpath() {
+    // Links of every kind on the way and at the end: a directory link (merged /usr), a
+    // relative and an absolute leaf link, a chain, a dangling link, a loop, and names
+    // that do not exist. The answer must be os.path.realpath's, path for path.
+    let snippet = r##"
+import json, os, sys
+from dpy_gather.realpaths import RealPaths
+t = sys.argv[1]
+os.makedirs(t + "/usr/lib/x")
+os.makedirs(t + "/usr/share/zoneinfo/Europe")
+os.symlink("usr/lib", t + "/lib")
+os.symlink(t + "/usr/share/zoneinfo", t + "/zones")
+open(t + "/usr/lib/x/libfoo.so.1.2", "w").close()
+open(t + "/usr/share/zoneinfo/Europe/Berlin", "w").close()
+os.symlink("libfoo.so.1.2", t + "/usr/lib/x/libfoo.so.1")
+os.symlink("libfoo.so.1", t + "/usr/lib/x/libfoo.so")
+os.symlink("/nowhere/at/all", t + "/usr/lib/x/dangling")
+os.symlink("loop-b", t + "/usr/lib/x/loop-a")
+os.symlink("loop-a", t + "/usr/lib/x/loop-b")
+os.symlink("Europe/Berlin", t + "/usr/share/zoneinfo/CET")
+os.symlink(".", t + "/usr/share/zoneinfo/posix")
+paths = []
+for current, dirs, files in os.walk(t):
+    for name in dirs + files:
+        paths.append(os.path.join(current, name))
+paths += [t + "/lib/x/libfoo.so", t + "/lib/x/missing", t + "/zones/posix/CET", t + "/zones/posix/posix/Europe/Berlin",
+          t + "/missing/dir/file", t + "/lib/x/libfoo.so.1.2/below-a-file", t + "/.", "/"]
+real = RealPaths()
+print(json.dumps([[p, real(p), os.path.realpath(p)] for p in sorted(paths)]))
+"##;
+    let (_dir, tmp) = temp();
+    let got = json_of(snippet, &[&tmp]);
+    let rows = got.as_array().unwrap();
+    assert!(rows.len() > 20, "{got}");
+    for row in rows {
+        assert_eq!(
+            row[1], row[2],
+            "RealPaths()({}) is not os.path.realpath's",
+            row[0]
+        );
+    }
+}
+
+#[test]
 fn dpkg_records_name_the_carried_files_but_no_directory() {
     let snippet = r##"
 import json, os, sys

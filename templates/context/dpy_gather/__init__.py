@@ -1,5 +1,5 @@
 """dpy_gather: what templates/context/gather.py runs inside a source image, with that
-image's own interpreter (CPython 3.9 to 3.14, glibc or musl, /usr/local or /usr).
+image's own interpreter (CPython 3.9 to 3.15, glibc or musl, /usr/local or /usr).
 
   main     the command line: gather CONFIG OUT, or --graft STAGE BUILD_ROOT
   gather   the gather stage (Gatherer): layout.json, root/, stubs/, manifest.json
@@ -11,6 +11,7 @@ image's own interpreter (CPython 3.9 to 3.14, glibc or musl, /usr/local or /usr)
   root     copying into the output root, symlinks and all (Root)
   compile  byte-compiling the stdlib; also run by dpy's compile-once step
   pkgdb    dpkg and apk package records
+  realpaths  os.path.realpath for thousands of paths at once (RealPaths)
   report   DPY-ERROR and DPY-WARN lines for dpy
 
 Pure standard library, Python 3.9 syntax. Importing the package imports none of its

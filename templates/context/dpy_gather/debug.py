@@ -12,6 +12,7 @@ import shutil
 import subprocess
 
 from .pkgdb import record_grafted
+from .realpaths import RealPaths
 from .report import fail, warn
 from .root import Root
 
@@ -101,7 +102,8 @@ def collect(gatherer, os_info, defaults):
         if not in_runtime(path):
             root.copy(path)
 
-    carried = set(root.carried) | set(os.path.realpath(p) for p in root.carried)
+    real = RealPaths()
+    carried = set(root.carried) | set(real(p) for p in root.carried)
     packages = record_grafted(root.path, runtime.path, carried, who="gather (debug)")
     return {
         "tools": kind,

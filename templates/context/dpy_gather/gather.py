@@ -28,6 +28,7 @@ from .debug import collect as collect_debug
 from .compile import HOOK_MODULE, compile_pyc, compile_stdlib_file, recorded_name, write_pyc
 from .elf import Elf
 from .pkgdb import APK_INSTALLED, DPKG_INFO, DPKG_STATUS, apk_stanzas, dpkg_owners, dpkg_stanzas
+from .realpaths import RealPaths
 from .probe import describe_os, describe_python, describe_ssl, musl_reserved, resolve_library, search_dirs
 from .report import fail, warn
 from .root import Root
@@ -55,14 +56,21 @@ def write_manifest(out):
     """Lists every file written under `out` with its size, and every link, in
     manifest.json, written last: dpy checks the export it receives against it."""
     files, links = {}, []
-    for current, dirs, names in os.walk(out):
-        for name in names + [d for d in dirs if os.path.islink(os.path.join(current, d))]:
-            path = os.path.join(current, name)
-            relative = os.path.relpath(path, out)
-            if os.path.islink(path):
-                links.append(relative)
-            elif os.path.isfile(path):
-                files[relative] = os.path.getsize(path)
+
+    # One directory read per directory and one lstat per file: os.walk with islink,
+    # isfile and getsize asked three times as much, which cost half a second under qemu.
+    def walk(directory, prefix):
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                relative = prefix + entry.name
+                if entry.is_symlink():
+                    links.append(relative)
+                elif entry.is_dir(follow_symlinks=False):
+                    walk(entry.path, relative + "/")
+                elif entry.is_file(follow_symlinks=False):
+                    files[relative] = entry.stat(follow_symlinks=False).st_size
+
+    walk(out, "")
     files.pop("manifest.json", None)
     with open(os.path.join(out, "manifest.json"), "w") as f:
         json.dump({"files": files, "links": sorted(links)}, f, sort_keys=True)
@@ -615,7 +623,8 @@ class Gatherer(object):
             warn("ldconfig could not write ld.so.cache: %s" % result.stdout.strip(), self.warnings)
 
     def gather_packages(self):
-        carried = set(os.path.realpath(p) for p in self.root.carried)
+        real = RealPaths()
+        carried = set(real(p) for p in self.root.carried)
         carried |= self.root.carried
         if os.path.isfile(DPKG_STATUS):
             return "dpkg", self.dpkg_records(carried)

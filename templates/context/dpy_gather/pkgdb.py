@@ -4,6 +4,8 @@ runtime root keeps the records of the packages whose files it carries, and nothi
 import glob
 import os
 
+from .realpaths import RealPaths
+
 DPKG_STATUS = "/var/lib/dpkg/status"
 DPKG_INFO = "/var/lib/dpkg/info"
 APK_INSTALLED = "/lib/apk/db/installed"
@@ -12,17 +14,7 @@ APK_INSTALLED = "/lib/apk/db/installed"
 def dpkg_owners(carried):
     """{package (as its .list is named): [its files in CARRIED, as the .list names them]},
     from this system's dpkg database. CARRIED holds paths and their real paths."""
-    # os.path.realpath of each of the ~10,000 listed paths took seconds under qemu;
-    # resolving each directory once gives the same answer.
-    real_dirs = {}
-
-    def real(path):
-        head, tail = os.path.split(path)
-        if head not in real_dirs:
-            real_dirs[head] = os.path.realpath(head)
-        joined = os.path.join(real_dirs[head], tail)
-        return os.path.realpath(joined) if os.path.islink(joined) else joined
-
+    real = RealPaths()
     owners = {}
     for listing in sorted(glob.glob(os.path.join(DPKG_INFO, "*.list"))):
         name = os.path.basename(listing)[:-5]
@@ -96,9 +88,10 @@ def apk_stanzas(carried, installed=APK_INSTALLED):
     """([package], [stanza]) of the apk database's packages owning a file in CARRIED."""
     with open(installed) as f:
         records = apk_records(f.read())
+    real = RealPaths()
     names, kept = [], []
     for stanza, record in records:
-        if any(path in carried or os.path.realpath(path) in carried for path in record["files"]):
+        if any(path in carried or real(path) in carried for path in record["files"]):
             names.append(record["name"])
             kept.append(stanza)
     return names, kept
