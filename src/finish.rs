@@ -1,6 +1,7 @@
 //! The last stage of one platform: the gathered tree distilled into the runtime root and
 //! its layers (crate::distill), and the images made from them (crate::images), untagged. Every
-//! platform of a target finishes side by side; if one fails, the others' images go.
+//! platform of a target finishes on its own, as soon as its tree is ready; if one fails,
+//! the others' images go once all are done ([`settle`]).
 
 use std::time::Instant;
 
@@ -54,50 +55,58 @@ impl Outcome {
     }
 }
 
-/// Every platform's images, built side by side; on a failure, the images the other
-/// platforms built are removed and the first failure is returned.
-pub async fn finish_all(
+/// One platform's images (the platform at `i` of `target`), untagged.
+pub async fn finish_platform(
     plan: &Plan,
     target: &TargetPlan<'_>,
-    contexts: Vec<BuildContext>,
-    gathered: Vec<Gathered>,
+    i: usize,
+    context: BuildContext,
+    gathered: Gathered,
     inputs: &str,
+) -> Result<Outcome> {
+    let p = &target.platforms[i];
+    let epoch = Epoch::of(gathered.source.created);
+    let spec = images::ImageSpec {
+        recipe: &p.recipe,
+        platform: p.platform.clone(),
+        repository: &plan.repository,
+        tag_suffix: p.tag_suffix.clone(),
+        inputs: inputs.to_string(),
+        mtime: layer_mtime(&epoch),
+        epoch,
+    };
+    finish(p.engine(), spec, context, gathered)
+        .await
+        .map_err(|e| target.on(i, e))
+}
+
+/// Every platform's outcome, once all are done: on a failure, the images the other
+/// platforms made are removed and the failure of the platform at `first` (the native
+/// one, whose failure the emulated ones wait on), else the first in order, is returned.
+pub async fn settle(
+    target: &TargetPlan<'_>,
+    results: Vec<Result<Outcome>>,
+    first: Option<usize>,
 ) -> Result<Vec<Outcome>> {
-    let finishing = target
-        .platforms
-        .iter()
-        .zip(contexts)
-        .zip(gathered)
-        .enumerate()
-        .map(|(i, ((p, context), g))| {
-            let spec = images::ImageSpec {
-                recipe: &p.recipe,
-                platform: p.platform.clone(),
-                repository: &plan.repository,
-                tag_suffix: p.tag_suffix.clone(),
-                inputs: inputs.to_string(),
-                epoch: Epoch::of(g.source.created),
-                mtime: layer_mtime(&Epoch::of(g.source.created)),
-            };
-            async move {
-                finish(p.engine(), spec, context, g)
-                    .await
-                    .map_err(|e| target.on(i, e))
-            }
-        });
-    let results = futures_util::future::join_all(finishing).await;
-    if results.iter().any(Result::is_err) {
-        for (p, result) in target.platforms.iter().zip(&results) {
-            if let Ok(outcome) = result {
-                images::discard(p.engine(), &outcome.images).await;
-            }
-        }
-        return Err(results
-            .into_iter()
-            .find_map(Result::err)
-            .expect("one failed"));
+    if results.iter().all(Result::is_ok) {
+        return Ok(results.into_iter().flatten().collect());
     }
-    Ok(results.into_iter().flatten().collect())
+    for (p, result) in target.platforms.iter().zip(&results) {
+        if let Ok(outcome) = result {
+            images::discard(p.engine(), &outcome.images).await;
+        }
+    }
+    let failed_first = first.filter(|&i| results.get(i).is_some_and(Result::is_err));
+    let mut errors: Vec<(usize, Error)> = results
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, r)| r.err().map(|e| (i, e)))
+        .collect();
+    let pick = errors
+        .iter()
+        .position(|(i, _)| Some(*i) == failed_first)
+        .unwrap_or(0);
+    Err(errors.swap_remove(pick).1)
 }
 
 /// The file times of the layers dpy writes: SOURCE_DATE_EPOCH, else 0 (not the source's

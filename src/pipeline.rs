@@ -152,16 +152,7 @@ async fn build_target(plan: &Plan, target: &TargetPlan<'_>) -> Result<summary::D
     if let Some(done) = crate::if_changed::unchanged(plan, target, &inputs, &digest).await? {
         return Ok(done);
     }
-    let gathered = times
-        .time(Stage::Gather, gather_all(plan, target, &sources, &contexts))
-        .await?;
-    let gathered = times
-        .time(
-            Stage::Compile,
-            compile_once(plan, target, &sources, gathered),
-        )
-        .await?;
-    let outcomes = crate::finish::finish_all(plan, target, contexts, gathered, &digest).await?;
+    let outcomes = build_platforms(plan, target, &sources, contexts, &digest).await?;
     for outcome in &outcomes {
         times.beside(&outcome.stages);
     }
@@ -266,48 +257,135 @@ async fn gather_one(
     }
 }
 
-/// Every platform gathered at once.
-async fn gather_all(
+/// Every platform side by side, each on its own: gather → compile once → finish (its
+/// images, untagged). An emulated platform takes the native bytecode as soon as the
+/// native gather has it; the native platform goes on to its distill meanwhile, so the
+/// slow emulated gather is the only long pole. Settled once all are done: if one failed,
+/// the others' images go (crate::finish::settle).
+async fn build_platforms(
     plan: &Plan,
     target: &TargetPlan<'_>,
     sources: &[SourceImage],
-    contexts: &[BuildContext],
-) -> Result<Vec<Gathered>> {
-    let gathers =
-        (0..target.platforms.len()).map(|i| gather_one(plan, target, i, &sources[i], &contexts[i]));
-    futures_util::future::join_all(gathers)
-        .await
-        .into_iter()
-        .collect()
+    contexts: Vec<BuildContext>,
+    inputs: &str,
+) -> Result<Vec<Outcome>> {
+    let native = target.native().filter(|_| target.compile_once);
+    // The native bytecode, sent once its gather is done; dropped unsent if it fails.
+    let (give, take) = tokio::sync::watch::channel(None);
+    let mut give = Some(give);
+    let platforms = contexts.into_iter().enumerate().map(|(i, context)| {
+        let link = match native {
+            Some(n) if n == i => Link::Give(give.take().expect("one native platform")),
+            Some(_) if !target.platforms[i].native => Link::Take(take.clone()),
+            _ => Link::None,
+        };
+        build_platform(plan, target, i, &sources[i], context, inputs, link)
+    });
+    let results = futures_util::future::join_all(platforms).await;
+    crate::finish::settle(target, results, native).await
 }
 
-/// Compile once: emulated platforms take the native bytecode; one whose interpreter
-/// differs (another magic number) is gathered again, compiling its own.
+/// How a platform takes part in compile once.
+enum Link {
+    /// The native platform: sends its bytecode on.
+    Give(tokio::sync::watch::Sender<Option<Arc<bytecode::Native>>>),
+    /// An emulated platform: waits for it.
+    Take(tokio::sync::watch::Receiver<Option<Arc<bytecode::Native>>>),
+    None,
+}
+
+/// One platform, start to end: gathered, its bytecode shared (`link`), finished.
+async fn build_platform(
+    plan: &Plan,
+    target: &TargetPlan<'_>,
+    i: usize,
+    source: &SourceImage,
+    context: BuildContext,
+    inputs: &str,
+    link: Link,
+) -> Result<Outcome> {
+    let mut times = StageTimes::new();
+    let mut gathered = times
+        .time(Stage::Gather, gather_one(plan, target, i, source, &context))
+        .await?;
+    match link {
+        Link::Give(give) => {
+            let platform = target.platforms[i].platform.to_string();
+            let native = bytecode::Native::of(&gathered, &platform).map_err(|e| target.on(i, e))?;
+            // No receiver left (every emulated platform failed) is no failure here.
+            let _ = give.send(Some(Arc::new(native)));
+        }
+        Link::Take(mut take) => {
+            let native = match take.wait_for(Option::is_some).await {
+                Ok(native) => native.clone().expect("waited for"),
+                // The native platform failed: its own error is the one reported.
+                Err(_) => {
+                    return Err(target.on(
+                        i,
+                        Error::Engine("the native platform's build failed first".into()),
+                    ))
+                }
+            };
+            gathered = times
+                .time(
+                    Stage::Compile,
+                    compile_once(plan, target, i, source, gathered, &native),
+                )
+                .await?;
+        }
+        Link::None => {}
+    }
+    let mut outcome =
+        crate::finish::finish_platform(plan, target, i, context, gathered, inputs).await?;
+    outcome.stages.beside(&times);
+    Ok(outcome)
+}
+
+/// Compile once for the emulated platform at `i`: it takes the native bytecode; one
+/// whose interpreter differs (another magic number) is gathered again, compiling its own.
 async fn compile_once(
     plan: &Plan,
     target: &TargetPlan<'_>,
-    sources: &[SourceImage],
-    mut gathered: Vec<Gathered>,
-) -> Result<Vec<Gathered>> {
-    let Some(n) = target.native().filter(|_| target.compile_once) else {
-        return Ok(gathered);
-    };
-    let native = &target.platforms[n];
-    for i in (0..target.platforms.len()).filter(|&i| !target.platforms[i].native) {
-        let (from, to) = pair(&mut gathered, n, i);
-        let shared = compile_once_for(native.engine(), plan.no_cache, &native.platform, from, to)
-            .await
-            .map_err(|e| target.on(i, e))?;
-        if !shared {
-            let recipe = Recipe {
-                compile_stdlib: true,
-                ..target.platforms[i].recipe.clone()
-            };
-            let context = render::render_context_from(&recipe, &sources[i])?;
-            gathered[i] = gather_one(plan, target, i, &sources[i], &context).await?;
+    i: usize,
+    source: &SourceImage,
+    mut gathered: Gathered,
+    native: &bytecode::Native,
+) -> Result<Gathered> {
+    let p = &target.platforms[i];
+    let started = Instant::now();
+    if !bytecode::compatible(native, &gathered).map_err(|e| target.on(i, e))? {
+        gathered
+            .progress
+            .note("compile once: the stdlib differs from the native one; compiling here");
+        if let Some(builder) = &gathered.builder {
+            p.engine().release(&builder.hold).await;
         }
+        let recipe = Recipe {
+            compile_stdlib: true,
+            ..p.recipe.clone()
+        };
+        let context = render::render_context_from(&recipe, source)?;
+        return gather_one(plan, target, i, source, &context).await;
     }
+    let shared = bytecode::share(native_engine(target), native, &mut gathered, plan.no_cache)
+        .await
+        .map_err(|e| target.on(i, e))?;
+    let from = native.platform();
+    gathered.progress.note(&format!(
+        "compile once: {} stdlib modules reused from {from}, {} named after this platform compiled here, {} compiled on {from} ({:.1}s); {from} compiled the whole stdlib in {:.1}s, which this platform skipped",
+        shared.reused,
+        shared.compiled_there,
+        shared.compiled_natively,
+        bytecode::elapsed(started),
+        shared.native_compile_seconds,
+    ));
     Ok(gathered)
+}
+
+/// The engine of the native platform, which compiles what it must for the others.
+fn native_engine<'a>(target: &'a TargetPlan<'_>) -> &'a Engine {
+    let n = target.native().expect("compile once has a native platform");
+    target.platforms[n].engine()
 }
 
 /// Tags every platform's images, now that all have built. A source with no repository
@@ -332,41 +410,4 @@ async fn tag_all(
         println!("{} ({:.1}s)", outcome.images.references(), outcome.seconds);
     }
     Ok(())
-}
-
-/// The native platform's gathered tree and another's, the second one mutable.
-fn pair(gathered: &mut [Gathered], n: usize, i: usize) -> (&Gathered, &mut Gathered) {
-    if n < i {
-        let (low, high) = gathered.split_at_mut(i);
-        (&low[n], &mut high[0])
-    } else {
-        let (low, high) = gathered.split_at_mut(n);
-        (&high[0], &mut low[i])
-    }
-}
-
-/// Shares the native bytecode with another platform's gathered tree; false when its
-/// stdlib differs from the native one (another magic number) and it must compile its own.
-async fn compile_once_for(
-    engine: &Engine,
-    no_cache: bool,
-    native: &Platform,
-    from: &Gathered,
-    to: &mut Gathered,
-) -> Result<bool> {
-    let started = Instant::now();
-    if !bytecode::compatible(from, to)? {
-        to.progress
-            .note("compile once: the stdlib differs from the native one; compiling here");
-        return Ok(false);
-    }
-    let shared = bytecode::share(engine, from, &native.to_string(), to, no_cache).await?;
-    to.progress.note(&format!(
-        "compile once: {} stdlib modules reused from {native}, {} compiled there ({:.1}s); {native} compiled the whole stdlib in {:.1}s, which this platform skipped",
-        shared.reused,
-        shared.compiled_natively,
-        bytecode::elapsed(started),
-        shared.native_compile_seconds,
-    ));
-    Ok(true)
 }

@@ -273,7 +273,8 @@ class Gatherer(object):
         on_disk = self.config.get("on_disk", [])
         compile_here = self.config.get("compile", True)
         self.root.ensure_dir(stdlib)
-        compiled = failed = 0
+        compiled = failed = own = 0
+        multiarch = python.get("multiarch") or ""
         digests = {}
         started = time.time()
         for current, dirs, files in os.walk(stdlib):
@@ -301,6 +302,13 @@ class Gatherer(object):
                     with open(source, "rb") as f:
                         digests[relative] = hashlib.sha256(f.read()).hexdigest()
                     if not compile_here:
+                        # A module named after this platform (_sysconfigdata__linux_
+                        # aarch64-linux-gnu.py) is the native platform's in no form: its
+                        # bytecode is made here, sparing dpy a build on the native one.
+                        if multiarch and multiarch in name and self.compile_own(
+                                source, target, recorded_name(relative, stdlib, zip_path, on_disk), relative):
+                            own += 1
+                            continue
                         shutil.copy2(source, target)
                         continue
                     try:
@@ -335,7 +343,20 @@ class Gatherer(object):
         if compile_here:
             print("gather: compiled %d stdlib modules (%d left out) in %.1fs" % (compiled, failed, time.time() - started))
         else:
-            print("gather: copied %d stdlib sources for bytecode compiled on another platform" % len(digests))
+            print("gather: copied %d stdlib sources for bytecode compiled on another platform, compiled %d named "
+                  "after this one" % (len(digests) - own, own))
+
+    @staticmethod
+    def compile_own(source, target, recorded, relative):
+        """Compiles one module of an emulated platform's stdlib here; False (and nothing
+        written) when it does not compile, so that its source goes to dpy as the others'."""
+        try:
+            compile_stdlib_file(source, target[:-3] + ".pyc", recorded, relative)
+            return True
+        except (py_compile.PyCompileError, SyntaxError, UnicodeDecodeError):
+            if os.path.lexists(target[:-3] + ".pyc"):
+                os.remove(target[:-3] + ".pyc")
+            return False
 
     def gather_stubs(self, python):
         stubs_dir = os.path.join(self.out, "stubs")
