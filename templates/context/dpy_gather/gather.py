@@ -31,7 +31,7 @@ from .pkgdb import APK_INSTALLED, DPKG_INFO, DPKG_STATUS, apk_stanzas, dpkg_owne
 from .realpaths import RealPaths
 from .probe import describe_os, describe_python, describe_ssl, musl_reserved, resolve_library, search_dirs
 from .report import fail, warn
-from .root import Root
+from .root import Root, copy_file
 
 
 def version_mismatch(wanted, found):
@@ -309,7 +309,7 @@ class Gatherer(object):
                                 source, target, recorded_name(relative, stdlib, zip_path, on_disk), relative):
                             own += 1
                             continue
-                        shutil.copy2(source, target)
+                        copy_file(source, target)
                         continue
                     try:
                         compile_stdlib_file(source, target[:-3] + ".pyc",
@@ -322,7 +322,7 @@ class Gatherer(object):
                              self.warnings)
                 elif not name.endswith((".pyc", ".pyo")):
                     if not os.path.lexists(target):
-                        shutil.copy2(source, target)
+                        copy_file(source, target)
         for d in (python["purelib"], python["lib_dynload"]):
             self.root.ensure_dir(d)
         dynload = python["lib_dynload"]

@@ -5,6 +5,35 @@ import shutil
 import stat
 
 
+def copy_file(source, target):
+    """shutil.copy2 (the bytes, the permission bits, the access and modification times)
+    at a third of its system calls, which qemu translates one by one: one stat, no
+    same-file checks, no extended attributes (dpy writes its layers' headers itself and
+    keeps none). Anything unusual (no sendfile here) goes to shutil.copy2."""
+    st = os.stat(source)
+    if not stat.S_ISREG(st.st_mode):
+        return shutil.copy2(source, target)
+    fd_in = os.open(source, os.O_RDONLY)
+    try:
+        fd_out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            try:
+                while os.sendfile(fd_out, fd_in, None, 1 << 24) > 0:
+                    pass
+            except OSError:
+                os.close(fd_out)
+                fd_out = -1
+                return shutil.copy2(source, target)
+            os.fchmod(fd_out, stat.S_IMODE(st.st_mode))
+            os.utime(fd_out, ns=(st.st_atime_ns, st.st_mtime_ns))
+        finally:
+            if fd_out >= 0:
+                os.close(fd_out)
+    finally:
+        os.close(fd_in)
+    return target
+
+
 class Root(object):
     """The output root. Every path is copied with each symlink along it recreated, so a
     merged-/usr source (`/lib64 -> usr/lib64`) gives a root where the same absolute paths
@@ -61,7 +90,7 @@ class Root(object):
                         self._entry(current + "/" + name)
             elif last:
                 if not os.path.lexists(target):
-                    shutil.copy2(current, target)
+                    copy_file(current, target)
                 self.carried.add(current)
 
     def _entry(self, path):
@@ -83,7 +112,7 @@ class Root(object):
         self.copied.add(key)
         target = self.host(path)
         if not os.path.lexists(target):
-            shutil.copy2(path, target)
+            copy_file(path, target)
         self.carried.add(path)
 
     def resolve(self, path):
