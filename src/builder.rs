@@ -1,13 +1,16 @@
-//! The -buildroot image's base: the template's `builder` stage (the source plus a pip,
-//! builder-pip.sh says how) built by BuildKit and pinned to the epoch, beside the
-//! gather, since it needs nothing the gather finds. The images stage then lays dpy's own
-//! layer over it (crate::images): that image is assembled, not built.
+//! The -buildroot image's base, made beside the gather since it needs nothing the gather
+//! finds: the source itself when it has its own pip, else the template's `builder` stage
+//! (the source plus a pip, builder-pip.sh says how) built by BuildKit and pinned to the
+//! epoch. The images stage then lays dpy's own layer over it (crate::images): that image
+//! is assembled, not built.
 //!
 //! Why the split: the -buildroot image is the source's hundreds of MB plus a little.
 //! Built whole by BuildKit, it had to be saved whole after the distill, on the build's
-//! critical path, only to pin the times of the few layers BuildKit added; now the save
-//! and the pin happen while the gather runs, and what follows the distill is one load of
-//! dpy's layer.
+//! critical path, only to pin the times of the few layers BuildKit added. Now a source
+//! with a pip (the official images) needs no builder image at all, only its config
+//! (engine::config: no save where the engine's store is readable); a source without one
+//! gets its builder saved and pinned while the gather runs. Either way what follows the
+//! distill is one load of dpy's layer.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -17,23 +20,48 @@ use crate::engine::source::SourceImage;
 use crate::engine::{self, BuildSpec, Engine, Output, Progress};
 use crate::epoch::Epoch;
 use crate::error::{Error, Result};
-use crate::pin::Pinned;
+use crate::layout::BuilderPip;
 use crate::render;
 use crate::stages::{Stage, StageTimes};
+use crate::unpack::Bounds;
 
-/// The pinned builder image of one platform, held until the -buildroot image is made.
+/// What the `builder-answer` stage may hold: one file of a few bytes.
+const ANSWER_BOUNDS: Bounds = Bounds {
+    bytes: 64 << 10,
+    entries: 8,
+};
+
+/// The -buildroot image's base for one platform, held until the -buildroot image is made.
 #[derive(Debug, Clone)]
 pub struct Builder {
-    pub pinned: Pinned,
-    pub hold: String,
+    /// Where its pip comes from (builder-pip.sh's answer).
+    pub pip: BuilderPip,
+    /// The image: the source itself when it has its own pip, else a builder image of its
+    /// own (the source plus a pip), pinned to the epoch.
+    pub id: String,
+    /// Its config as the engine holds it (the bytes whose digest is `id`).
+    pub config: Vec<u8>,
     /// Its layers (the config's diff ids), bottom first: the source's, then the builder's.
     pub diff_ids: Vec<String>,
-    /// Its BuildKit build (images) and its pin.
+    /// The tag holding a builder image of its own; none when the base is the source.
+    pub hold: Option<String>,
+    /// Its BuildKit builds (images) and its pin.
     pub times: StageTimes,
 }
 
-/// Builds the `builder` stage of `context` from `source` and pins it to the build's
-/// epoch (the source's layers stay as they are).
+impl Builder {
+    /// Lets go of a builder image of its own (the source is the user's).
+    pub async fn release(&self, engine: &Engine) {
+        if let Some(hold) = &self.hold {
+            engine.release(hold).await;
+        }
+    }
+}
+
+/// The -buildroot image's base from `source`: first builder-pip.sh's answer (the
+/// `builder-answer` stage, a few bytes); a source with its own pip is the base itself,
+/// with no image of dpy's and nothing to pin; otherwise the `builder` stage is built as
+/// an image and pinned to the build's epoch (the source's layers stay as they are).
 pub async fn build(
     engine: &Engine,
     context: &BuildContext,
@@ -44,6 +72,27 @@ pub async fn build(
 ) -> Result<Builder> {
     let mut times = StageTimes::new();
     let started = Instant::now();
+    let pip = answer(engine, context, platform, source, no_cache, progress).await?;
+    if pip.origin == "source" {
+        // The source has all the -buildroot needs from a builder: no image of its own.
+        let config = crate::engine::config::of(engine, &source.id).await?;
+        times.add(Stage::Images, started.elapsed());
+        progress.note(&format!(
+            "builder: the source itself (its own pip {}), {:.1}s",
+            pip.version,
+            started.elapsed().as_secs_f64()
+        ));
+        return Ok(Builder {
+            pip,
+            id: source.id.clone(),
+            config,
+            diff_ids: source.layers.clone(),
+            hold: None,
+            times,
+        });
+    }
+    // Its steps ran for the answer moments ago (uncached when asked): BuildKit has them,
+    // and running builder-pip.sh again would fetch a pip a second time.
     let built = engine::build(
         engine,
         BuildSpec {
@@ -52,7 +101,7 @@ pub async fn build(
             target: "builder",
             platform,
             output: Output::Image,
-            no_cache,
+            no_cache: false,
             build_args: HashMap::new(),
             labels: HashMap::new(),
         },
@@ -86,11 +135,42 @@ pub async fn build(
         times.get(Stage::Images).unwrap_or(0.0) + times.get(Stage::Pin).unwrap_or(0.0)
     ));
     Ok(Builder {
-        pinned,
-        hold,
+        pip,
+        id: pinned.id,
+        config: pinned.config,
         diff_ids,
+        hold: Some(hold),
         times,
     })
+}
+
+/// builder-pip.sh's answer: the `builder-answer` stage, exported and read like every
+/// answer of the source's code (bounded, unpacked through a handle, its shape checked).
+async fn answer(
+    engine: &Engine,
+    context: &BuildContext,
+    platform: &str,
+    source: &SourceImage,
+    no_cache: bool,
+    progress: &Progress,
+) -> Result<BuilderPip> {
+    let work = tempfile::Builder::new()
+        .prefix("dpy-builder-")
+        .tempdir()
+        .map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    let exported = crate::gather::exported(
+        engine,
+        context,
+        "builder-answer",
+        platform,
+        no_cache,
+        ANSWER_BOUNDS,
+        &source.name,
+        progress,
+        work.path(),
+    )
+    .await?;
+    BuilderPip::load(&exported.tree).map_err(|e| e.prefixed(&source.name))
 }
 
 /// The diff ids a config names.

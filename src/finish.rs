@@ -214,7 +214,7 @@ async fn finish(
     .await;
     // The builder image was only the -buildroot's base: its layers stay with it.
     if let Some(builder) = &builder {
-        engine.release(&builder.hold).await;
+        builder.release(engine).await;
         times.beside(&builder.times);
     }
     let built = built?;

@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::render;
 use crate::tree::Tree;
-use crate::unpack::{self, Bounds};
+use crate::unpack::{self, Bounds, Unpacked};
 
 /// What the gather stage handed over for one platform: the exported tree, unpacked, and
 /// the layout its interpreter reported.
@@ -59,41 +59,30 @@ pub async fn gather(
         .prefix("dpy-build-")
         .tempdir()
         .map_err(|e| Error::io(std::env::temp_dir(), e))?;
-    let export_tar = work.path().join("export.tar");
-    let build = engine::build(
+    let Exported {
+        tree: export,
+        built,
+        unpacked,
+        unpack_time,
+    } = exported(
         engine,
-        BuildSpec {
-            context,
-            dockerfile: render::BUILDROOT_DOCKERFILE,
-            target: "export",
-            platform,
-            output: Output::Tar(export_tar.clone()),
-            no_cache,
-            build_args: HashMap::new(),
-            labels: HashMap::new(),
-        },
+        context,
+        "export",
+        platform,
+        no_cache,
+        bounds,
+        &source.name,
         &progress,
-    );
-    // The tar is bounded while it arrives, not only once it is whole: a source that
-    // writes without end would otherwise fill the disk first.
-    let built = tokio::select! {
-        built = build => built?,
-        over = outgrows(&export_tar, bounds) => return Err(over.prefixed(&source.name)),
-    };
-    let export = Tree::create(&work.path().join("export"))?;
-    let t = Instant::now();
-    let unpacked = {
-        let file = std::fs::File::open(&export_tar).map_err(|e| Error::io(&export_tar, e))?;
-        unpack::unpack(std::io::BufReader::new(file), &export, bounds, &source.name)?
-    };
+        work.path(),
+    )
+    .await?;
     // scripts/bench reads this line: what checking the export costs a build.
     progress.note(&format!(
         "unpacked: {} export entries ({:.1} MB), each checked, {:.1}s",
         unpacked.entries,
         unpacked.bytes as f64 / 1e6,
-        t.elapsed().as_secs_f64()
+        unpack_time.as_secs_f64()
     ));
-    let _ = std::fs::remove_file(&export_tar);
     if !unpacked.privileged.is_empty() {
         progress.warn(&format!(
             "the source's export marked {} file(s) setuid or setgid ({}); the runtime root has them without those bits: it runs as nonroot and has no use for a way back to root",
@@ -114,6 +103,66 @@ pub async fn gather(
         progress,
         started,
     })
+}
+
+/// What the stage `target` of `context` leaves (the source's code wrote it, all of it),
+/// built for `platform` and exported as a tar into `work`, bounded while it arrives,
+/// then unpacked entry by entry into `work`/`target`.
+#[allow(clippy::too_many_arguments)]
+pub async fn exported(
+    engine: &Engine,
+    context: &BuildContext,
+    target: &str,
+    platform: &str,
+    no_cache: bool,
+    bounds: Bounds,
+    source: &str,
+    progress: &Progress,
+    work: &Path,
+) -> Result<Exported> {
+    let tar = work.join(format!("{target}.tar"));
+    let build = engine::build(
+        engine,
+        BuildSpec {
+            context,
+            dockerfile: render::BUILDROOT_DOCKERFILE,
+            target,
+            platform,
+            output: Output::Tar(tar.clone()),
+            no_cache,
+            build_args: HashMap::new(),
+            labels: HashMap::new(),
+        },
+        progress,
+    );
+    // The tar is bounded while it arrives, not only once it is whole: a source that
+    // writes without end would otherwise fill the disk first.
+    let built = tokio::select! {
+        built = build => built?,
+        over = outgrows(&tar, bounds) => return Err(over.prefixed(source)),
+    };
+    let tree = Tree::create(&work.join(target))?;
+    let t = Instant::now();
+    let unpacked = {
+        let file = std::fs::File::open(&tar).map_err(|e| Error::io(&tar, e))?;
+        unpack::unpack(std::io::BufReader::new(file), &tree, bounds, source)?
+    };
+    let _ = std::fs::remove_file(&tar);
+    Ok(Exported {
+        tree,
+        built,
+        unpacked,
+        unpack_time: t.elapsed(),
+    })
+}
+
+/// A stage's files, exported and unpacked ([`exported`]).
+pub struct Exported {
+    pub tree: Tree,
+    pub built: engine::Built,
+    /// What the unpacking counted and dropped.
+    pub unpacked: Unpacked,
+    pub unpack_time: std::time::Duration,
 }
 
 /// Resolves once the tar at `path` is larger than an export within `bounds` can be

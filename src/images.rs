@@ -278,12 +278,20 @@ async fn assemble_buildroot(
     work: &Path,
     labels: &HashMap<String, String>,
 ) -> Result<Held> {
+    // Where its pip comes from, for users (and chroot-pip's messages): written by dpy
+    // from the checked answer, whether the builder is an image of its own or the source.
+    let pip = serde_json::to_string(&builder.pip).expect("an answer serializes") + "\n";
     let helpers: Vec<(String, u32, &[u8])> = context
         .files()
         .filter_map(|(path, file)| {
             let inside = path.strip_prefix("dpy/")?;
             Some((format!("opt/dpy/{inside}"), file.mode, file.data.as_slice()))
         })
+        .chain([(
+            "opt/dpy/builder-pip.json".to_string(),
+            0o644,
+            pip.as_bytes(),
+        )])
         .collect();
     let build_root = BUILD_ROOT.trim_start_matches('/');
     let layer = crate::distill::layer::write_buildroot(
@@ -300,7 +308,7 @@ async fn assemble_buildroot(
         Variant::Buildroot.to_string(),
     );
     let config = crate::image_config::buildroot(
-        &builder.pinned.config,
+        &builder.config,
         layout,
         &labels,
         &spec.epoch,
@@ -322,7 +330,7 @@ async fn assemble_buildroot(
         Ok(ids) => Ok(ids),
         Err(_) => {
             // Another image store: the builder's layers go in the archive too.
-            let saved = crate::assemble::saved_layers(engine, &builder.hold, work).await?;
+            let saved = crate::assemble::saved_layers(engine, &builder.id, work).await?;
             let image = Assembled {
                 layers: saved
                     .iter()

@@ -60,7 +60,7 @@ pub async fn pin(
             if pinned != id {
                 engine.remove_if_untagged(id).await;
             }
-            let config = config_of(engine, &pinned).await?;
+            let config = crate::engine::config::of(engine, &pinned).await?;
             return Ok(Pinned { id: pinned, config });
         }
     }
@@ -75,10 +75,9 @@ pub async fn pin(
 /// still has its layers (an image made over it keeps them, after the pinned image itself
 /// went with its hold): no save. False when either is missing.
 async fn restore(engine: &Engine, id: &str, hold: &str) -> bool {
-    let Some(config) = crate::cache::recall(PINNED_CONFIG, id.trim_start_matches("sha256:")) else {
+    let Some(config) = crate::engine::config::recall(id) else {
         return false;
     };
-    let config = config.into_bytes();
     let Ok(parsed) = serde_json::from_slice::<serde_json::Value>(&config) else {
         return false;
     };
@@ -98,23 +97,6 @@ async fn restore(engine: &Engine, id: &str, hold: &str) -> bool {
     crate::assemble::load(engine, std::slice::from_ref(&image))
         .await
         .is_ok_and(|ids| ids.first().map(String::as_str) == Some(id))
-}
-
-/// The config of the pinned image `id`: remembered with it (and checked against the id,
-/// its digest), else read from a save.
-async fn config_of(engine: &Engine, id: &str) -> Result<Vec<u8>> {
-    let hex = id.trim_start_matches("sha256:");
-    if let Some(config) = crate::cache::recall(PINNED_CONFIG, hex) {
-        if format!("{:x}", Sha256::digest(config.as_bytes())) == hex {
-            return Ok(config.into_bytes());
-        }
-    }
-    let dir = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
-    let saved = dir.path().join("saved.tar");
-    crate::engine::save::save(engine, id, &saved).await?;
-    let config = SavedImage::open(&saved)?.config;
-    remember_config(id, &config);
-    Ok(config)
 }
 
 /// What the pinned form of the image `id` depends on, as the engine tells it without a
@@ -138,10 +120,9 @@ async fn pin_key(engine: &Engine, id: &str, epoch: &Epoch, kept: &[String]) -> O
     ))
 }
 
-/// Pinned ids are remembered under the user's cache, one small file per key, and each
-/// pinned image's config under its id.
+/// Pinned ids are remembered under the user's cache, one small file per key (and each
+/// pinned image's config under its id, by engine::config).
 const PINNED: &str = "pinned";
-const PINNED_CONFIG: &str = "pinned-config";
 
 fn pinned_before(key: &str) -> Option<String> {
     let id = crate::cache::recall(PINNED, key)?;
@@ -151,13 +132,7 @@ fn pinned_before(key: &str) -> Option<String> {
 /// Best effort: a cache that cannot be written only costs the next build a save.
 fn remember_pinned(key: &str, pinned: &Pinned) {
     crate::cache::remember(PINNED, key, &pinned.id);
-    remember_config(&pinned.id, &pinned.config);
-}
-
-fn remember_config(id: &str, config: &[u8]) {
-    if let Ok(text) = std::str::from_utf8(config) {
-        crate::cache::remember(PINNED_CONFIG, id.trim_start_matches("sha256:"), text);
-    }
+    crate::engine::config::remember(&pinned.id, &pinned.config);
 }
 
 /// The pinning itself: save, rewrite, load. The rewritten archive leaves out the kept

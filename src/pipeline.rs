@@ -250,7 +250,7 @@ async fn gather_one(
         (Ok(_), Some(Err(e))) => Err(target.on(i, e)),
         (Err(e), builder) => {
             if let Some(Ok(builder)) = builder {
-                p.engine().release(&builder.hold).await;
+                builder.release(p.engine()).await;
             }
             Err(target.on(i, e))
         }
@@ -358,7 +358,7 @@ async fn compile_once(
             .progress
             .note("compile once: the stdlib differs from the native one; compiling here");
         if let Some(builder) = &gathered.builder {
-            p.engine().release(&builder.hold).await;
+            builder.release(p.engine()).await;
         }
         let recipe = Recipe {
             compile_stdlib: true,

@@ -4,6 +4,7 @@
 //! build; `source` resolves the source image without pulling what is already local.
 
 pub mod build;
+pub mod config;
 pub mod export;
 pub mod pool;
 pub mod progress;
