@@ -280,7 +280,7 @@ async fn assemble_buildroot(
 ) -> Result<Held> {
     // Where its pip comes from, for users (and chroot-pip's messages): written by dpy
     // from the checked answer, whether the builder is an image of its own or the source.
-    let pip = serde_json::to_string(&builder.pip).expect("an answer serializes") + "\n";
+    let pip = builder.pip.json();
     let helpers: Vec<(String, u32, &[u8])> = context
         .files()
         .filter_map(|(path, file)| {

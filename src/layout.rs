@@ -119,6 +119,16 @@ impl BuilderPip {
         Ok(())
     }
 
+    /// The answer as builder-pip.sh writes it: `{"origin": "apt", "version": "23.0.1"}`.
+    pub fn json(&self) -> String {
+        let quoted = |v: &str| serde_json::to_string(v).expect("a string serializes");
+        format!(
+            "{{\"origin\": {}, \"version\": {}}}\n",
+            quoted(&self.origin),
+            quoted(&self.version)
+        )
+    }
+
     /// `apt 23.0.1`, or None when the builder has no pip.
     pub fn describe(&self) -> Option<String> {
         (self.origin != "none").then(|| format!("{} {}", self.origin, self.version))
@@ -770,7 +780,13 @@ mod tests {
             r#"{"origin": "none", "version": ""}"#,
             r#"{"origin": "none"}"#,
         ] {
-            BuilderPip::parse(text).unwrap();
+            let pip = BuilderPip::parse(text).unwrap();
+            // What dpy writes into the -buildroot reads back the same, in the form
+            // builder-pip.sh writes.
+            assert_eq!(BuilderPip::parse(&pip.json()).unwrap(), pip);
+            if text.contains("version") {
+                assert_eq!(pip.json(), format!("{text}\n"));
+            }
         }
         for text in [
             r#"{"origin": "evil", "version": "24.0"}"#,

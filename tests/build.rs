@@ -489,13 +489,20 @@ fn ctrl_c_cancels_the_build_and_leaves_nothing() {
     // While BuildKit runs the gather stage:
     interrupt_at("=> [gather", "ctrlc");
     // While the -buildroot's builder image is exported, when dpy already holds a
-    // reference for it (and the gather still runs beside it):
-    interrupt_at("=> exporting to image", "ctrlc-images");
+    // reference for it (and the gather still runs beside it). Only a source without
+    // its own pip has a builder image: the sid source, whose builder adds apt's.
+    let sid = common::sid_source("3.14");
+    common::require_image(&sid);
+    interrupt_build_at("=> exporting to image", "ctrlc-images", |repository| {
+        let mut argv = common::build_argv("3.14-trixie", &sid, repository);
+        argv.extend(["--ca-bundle", "/etc/ssl/certs/ca-certificates.crt"].map(String::from));
+        argv
+    });
     // Two targets building side by side (--jobs 2): both stop, neither leaves anything.
     for python in ["3.13", "3.11"] {
         common::require_image(&common::alpine_source(python));
     }
-    interrupt_build_at("=> exporting to image", "ctrlc-jobs", |repository| {
+    interrupt_build_at("=> exporting to client", "ctrlc-jobs", |repository| {
         let mut argv = common::build_argv(
             "3.13-alpine3.20",
             "dpy-testbed/python:{target}-{arch}",

@@ -269,7 +269,7 @@ async fn build_once(
     // A tar export is read only once it proves itself whole (see engine::export).
     let error = match (&error, &spec.output) {
         (None, Output::Tar(path)) => {
-            super::export::inject_cut(path);
+            super::export::inject_cut(spec.target, path);
             super::export::settle(path)
                 .await
                 .err()

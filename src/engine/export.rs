@@ -153,10 +153,11 @@ fn against_manifest(text: &str, found: &HashMap<String, Found>) -> Result<(), St
     ))
 }
 
-/// Fault injection for the tests: `DPY_FAULT_CUT_EXPORTS=N` cuts the first N exports
-/// of this process in half after they arrived, as the race above did, so a test can
-/// show that dpy notices, builds again, and then fails cleanly. Unset, it does nothing.
-pub fn inject_cut(path: &Path) {
+/// Fault injection for the tests: `DPY_FAULT_CUT_EXPORTS=N` cuts the first N gather
+/// exports (target `export`) of this process in half after they arrived, as the race
+/// above did, so a test can show that dpy notices, builds again, and then fails cleanly.
+/// Unset, it does nothing.
+pub fn inject_cut(target: &str, path: &Path) {
     use std::sync::atomic::{AtomicU64, Ordering};
     static CUT: AtomicU64 = AtomicU64::new(0);
     let Some(limit) = std::env::var("DPY_FAULT_CUT_EXPORTS")
@@ -165,7 +166,7 @@ pub fn inject_cut(path: &Path) {
     else {
         return;
     };
-    if CUT.fetch_add(1, Ordering::SeqCst) < limit {
+    if target == "export" && CUT.fetch_add(1, Ordering::SeqCst) < limit {
         if let Ok(meta) = std::fs::metadata(path) {
             let _ = std::fs::OpenOptions::new()
                 .write(true)
