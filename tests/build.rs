@@ -132,6 +132,33 @@ fn builds_the_debian_source_and_passes_conformance() {
         assert!(helpers.contains(helper), "{helper} in {helpers}");
     }
 
+    // The source has its own pip: the -buildroot is the source's layers as they are and
+    // one of dpy's (no builder image), and says where its pip comes from.
+    let layers = |image: &str| {
+        docker_ok(&[
+            "image",
+            "inspect",
+            "-f",
+            "{{range .RootFS.Layers}}{{.}} {{end}}",
+            image,
+        ])
+        .split_whitespace()
+        .map(str::to_string)
+        .collect::<Vec<_>>()
+    };
+    let (mine, base) = (layers(&buildroot), layers(&source));
+    assert_eq!(mine.len(), base.len() + 1, "{mine:?} over {base:?}");
+    assert_eq!(mine[..base.len()], base[..]);
+    let pip = docker_ok(&common::run_args(
+        &buildroot,
+        "cat",
+        &["/opt/dpy/builder-pip.json"],
+    ));
+    assert!(
+        pip.starts_with(r#"{"origin": "source", "version": ""#),
+        "{pip}"
+    );
+
     let meta = std::fs::read_to_string(&metadata).unwrap();
     assert!(
         meta.contains(&runtime) && meta.contains("\"kind\": \"buildroot\""),
