@@ -134,19 +134,7 @@ fn builds_the_debian_source_and_passes_conformance() {
 
     // The source has its own pip: the -buildroot is the source's layers as they are and
     // one of dpy's (no builder image), and says where its pip comes from.
-    let layers = |image: &str| {
-        docker_ok(&[
-            "image",
-            "inspect",
-            "-f",
-            "{{range .RootFS.Layers}}{{.}} {{end}}",
-            image,
-        ])
-        .split_whitespace()
-        .map(str::to_string)
-        .collect::<Vec<_>>()
-    };
-    let (mine, base) = (layers(&buildroot), layers(&source));
+    let (mine, base) = (common::layers(&buildroot), common::layers(&source));
     assert_eq!(mine.len(), base.len() + 1, "{mine:?} over {base:?}");
     assert_eq!(mine[..base.len()], base[..]);
     let pip = docker_ok(&common::run_args(
@@ -269,17 +257,8 @@ fn two_no_cache_builds_give_the_same_images() {
             + &docker_ok(&["image", "inspect", "-f", "{{.Id}} {{.Created}}", &buildroot])
             + &docker_ok(&["history", "--format", "{{.CreatedAt}}", &buildroot]);
         // The -buildroot image keeps the source's layers as they are.
-        let layers = |image: &str| {
-            docker_ok(&[
-                "image",
-                "inspect",
-                "-f",
-                "{{range .RootFS.Layers}}{{.}} {{end}}",
-                image,
-            ])
-        };
-        let (mine, base) = (layers(&buildroot), layers(&source));
-        assert!(mine.starts_with(base.trim()), "{mine} vs {base}");
+        let (mine, base) = (common::layers(&buildroot), common::layers(&source));
+        assert!(mine.starts_with(&base), "{mine:?} vs {base:?}");
         docker_ok(&["image", "rm", &image, &buildroot]);
         seen.trim().to_string()
     };

@@ -319,11 +319,14 @@ os.symlink("loop-b", t + "/usr/lib/x/loop-a")
 os.symlink("loop-a", t + "/usr/lib/x/loop-b")
 os.symlink("Europe/Berlin", t + "/usr/share/zoneinfo/CET")
 os.symlink(".", t + "/usr/share/zoneinfo/posix")
+os.symlink("../lib/x/libfoo.so", t + "/usr/share/up")
+os.symlink("zoneinfo/posix/../CET", t + "/usr/share/through-a-link")
+os.symlink("/lib/../usr/share/zoneinfo/CET", t + "/usr/share/absolute")
 paths = []
 for current, dirs, files in os.walk(t):
     for name in dirs + files:
         paths.append(os.path.join(current, name))
-paths += [t + "/lib/x/libfoo.so", t + "/lib/x/missing", t + "/zones/posix/CET", t + "/zones/posix/posix/Europe/Berlin",
+paths += [t + "/lib/x/libfoo.so", t + "/usr/share/absolute", t + "/lib/x/missing", t + "/zones/posix/CET", t + "/zones/posix/posix/Europe/Berlin",
           t + "/missing/dir/file", t + "/lib/x/libfoo.so.1.2/below-a-file", t + "/.", "/"]
 real = RealPaths()
 print(json.dumps([[p, real(p), os.path.realpath(p)] for p in sorted(paths)]))

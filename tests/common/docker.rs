@@ -40,6 +40,20 @@ pub fn images_of(repository: &str) -> Vec<String> {
     .collect()
 }
 
+/// The diff ids of `image`'s layers, bottom first.
+pub fn layers(image: &str) -> Vec<String> {
+    docker_ok(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{range .RootFS.Layers}}{{.}} {{end}}",
+        image,
+    ])
+    .split_whitespace()
+    .map(str::to_string)
+    .collect()
+}
+
 pub fn containers() -> Vec<String> {
     docker_ok(&["ps", "-aq"])
         .lines()

@@ -14,7 +14,7 @@ class RealPaths(object):
         self._dirs = {}  # directory as given -> its real path
         self._links = {}  # real directory -> the names in it that are symlinks
 
-    def __call__(self, path):
+    def __call__(self, path, hops=0):
         """os.path.realpath(path), for an absolute, normalised `path`."""
         head, _, tail = path.rpartition("/")
         real_head = self._dirs.get(head)
@@ -24,9 +24,25 @@ class RealPaths(object):
         if links is None:
             links = self._links[real_head] = _symlinks_in(real_head)
         joined = (real_head if real_head != "/" else "") + "/" + tail
-        if tail in links or tail in ("", ".", ".."):
+        if tail in ("", ".", ".."):
             return os.path.realpath(joined)
-        return joined
+        if tail not in links:
+            return joined
+        # A link (the time zones hold hundreds): its target, taken from its real
+        # directory. Leading `..` climb real directories, so lexically is right; one
+        # after a name might climb out of a link, and a long chain may be a loop: both
+        # are left to os.path.realpath.
+        try:
+            target = os.readlink(joined)
+        except OSError:
+            return os.path.realpath(joined)
+        names = [p for p in target.split("/") if p not in ("", ".")]
+        while names and names[0] == "..":
+            names.pop(0)
+        if hops >= 40 or ".." in names:
+            return os.path.realpath(joined)
+        base = "" if target.startswith("/") else real_head
+        return self(os.path.normpath(base + "/" + target), hops + 1)
 
 
 def _symlinks_in(directory):

@@ -67,14 +67,7 @@ class Root(object):
             last = i == len(parts) - 1
             target = self.host(current)
             if os.path.islink(current):
-                link = os.readlink(current)
-                if not os.path.lexists(target):
-                    os.symlink(link, target)
-                self.carried.add(current)
-                resolved = link if link.startswith("/") else os.path.join(os.path.dirname(current), link)
-                resolved = os.path.normpath(resolved)
-                rest = parts[i + 1:]
-                self._walk(os.path.join(resolved, *rest) if rest else resolved, contents)
+                self._follow(current, target, parts[i + 1:], contents)
                 return
             if not os.path.exists(current):
                 if contents:
@@ -93,6 +86,17 @@ class Root(object):
                     copy_file(current, target)
                 self.carried.add(current)
 
+    def _follow(self, current, target, rest, contents):
+        """Recreates the link `current` at `target` in the root, then goes on along the
+        path it points at, followed by `rest`."""
+        link = os.readlink(current)
+        if not os.path.lexists(target):
+            os.symlink(link, target)
+        self.carried.add(current)
+        resolved = link if link.startswith("/") else os.path.join(os.path.dirname(current), link)
+        resolved = os.path.normpath(resolved)
+        self._walk(os.path.join(resolved, *rest) if rest else resolved, contents)
+
     def _entry(self, path):
         """Copies `path`, whose directory is a real one already made in the root: what
         _walk does with it, looking only at its last component. A directory's contents
@@ -106,11 +110,14 @@ class Root(object):
         except OSError:
             self.copied.add(key)
             return
-        if stat.S_ISLNK(mode) or stat.S_ISDIR(mode):
+        if stat.S_ISDIR(mode):
             self._walk(path, True)
             return
         self.copied.add(key)
         target = self.host(path)
+        if stat.S_ISLNK(mode):
+            self._follow(path, target, [], True)
+            return
         if not os.path.lexists(target):
             copy_file(path, target)
         self.carried.add(path)
