@@ -298,6 +298,43 @@ print(json.dumps(answers))
 }
 
 #[test]
+fn compile_all_gives_the_same_bytecode_and_failures_on_any_number_of_processes() {
+    // The gather compiles the stdlib on every CPU (forked processes): what it writes and
+    // what it reports must not depend on how many there are, and a module that does not
+    // compile is reported by its index, not lost in a child.
+    let snippet = r##"
+import hashlib, json, os, sys
+from dpy_gather.compile import compile_all
+t = sys.argv[1]
+os.makedirs(t + "/src")
+sources = []
+for i in range(100):
+    name = "m%03d.py" % i
+    with open(t + "/src/" + name, "w") as f:
+        f.write("def f():\n    return %d\n" % i if i not in (7, 93) else "def broken(:\n")
+    sources.append(name)
+answers = {}
+for workers in (1, 2, 3):
+    out = "%s/out%d" % (t, workers)
+    os.makedirs(out)
+    jobs = [(t + "/src/" + n, out + "/" + n[:-3] + ".pyc", "/zip/" + n, n) for n in sources]
+    failed = compile_all(jobs, workers)
+    digests = {}
+    for n in sorted(os.listdir(out)):
+        with open(out + "/" + n, "rb") as f:
+            digests[n] = hashlib.sha256(f.read()).hexdigest()
+    answers[workers] = {"failed": sorted(failed), "written": digests}
+print(json.dumps(answers))
+"##;
+    let (_dir, tmp) = temp();
+    let got = json_of(snippet, &[&tmp]);
+    assert_eq!(got["1"]["failed"], json!([7, 93]), "{got}");
+    assert_eq!(got["1"]["written"].as_object().unwrap().len(), 98);
+    assert_eq!(got["1"], got["2"]);
+    assert_eq!(got["1"], got["3"]);
+}
+
+#[test]
 fn realpaths_answers_as_os_path_realpath() {
     // Links of every kind on the way and at the end: a directory link (merged /usr), a
     // relative and an absolute leaf link, a chain, a dangling link, a loop, and names

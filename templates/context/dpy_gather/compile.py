@@ -3,6 +3,7 @@ which needs nothing else of the package."""
 
 import ast
 import importlib.util
+import json
 import os
 import py_compile
 
@@ -162,3 +163,66 @@ def compile_stdlib_file(source, cfile, dfile, relative):
                 node.lineno = node.end_lineno = line
     tree.body[index:index] = hook
     write_pyc(compile(tree, dfile, "exec", dont_inherit=True), data, cfile)
+
+
+# What compiling one module may raise for a source that does not compile.
+NOT_COMPILING = (py_compile.PyCompileError, SyntaxError, UnicodeDecodeError)
+
+
+def compile_all(jobs, workers=None):
+    """Compiles each job, `(source, cfile, dfile, relative)` for compile_stdlib_file, on
+    as many processes as this container has CPUs (the stdlib is the slowest part of the
+    gather, and was compiled on one of them); returns {job index: why it does not
+    compile}. The bytecode does not depend on which process wrote it."""
+    if workers is None:
+        try:
+            workers = len(os.sched_getaffinity(0))
+        except (AttributeError, OSError):
+            workers = os.cpu_count() or 1
+    workers = max(1, min(workers, 8, len(jobs) // 32))
+    children = []
+    for worker in range(1, workers):
+        read_end, write_end = os.pipe()
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(read_end)
+            os.close(write_end)
+            break
+        if pid == 0:  # the child: its share, its failures as JSON on the pipe
+            status = 1
+            try:
+                os.close(read_end)
+                failed = _compile_share(jobs, worker, workers)
+                with os.fdopen(write_end, "w") as pipe:
+                    json.dump(failed, pipe)
+                status = 0
+            finally:
+                os._exit(status)
+        os.close(write_end)
+        children.append((worker, pid, read_end))
+    # The parent takes the shares of the children it could not start, too.
+    started = set(worker for worker, _, _ in children)
+    failed = {}
+    for worker in range(workers):
+        if worker not in started:
+            failed.update(_compile_share(jobs, worker, workers))
+    for worker, pid, read_end in children:
+        with os.fdopen(read_end) as pipe:
+            answer = pipe.read()
+        _, status = os.waitpid(pid, 0)
+        if status != 0:
+            raise RuntimeError("a compiling process of the gather failed (wait status %d)" % status)
+        failed.update((int(i), why) for i, why in json.loads(answer).items())
+    return failed
+
+
+def _compile_share(jobs, worker, workers):
+    """Compiles every `workers`-th job from `worker` on: {index: why it failed}."""
+    failed = {}
+    for index in range(worker, len(jobs), workers):
+        try:
+            compile_stdlib_file(*jobs[index])
+        except NOT_COMPILING as e:
+            failed[index] = str(e).splitlines()[-1] if str(e) else type(e).__name__
+    return failed

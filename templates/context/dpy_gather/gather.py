@@ -25,7 +25,7 @@ import sys
 import time
 
 from .debug import collect as collect_debug
-from .compile import HOOK_MODULE, compile_pyc, compile_stdlib_file, recorded_name, write_pyc
+from .compile import HOOK_MODULE, compile_all, compile_pyc, compile_stdlib_file, recorded_name, write_pyc
 from .elf import Elf
 from .pkgdb import APK_INSTALLED, DPKG_INFO, DPKG_STATUS, apk_stanzas, dpkg_owners, dpkg_stanzas
 from .realpaths import RealPaths
@@ -273,9 +273,10 @@ class Gatherer(object):
         on_disk = self.config.get("on_disk", [])
         compile_here = self.config.get("compile", True)
         self.root.ensure_dir(stdlib)
-        compiled = failed = own = 0
+        own = 0
         multiarch = python.get("multiarch") or ""
         digests = {}
+        jobs = []  # compiled once the walk is done, on every CPU (compile_all)
         started = time.time()
         for current, dirs, files in os.walk(stdlib):
             relative_dir = os.path.relpath(current, stdlib)
@@ -311,18 +312,17 @@ class Gatherer(object):
                             continue
                         copy_file(source, target)
                         continue
-                    try:
-                        compile_stdlib_file(source, target[:-3] + ".pyc",
-                                            recorded_name(relative, stdlib, zip_path, on_disk), relative)
-                        compiled += 1
-                    except (py_compile.PyCompileError, SyntaxError, UnicodeDecodeError) as e:
-                        failed += 1
-                        del digests[relative]
-                        warn("%s does not compile and is left out: %s" % (source, str(e).splitlines()[-1]),
-                             self.warnings)
+                    jobs.append((source, target[:-3] + ".pyc",
+                                 recorded_name(relative, stdlib, zip_path, on_disk), relative))
                 elif not name.endswith((".pyc", ".pyo")):
                     if not os.path.lexists(target):
                         copy_file(source, target)
+        failures = compile_all(jobs)
+        for index in sorted(failures):
+            source, _, _, relative = jobs[index]
+            del digests[relative]
+            warn("%s does not compile and is left out: %s" % (source, failures[index]), self.warnings)
+        compiled, failed = len(jobs) - len(failures), len(failures)
         for d in (python["purelib"], python["lib_dynload"]):
             self.root.ensure_dir(d)
         dynload = python["lib_dynload"]
