@@ -64,11 +64,7 @@ pub async fn load(engine: &Engine, images: &[Assembled<'_>]) -> Result<Vec<Strin
     for image in images {
         let id = image.id();
         if engine.docker().inspect_image(&id).await.is_ok() {
-            let (repository, tag) = image
-                .hold
-                .rsplit_once(':')
-                .unwrap_or((&image.hold, "latest"));
-            engine.tag(&id, repository, tag).await?;
+            engine.hold_existing(&id, &image.hold).await?;
         } else {
             missing.push(image);
         }

@@ -55,8 +55,7 @@ pub async fn pin(
             || engine.docker().inspect_image(&pinned).await.is_ok()
             || restore(engine, &pinned, hold).await
         {
-            let (repository, tag) = hold.rsplit_once(':').unwrap_or((hold, "latest"));
-            engine.tag(&pinned, repository, tag).await?;
+            engine.hold_existing(&pinned, hold).await?;
             if pinned != id {
                 engine.remove_if_untagged(id).await;
             }

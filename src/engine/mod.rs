@@ -167,6 +167,13 @@ impl Engine {
             .map_err(|e| Error::engine(&format!("tagging {repository}:{tag}"), e))
     }
 
+    /// Puts the hold reference `hold` (see [`Engine::hold`]) on `image`, one the engine
+    /// has already: a rebuild's image, found by its id.
+    pub async fn hold_existing(&self, image: &str, hold: &str) -> Result<()> {
+        let (repository, tag) = hold.rsplit_once(':').unwrap_or((hold, "latest"));
+        self.tag(image, repository, tag).await
+    }
+
     /// A reference that keeps a freshly built image alive until dpy tags or discards it.
     /// An untagged image is fair game for anyone's `docker image rm` or prune, and two
     /// builds of the same content share one image id: without a hold, another process
