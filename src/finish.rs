@@ -96,7 +96,6 @@ pub async fn settle(
             images::discard(p.engine(), &outcome.images).await;
         }
     }
-    let failed_first = first.filter(|&i| results.get(i).is_some_and(Result::is_err));
     let mut errors: Vec<(usize, Error)> = results
         .into_iter()
         .enumerate()
@@ -104,7 +103,7 @@ pub async fn settle(
         .collect();
     let pick = errors
         .iter()
-        .position(|(i, _)| Some(*i) == failed_first)
+        .position(|(i, _)| Some(*i) == first)
         .unwrap_or(0);
     Err(errors.swap_remove(pick).1)
 }

@@ -1,6 +1,7 @@
 //! The images stage: every image of one platform assembled by dpy (crate::assemble),
 //! untagged: the runtime and -debug images from the distilled layers, the -buildroot
-//! image from its pinned builder (crate::builder) and one layer of dpy's own; and the
+//! image from its base (crate::builder: the source, or a pinned builder) and one layer
+//! of dpy's own; and the
 //! tags that name them once every platform of the target has built (so a failure tags
 //! nothing).
 

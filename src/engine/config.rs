@@ -22,10 +22,8 @@ use crate::error::{Error, Result};
 /// The config of the image `id` (`sha256:<hex>`).
 pub async fn of(engine: &Engine, id: &str) -> Result<Vec<u8>> {
     let hex = hex_of(id)?;
-    if let Some(config) = crate::cache::recall(CACHE, hex) {
-        if digest_is(config.as_bytes(), hex) {
-            return Ok(config.into_bytes());
-        }
+    if let Some(config) = recall(id) {
+        return Ok(config);
     }
     let config = match from_store(engine, hex).await {
         Some(config) => config,

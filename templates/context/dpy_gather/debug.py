@@ -12,7 +12,7 @@ import shutil
 import subprocess
 
 from .pkgdb import record_grafted
-from .realpaths import RealPaths
+from .realpaths import with_real_paths
 from .report import fail, warn
 from .root import Root
 
@@ -102,8 +102,7 @@ def collect(gatherer, os_info, defaults):
         if not in_runtime(path):
             root.copy(path)
 
-    real = RealPaths()
-    carried = set(root.carried) | set(real(p) for p in root.carried)
+    carried = with_real_paths(root.carried)
     packages = record_grafted(root.path, runtime.path, carried, who="gather (debug)")
     return {
         "tools": kind,

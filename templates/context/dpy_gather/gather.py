@@ -18,17 +18,17 @@ import json
 import locale
 import os
 import re
-import py_compile
 import shutil
 import subprocess
 import sys
 import time
 
 from .debug import collect as collect_debug
-from .compile import HOOK_MODULE, compile_all, compile_pyc, compile_stdlib_file, recorded_name, write_pyc
+from .compile import (HOOK_MODULE, NOT_COMPILING, compile_all, compile_pyc, compile_stdlib_file, recorded_name,
+                      write_pyc)
 from .elf import Elf
 from .pkgdb import APK_INSTALLED, DPKG_INFO, DPKG_STATUS, apk_stanzas, dpkg_owners, dpkg_stanzas
-from .realpaths import RealPaths
+from .realpaths import with_real_paths
 from .probe import describe_os, describe_python, describe_ssl, musl_reserved, resolve_library, search_dirs
 from .report import fail, warn
 from .root import Root, copy_file
@@ -353,7 +353,7 @@ class Gatherer(object):
         try:
             compile_stdlib_file(source, target[:-3] + ".pyc", recorded, relative)
             return True
-        except (py_compile.PyCompileError, SyntaxError, UnicodeDecodeError):
+        except NOT_COMPILING:
             if os.path.lexists(target[:-3] + ".pyc"):
                 os.remove(target[:-3] + ".pyc")
             return False
@@ -644,9 +644,7 @@ class Gatherer(object):
             warn("ldconfig could not write ld.so.cache: %s" % result.stdout.strip(), self.warnings)
 
     def gather_packages(self):
-        real = RealPaths()
-        carried = set(real(p) for p in self.root.carried)
-        carried |= self.root.carried
+        carried = with_real_paths(self.root.carried)
         if os.path.isfile(DPKG_STATUS):
             return "dpkg", self.dpkg_records(carried)
         if os.path.isfile(APK_INSTALLED):

@@ -45,6 +45,13 @@ class RealPaths(object):
         return self(os.path.normpath(base + "/" + target), hops + 1)
 
 
+def with_real_paths(paths):
+    """`paths` and the real path of each: what the package records compare a database's
+    paths against (a package may list a file by either)."""
+    real = RealPaths()
+    return set(paths) | set(real(p) for p in paths)
+
+
 def _symlinks_in(directory):
     """The names of the symlinks in `directory`; none when it cannot be read (then
     os.path.realpath leaves each name in it as it is, too)."""
