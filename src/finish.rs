@@ -141,15 +141,16 @@ async fn finish(
     let mtime = spec.mtime;
     // The layers go to files of dpy's own, not into the export.
     let layers = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
-    let distilled = distill::distill(
-        &export,
-        &layout,
-        recipe,
-        mtime,
-        &spec.epoch.rfc3339(),
-        layers.path(),
-    )
-    .map_err(|e| e.prefixed(&source.name))?;
+    let (export, distilled) = {
+        let (layout, recipe) = (layout.clone(), recipe.clone());
+        let (created, into) = (spec.epoch.rfc3339(), layers.path().to_path_buf());
+        crate::offload::run(move || {
+            let distilled = distill::distill(&export, &layout, &recipe, mtime, &created, &into);
+            Ok((export, distilled))
+        })
+        .await?
+    };
+    let distilled = distilled.map_err(|e| e.prefixed(&source.name))?;
     times.add(Stage::Distill, t.elapsed());
     let file_name = |path: &str| path.rsplit('/').next().unwrap_or_default().to_string();
     progress.note(&format!(

@@ -143,11 +143,14 @@ pub async fn exported(
     };
     let tree = Tree::create(&work.join(target))?;
     let t = Instant::now();
-    let unpacked = {
+    let source = source.to_string();
+    let (tree, unpacked) = crate::offload::run(move || {
         let file = std::fs::File::open(&tar).map_err(|e| Error::io(&tar, e))?;
-        unpack::unpack(std::io::BufReader::new(file), &tree, bounds, source)?
-    };
-    let _ = std::fs::remove_file(&tar);
+        let unpacked = unpack::unpack(std::io::BufReader::new(file), &tree, bounds, &source)?;
+        let _ = std::fs::remove_file(&tar);
+        Ok((tree, unpacked))
+    })
+    .await?;
     Ok(Exported {
         tree,
         built,

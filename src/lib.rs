@@ -35,6 +35,7 @@ pub mod layout;
 pub mod lifecycle;
 pub mod listing;
 pub mod metadata;
+pub mod offload;
 pub mod pin;
 pub mod pipeline;
 pub mod plan;

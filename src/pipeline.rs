@@ -316,7 +316,13 @@ async fn build_platform(
     match link {
         Link::Give(give) => {
             let platform = target.platforms[i].platform.to_string();
-            let native = bytecode::Native::of(&gathered, &platform).map_err(|e| target.on(i, e))?;
+            let (back, native) = crate::offload::run(move || {
+                let native = bytecode::Native::of(&gathered, &platform);
+                Ok((gathered, native))
+            })
+            .await?;
+            gathered = back;
+            let native = native.map_err(|e| target.on(i, e))?;
             // No receiver left (every emulated platform failed) is no failure here.
             let _ = give.send(Some(Arc::new(native)));
         }
