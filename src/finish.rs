@@ -128,7 +128,6 @@ async fn finish(
     let Gathered {
         source,
         layout,
-        bounds: _,
         export,
         work,
         builder,

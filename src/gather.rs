@@ -24,9 +24,6 @@ use crate::unpack::{self, Bounds, Unpacked};
 pub struct Gathered {
     pub source: SourceImage,
     pub layout: Layout,
-    /// The bounds its export was held to; what is unpacked from it later (the natively
-    /// compiled bytecode of compile-once) is held to them too.
-    pub bounds: Bounds,
     /// The export (layout.json, stdlib.json, root/, stubs/), reached only through this
     /// handle.
     pub export: Tree,
@@ -95,7 +92,6 @@ pub async fn gather(
     Ok(Gathered {
         source,
         layout,
-        bounds,
         export,
         work,
         builder: None,

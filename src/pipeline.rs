@@ -24,7 +24,6 @@ use crate::bytecode;
 use crate::context::BuildContext;
 use crate::engine::pool::Pool;
 use crate::engine::source::SourceImage;
-use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::finish::Outcome;
 use crate::gather::{self, Gathered};
@@ -340,7 +339,7 @@ async fn build_platform(
             gathered = times
                 .time(
                     Stage::Compile,
-                    compile_once(plan, target, i, source, gathered, &native),
+                    compile_once(plan, target, i, source, gathered, native),
                 )
                 .await?;
         }
@@ -353,18 +352,29 @@ async fn build_platform(
 }
 
 /// Compile once for the emulated platform at `i`: it takes the native bytecode; one
-/// whose interpreter differs (another magic number) is gathered again, compiling its own.
+/// whose stdlib differs (another magic number, a module not the same as the native one's)
+/// is gathered again, compiling its own.
 async fn compile_once(
     plan: &Plan,
     target: &TargetPlan<'_>,
     i: usize,
     source: &SourceImage,
     mut gathered: Gathered,
-    native: &bytecode::Native,
+    native: Arc<bytecode::Native>,
 ) -> Result<Gathered> {
     let p = &target.platforms[i];
     let started = Instant::now();
-    if !bytecode::compatible(native, &gathered).map_err(|e| target.on(i, e))? {
+    let from = native.platform().to_string();
+    let (gathered, shared) = crate::offload::run(move || {
+        let shared = match bytecode::compatible(&native, &gathered) {
+            Ok(true) => bytecode::share(&native, &mut gathered).map(Some),
+            Ok(false) => Ok(None),
+            Err(e) => Err(e),
+        };
+        Ok((gathered, shared))
+    })
+    .await?;
+    let Some(shared) = shared.map_err(|e| target.on(i, e))? else {
         gathered
             .progress
             .note("compile once: the stdlib differs from the native one; compiling here");
@@ -377,26 +387,15 @@ async fn compile_once(
         };
         let context = render::render_context_from(&recipe, source)?;
         return gather_one(plan, target, i, source, &context).await;
-    }
-    let shared = bytecode::share(native_engine(target), native, &mut gathered, plan.no_cache)
-        .await
-        .map_err(|e| target.on(i, e))?;
-    let from = native.platform();
+    };
     gathered.progress.note(&format!(
-        "compile once: {} stdlib modules reused from {from}, {} named after this platform compiled here, {} compiled on {from} ({:.1}s); {from} compiled the whole stdlib in {:.1}s, which this platform skipped",
+        "compile once: {} stdlib modules reused from {from}, {} named after this platform compiled here ({:.1}s); {from} compiled the whole stdlib in {:.1}s, which this platform skipped",
         shared.reused,
         shared.compiled_there,
-        shared.compiled_natively,
         bytecode::elapsed(started),
         shared.native_compile_seconds,
     ));
     Ok(gathered)
-}
-
-/// The engine of the native platform, which compiles what it must for the others.
-fn native_engine<'a>(target: &'a TargetPlan<'_>) -> &'a Engine {
-    let n = target.native().expect("compile once has a native platform");
-    target.platforms[n].engine()
 }
 
 /// Tags every platform's images, now that all have built. A source with no repository

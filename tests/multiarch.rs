@@ -193,3 +193,71 @@ fn a_failing_platform_is_named_and_no_platform_is_tagged() {
     assert!(common::images_of(&repository).is_empty());
     common::assert_no_new_containers(&before);
 }
+
+/// Compile once takes the native bytecode only for sources that are the same, byte for
+/// byte: an emulated stdlib with one module patched is gathered again, compiling there,
+/// so that module's bytecode is of its own source (the hash in its header says which).
+#[test]
+fn an_emulated_stdlib_that_differs_is_compiled_there() {
+    if !common::engine("multiarch::stdlib-differs") {
+        return;
+    }
+    for arch in ["amd64", "arm64"] {
+        common::require_image(&format!("dpy-testbed/python:3.11-bookworm-{arch}"));
+    }
+    let amd64 = common::image_tagged(
+        "dpy-test/stdlib-differs-amd64:1",
+        "FROM dpy-testbed/python:3.11-bookworm-amd64\n",
+    );
+    let arm64 = common::image_tagged(
+        "dpy-test/stdlib-differs-arm64:1",
+        "FROM --platform=linux/arm64 dpy-testbed/python:3.11-bookworm-arm64\n\
+         RUN echo '# patched on arm64' >> /usr/lib/python3.11/json/encoder.py\n",
+    );
+    assert_eq!(
+        amd64.replace("amd64", "{arch}"),
+        arm64.replace("arm64", "{arch}")
+    );
+    let repository = common::unique_repository("stdlibdiffers");
+    Test::new()
+        .args(["build", "3.11-bookworm", "--platform", "linux/amd64,linux/arm64"])
+        .args(["--source-image", &amd64.replace("amd64", "{arch}")])
+        .args(["--repository", &repository, "--variants", "runtime"])
+        .args(["--progress", "plain", "--metadata-file", "/dev/null"])
+        .stderr_contains(
+            "[3.11-bookworm linux/arm64] compile once: the stdlib differs from the native one; compiling here",
+        )
+        .stdout_contains(&format!("{repository}:3.11-bookworm-arm64"))
+        .run();
+    // The source hash in each .pyc's header (unchecked-hash bytecode), from the zip.
+    let hashes = |arch: &str| {
+        docker_ok(&[
+            "run",
+            "--rm",
+            "--platform",
+            &format!("linux/{arch}"),
+            &format!("{repository}:3.11-bookworm-{arch}"),
+            "-c",
+            "import json, sys, zipfile; z = zipfile.ZipFile([p for p in sys.path if p.endswith('-stdlib.zip')][0]); \
+             print({n: z.read(n)[8:16].hex() for n in ('json/encoder.pyc', 'json/decoder.pyc')}); \
+             assert json.dumps({'a': [1]}) == '{\"a\": [1]}'",
+        ])
+    };
+    let (native, emulated) = (hashes("amd64"), hashes("arm64"));
+    let field = |said: &str, name: &str| {
+        said.split(&format!("'{name}': '"))
+            .nth(1)
+            .and_then(|rest| rest.split('\'').next())
+            .unwrap_or_else(|| panic!("no {name} in {said}"))
+            .to_string()
+    };
+    assert_ne!(
+        field(&native, "json/encoder.pyc"),
+        field(&emulated, "json/encoder.pyc"),
+        "arm64's encoder.pyc is of its own, patched source"
+    );
+    assert_eq!(
+        field(&native, "json/decoder.pyc"),
+        field(&emulated, "json/decoder.pyc")
+    );
+}

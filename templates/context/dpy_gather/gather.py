@@ -260,11 +260,13 @@ class Gatherer(object):
         """The stdlib compiled by this interpreter into sourceless .pyc files whose code
         objects name `<zip>/<module>.py`, the path the module will have in the zip.
 
-        With `"compile": false` in the config the sources are copied instead: dpy then
-        brings bytecode compiled once on the native platform (bytecode does not depend on
-        the CPU), which spares an emulated platform the slowest part of this stage.
+        With `"compile": false` in the config the sources are only read: dpy then brings
+        bytecode compiled once on the native platform (bytecode does not depend on the
+        CPU), which spares an emulated platform the slowest part of this stage, and the
+        sources are not written either, since nothing reads them past their digests.
         stdlib.json lists every source's digest either way, so dpy can check that two
-        platforms' stdlibs really are the same before it shares anything."""
+        platforms' stdlibs really are the same before it shares anything; should one
+        module differ, dpy gathers this platform again, compiling here."""
         stdlib = python["stdlib"]
         self.keep_out = stdlib_keep_out(python)
         keep_out = set(os.path.realpath(os.path.join(stdlib, p)) for p in self.keep_out)
@@ -309,8 +311,6 @@ class Gatherer(object):
                         if multiarch and multiarch in name and self.compile_own(
                                 source, target, recorded_name(relative, stdlib, zip_path, on_disk), relative):
                             own += 1
-                            continue
-                        copy_file(source, target)
                         continue
                     jobs.append((source, target[:-3] + ".pyc",
                                  recorded_name(relative, stdlib, zip_path, on_disk), relative))
@@ -332,8 +332,11 @@ class Gatherer(object):
                     self.stripped.append(name)
                     continue
                 self.root.copy(os.path.join(dynload, name))
+        # The compiled os module, or (its bytecode to come from the native platform) its
+        # source among those digested.
         landmark = python["landmark"]
-        if not os.path.exists(self.root.host(landmark if compile_here else landmark[:-1])):
+        if not (os.path.exists(self.root.host(landmark)) if compile_here
+                else os.path.relpath(landmark[:-1], stdlib) in digests):
             fail("no-stdlib", "the stdlib at %s has no os module to serve as the prefix landmark" % stdlib)
         with open(os.path.join(self.out, "stdlib.json"), "w") as f:
             json.dump({"magic": importlib.util.MAGIC_NUMBER.hex(), "stdlib": stdlib, "zip_path": zip_path,
@@ -343,13 +346,14 @@ class Gatherer(object):
         if compile_here:
             print("gather: compiled %d stdlib modules (%d left out) in %.1fs" % (compiled, failed, time.time() - started))
         else:
-            print("gather: copied %d stdlib sources for bytecode compiled on another platform, compiled %d named "
+            print("gather: digested %d stdlib sources for bytecode compiled on another platform, compiled %d named "
                   "after this one" % (len(digests) - own, own))
 
     @staticmethod
     def compile_own(source, target, recorded, relative):
         """Compiles one module of an emulated platform's stdlib here; False (and nothing
-        written) when it does not compile, so that its source goes to dpy as the others'."""
+        written) when it does not compile: the native platform has no bytecode for it
+        either, so dpy gathers this platform again, compiling here."""
         try:
             compile_stdlib_file(source, target[:-3] + ".pyc", recorded, relative)
             return True
