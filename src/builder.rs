@@ -74,22 +74,7 @@ pub async fn build(
     let started = Instant::now();
     let pip = answer(engine, context, platform, source, no_cache, progress).await?;
     if pip.origin == "source" {
-        // The source has all the -buildroot needs from a builder: no image of its own.
-        let config = crate::engine::config::of(engine, &source.id).await?;
-        times.add(Stage::Images, started.elapsed());
-        progress.note(&format!(
-            "builder: the source itself (its own pip {}), {:.1}s",
-            pip.version,
-            started.elapsed().as_secs_f64()
-        ));
-        return Ok(Builder {
-            pip,
-            id: source.id.clone(),
-            config,
-            diff_ids: source.layers.clone(),
-            hold: None,
-            times,
-        });
+        return the_source(engine, source, pip.version, started, progress).await;
     }
     // Its steps ran for the answer moments ago (uncached when asked): BuildKit has them,
     // and running builder-pip.sh again would fetch a pip a second time.
@@ -140,6 +125,36 @@ pub async fn build(
         config: pinned.config,
         diff_ids,
         hold: Some(hold),
+        times,
+    })
+}
+
+/// The -buildroot image's base when the source has its own pip (`version`), as
+/// builder-pip.sh or the gather (dpy_gather's `own_pip`) found: the source itself, with
+/// no image of dpy's and nothing to pin. `started`: when the asking began.
+pub async fn the_source(
+    engine: &Engine,
+    source: &SourceImage,
+    version: String,
+    started: Instant,
+    progress: &Progress,
+) -> Result<Builder> {
+    let mut times = StageTimes::new();
+    let config = crate::engine::config::of(engine, &source.id).await?;
+    times.add(Stage::Images, started.elapsed());
+    progress.note(&format!(
+        "builder: the source itself (its own pip {version}), {:.1}s",
+        started.elapsed().as_secs_f64()
+    ));
+    Ok(Builder {
+        pip: BuilderPip {
+            origin: "source".into(),
+            version,
+        },
+        id: source.id.clone(),
+        config,
+        diff_ids: source.layers.clone(),
+        hold: None,
         times,
     })
 }

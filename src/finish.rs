@@ -13,7 +13,6 @@ use crate::epoch::Epoch;
 use crate::error::{Error, Result};
 use crate::gather::Gathered;
 use crate::images::{self, Images};
-use crate::layout::BuilderPip;
 use crate::plan::{Plan, TargetPlan};
 use crate::stages::{Stage, StageTimes};
 
@@ -178,7 +177,7 @@ async fn finish(
     if let (Some(_), Some(tools)) = (&distilled.debug, &layout.debug) {
         progress.note(&tools.describe());
     }
-    let builder_pip = BuilderPip::load(&export)?.describe();
+    let builder_pip = builder.as_ref().and_then(|b| b.pip.describe());
     drop(export);
     drop(work);
     // A cached gather step prints nothing: its warnings come from layout.json instead.
@@ -187,7 +186,7 @@ async fn finish(
             progress.warn(warning);
         }
     }
-    if builder_pip.is_none() {
+    if builder.is_some() && builder_pip.is_none() {
         progress.warn(
             "the -buildroot image has no pip: the source has none, and neither a package repository nor PyPI answered; chroot-pip says how to add one",
         );

@@ -196,6 +196,10 @@ pub struct Layout {
     pub loader: String,
     #[serde(default)]
     pub dash: Option<String>,
+    /// The version of the source's own pip (dpy_gather's `own_pip`: builder-pip.sh's
+    /// first question, asked by the gather), if it has one.
+    #[serde(default)]
+    pub pip: Option<String>,
     /// What the gather stage collected for the debug variant, when it was asked to.
     #[serde(default)]
     pub debug: Option<DebugTools>,
@@ -287,6 +291,9 @@ impl Layout {
         }
         if let Some(v) = &self.ssl.openssl_version {
             field("ssl.openssl_version", v, shape::text)?;
+        }
+        if let Some(v) = &self.pip {
+            field("pip", v, shape::word)?;
         }
 
         // os-release may leave any of these empty; the id and version id reach labels and
@@ -536,6 +543,7 @@ mod tests {
             },
             "loader": "/lib64/ld-linux-x86-64.so.2",
             "dash": "/usr/bin/dash",
+            "pip": "23.0.1",
             "debug": {
                 "tools": "busybox", "busybox": "/bin/busybox", "linked": 212,
                 "missing": [], "packages": ["busybox"]
@@ -632,6 +640,7 @@ mod tests {
             "/os/version_id",
             "/os/pretty_name",
             "/dash",
+            "/pip",
             "/debug",
             "/ldconfig",
             "/locale",
@@ -696,6 +705,7 @@ mod tests {
             ("/os/libc", json!("uclibc"), "os.libc "),
             ("/loader", json!("/lib/../../etc/shadow"), "loader "),
             ("/dash", json!("/usr/bin//dash"), "dash "),
+            ("/pip", json!("23.0.1\nRUN id"), "pip "),
             (
                 "/libraries/1/path",
                 json!("/lib/x86_64-linux-gnu/../../../../etc/passwd"),

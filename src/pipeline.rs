@@ -207,7 +207,8 @@ fn inputs_of(plan: &Plan, target: &TargetPlan<'_>, sources: &[SourceImage]) -> I
     )
 }
 
-/// Gathers one platform: the gather stage in its engine, the export unpacked.
+/// Gathers one platform: the gather stage in its engine, the export unpacked, and the
+/// -buildroot image's base (crate::builder) when that image is asked for.
 async fn gather_one(
     plan: &Plan,
     target: &TargetPlan<'_>,
@@ -226,34 +227,58 @@ async fn gather_one(
         plan.no_cache,
         target.progress(plan.progress, i),
     );
-    // The -buildroot image's base needs nothing the gather finds: it builds beside it.
+    if !p.recipe.makes(Variant::Buildroot) {
+        return gather.await.map_err(|e| target.on(i, e));
+    }
     let progress = target.progress(plan.progress, i);
-    let builder = async {
-        if !p.recipe.makes(Variant::Buildroot) {
-            return None;
-        }
-        Some(
-            builder::build(
-                p.engine(),
-                context,
-                &platform,
-                source,
-                plan.no_cache,
-                &progress,
-            )
-            .await,
-        )
-    };
-    let (gathered, builder) = futures_util::future::join(gather, builder).await;
-    match (gathered, builder) {
-        (Ok(gathered), None) => Ok(gathered),
-        (Ok(gathered), Some(Ok(builder))) => Ok(Gathered {
+    if !p.native {
+        // Under qemu, builder-pip.sh's interpreter start takes a CPU-second that the
+        // native platform's build needs meanwhile: the gather asked the same question in
+        // its own process (layout.json's pip), and builder-pip.sh runs only for a
+        // source without a pip of its own.
+        let gathered = gather.await.map_err(|e| target.on(i, e))?;
+        let started = Instant::now();
+        let builder = match gathered.layout.pip.clone() {
+            Some(version) => {
+                builder::the_source(p.engine(), source, version, started, &progress).await
+            }
+            None => {
+                builder::build(
+                    p.engine(),
+                    context,
+                    &platform,
+                    source,
+                    plan.no_cache,
+                    &progress,
+                )
+                .await
+            }
+        };
+        return match builder {
+            Ok(builder) => Ok(Gathered {
+                builder: Some(builder),
+                ..gathered
+            }),
+            Err(e) => Err(target.on(i, e)),
+        };
+    }
+    // Natively the -buildroot image's base needs nothing the gather finds: it builds beside it.
+    let builder = builder::build(
+        p.engine(),
+        context,
+        &platform,
+        source,
+        plan.no_cache,
+        &progress,
+    );
+    match futures_util::future::join(gather, builder).await {
+        (Ok(gathered), Ok(builder)) => Ok(Gathered {
             builder: Some(builder),
             ..gathered
         }),
-        (Ok(_), Some(Err(e))) => Err(target.on(i, e)),
+        (Ok(_), Err(e)) => Err(target.on(i, e)),
         (Err(e), builder) => {
-            if let Some(Ok(builder)) = builder {
+            if let Ok(builder) = builder {
                 builder.release(p.engine()).await;
             }
             Err(target.on(i, e))

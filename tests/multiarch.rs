@@ -65,6 +65,23 @@ fn builds_for_both_platforms(target: &str, source: &str, extra: &[&str]) {
         stored("arm64"),
         native.replace("x86_64-linux-gnu", "aarch64-linux-gnu")
     );
+    // The -buildroot's pip: natively builder-pip.sh answers, under qemu the gather asked
+    // the same question in its own process (dpy_gather's own_pip). Both say the same.
+    if !extra.contains(&"--variants") {
+        let pip = |arch: &str| {
+            docker_ok(&common::run_args(
+                &format!("{repository}:{target}-buildroot-{arch}"),
+                "cat",
+                &["/opt/dpy/builder-pip.json"],
+            ))
+        };
+        let native = pip("amd64");
+        assert!(
+            native.starts_with(r#"{"origin": "source", "version": ""#),
+            "{native}"
+        );
+        assert_eq!(pip("arm64"), native);
+    }
     for arch in ["amd64", "arm64"] {
         let image = format!("{repository}:{target}-{arch}");
         let source = source.replace("{arch}", arch);

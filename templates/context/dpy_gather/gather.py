@@ -29,7 +29,7 @@ from .compile import (HOOK_MODULE, NOT_COMPILING, compile_all, compile_pyc, comp
 from .elf import Elf
 from .pkgdb import APK_INSTALLED, DPKG_INFO, DPKG_STATUS, apk_stanzas, dpkg_owners, dpkg_stanzas
 from .realpaths import with_real_paths
-from .probe import describe_os, describe_python, describe_ssl, musl_reserved, resolve_library, search_dirs
+from .probe import describe_os, describe_python, describe_ssl, musl_reserved, own_pip, resolve_library, search_dirs
 from .report import fail, warn
 from .root import Root, copy_file
 
@@ -230,6 +230,7 @@ class Gatherer(object):
             "os": os_info,
             "loader": loader,
             "dash": dash,
+            "pip": own_pip(),
             "debug": debug,
             "ldconfig": ldconfig,
             "package_db": package_db,

@@ -122,6 +122,23 @@ def zipimport_lists_directories():
         return "a/" in zipimport._read_directory(probe)
 
 
+def own_pip():
+    """The version of the source's own pip, or None: builder-pip.sh's first question
+    (pip's own package, imported), asked in this process. Under qemu another interpreter
+    start costs half a CPU-second that the native platform's build needs meanwhile, so
+    an emulated platform's -buildroot takes this answer instead of builder-pip.sh's."""
+    dont_write = sys.dont_write_bytecode
+    sys.dont_write_bytecode = True  # nothing written into the source's site-packages
+    try:
+        import pip
+        version = getattr(pip, "__version__", None)
+    except BaseException:  # the source's code: a broken pip is no pip
+        return None
+    finally:
+        sys.dont_write_bytecode = dont_write
+    return version if isinstance(version, str) and version else None
+
+
 def describe_ssl():
     # Imported here, after the closure: a source whose _ssl cannot load is refused there,
     # in one line naming the missing library, not by a traceback at the top.
