@@ -2,7 +2,8 @@
 //! finds: the source itself when it has its own pip, else the template's `builder` stage
 //! (the source plus a pip, builder-pip.sh says how) built by BuildKit and pinned to the
 //! epoch. The images stage then lays dpy's own layer over it (crate::images): that image
-//! is assembled, not built.
+//! is assembled, not built. Under emulation the gather's own answer comes first
+//! ([`the_source`]; crate::pipeline says why), and [`build`] runs only without a pip.
 //!
 //! Why the split: the -buildroot image is the source's hundreds of MB plus a little.
 //! Built whole by BuildKit, it had to be saved whole after the distill, on the build's
@@ -129,10 +130,27 @@ pub async fn build(
     })
 }
 
+/// The base once the gather has answered (an emulated platform): the source itself when
+/// the gather found its own pip (`pip`, layout.json's), else [`build`].
+pub async fn after_gather(
+    engine: &Engine,
+    context: &BuildContext,
+    platform: &str,
+    source: &SourceImage,
+    pip: Option<String>,
+    no_cache: bool,
+    progress: &Progress,
+) -> Result<Builder> {
+    match pip {
+        Some(version) => the_source(engine, source, version, Instant::now(), progress).await,
+        None => build(engine, context, platform, source, no_cache, progress).await,
+    }
+}
+
 /// The -buildroot image's base when the source has its own pip (`version`), as
 /// builder-pip.sh or the gather (dpy_gather's `own_pip`) found: the source itself, with
 /// no image of dpy's and nothing to pin. `started`: when the asking began.
-pub async fn the_source(
+async fn the_source(
     engine: &Engine,
     source: &SourceImage,
     version: String,

@@ -237,30 +237,22 @@ async fn gather_one(
         // its own process (layout.json's pip), and builder-pip.sh runs only for a
         // source without a pip of its own.
         let gathered = gather.await.map_err(|e| target.on(i, e))?;
-        let started = Instant::now();
-        let builder = match gathered.layout.pip.clone() {
-            Some(version) => {
-                builder::the_source(p.engine(), source, version, started, &progress).await
-            }
-            None => {
-                builder::build(
-                    p.engine(),
-                    context,
-                    &platform,
-                    source,
-                    plan.no_cache,
-                    &progress,
-                )
-                .await
-            }
-        };
-        return match builder {
-            Ok(builder) => Ok(Gathered {
-                builder: Some(builder),
-                ..gathered
-            }),
-            Err(e) => Err(target.on(i, e)),
-        };
+        let pip = gathered.layout.pip.clone();
+        let builder = builder::after_gather(
+            p.engine(),
+            context,
+            &platform,
+            source,
+            pip,
+            plan.no_cache,
+            &progress,
+        )
+        .await
+        .map_err(|e| target.on(i, e))?;
+        return Ok(Gathered {
+            builder: Some(builder),
+            ..gathered
+        });
     }
     // Natively the -buildroot image's base needs nothing the gather finds: it builds beside it.
     let builder = builder::build(
