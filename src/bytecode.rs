@@ -70,6 +70,13 @@ impl Native {
         })
     }
 
+    /// Whether the native bytecode holds the `.pyc` of the stdlib source `relative` whose
+    /// SHA-256 is `digest`: that very source, compiled.
+    fn has(&self, relative: &str, digest: &str) -> bool {
+        self.manifest.files.get(relative).map(String::as_str) == Some(digest)
+            && self.stdlib.kind(pyc_name(relative)) == Some(Kind::File)
+    }
+
     /// The native platform, as BuildKit names it.
     pub fn platform(&self) -> &str {
         &self.platform
@@ -93,10 +100,7 @@ pub fn compatible(native: &Native, other: &Gathered) -> Result<bool> {
     }
     let stdlib = stdlib_of(other, &theirs.stdlib)?;
     Ok(theirs.files.iter().all(|(relative, digest)| {
-        let pyc = pyc_name(relative);
-        let native_has = mine.files.get(relative) == Some(digest)
-            && native.stdlib.kind(&pyc) == Some(Kind::File);
-        native_has || stdlib.kind(&pyc) == Some(Kind::File)
+        native.has(relative, digest) || stdlib.kind(pyc_name(relative)) == Some(Kind::File)
     }))
 }
 
@@ -113,8 +117,7 @@ pub fn share(native: &Native, other: &mut Gathered) -> Result<Shared> {
     // Each key is a plain relative `.py` path: stdlib_json checked it when it was read.
     for (relative, digest) in &theirs.files {
         let pyc = pyc_name(relative);
-        if mine.files.get(relative) == Some(digest) && native.stdlib.kind(&pyc) == Some(Kind::File)
-        {
+        if native.has(relative, digest) {
             stdlib.copy_from(&native.stdlib, &pyc, &pyc)?;
             reused += 1;
         } else if stdlib.kind(&pyc) == Some(Kind::File) {

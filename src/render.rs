@@ -48,10 +48,6 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ),
 ];
 
-/// The gather stage's package in the context (gather.py runs it); compile-once takes it
-/// from VERBATIM too, for its `compile_stdlib_file`.
-pub const GATHER_PACKAGE: &str = "dpy/dpy_gather/";
-
 /// Files copied into the context as they are: (path in the context, contents).
 pub const VERBATIM: &[(&str, &str)] = &[
     (

@@ -535,3 +535,36 @@ fn terminal_escapes_from_the_source_never_reach_the_terminal() {
     common::docker_ok(&["image", "rm", &format!("{repository}:3.11-bookworm")]);
     before.assert_nothing_left(&repository);
 }
+
+#[test]
+fn a_pip_version_that_is_no_word_is_refused() {
+    if !common::engine("hostile::pip-version") {
+        return;
+    }
+    // The source's pip says its version is `23"; RUN id`. The gather's own_pip writes it
+    // into layout.json on every platform (an emulated one takes its -buildroot's base
+    // from it), where it would reach the metadata, the image and the terminal: refused,
+    // natively and under qemu alike.
+    const PIP: &str = r#"printf '__version__ = "23\"; RUN id"\n' >> "$(python3 -c 'import pip; print(pip.__file__)')""#;
+    let amd64 = common::derived_image("pip-version-amd64", &common::debian_source(), PIP);
+    let arm64 = common::image_tagged(
+        "dpy-test/pip-version-arm64:1",
+        &format!("FROM --platform=linux/arm64 dpy-testbed/python:3.11-bookworm-arm64\nRUN {PIP}\n"),
+    );
+    let repository = common::unique_repository("hostile-pip");
+    let before = common::Engine::now();
+    for (source, platform) in [(&amd64, "linux/amd64"), (&arm64, "linux/arm64")] {
+        let out = common::build_amd64("3.11-bookworm", source, &repository, &[])
+            .args(["--platform", platform])
+            .any_status()
+            .run();
+        assert_refused(&out, source);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(r#"layout.json dpy refuses: pip "23\"; RUN id""#),
+            "{}",
+            show(&out)
+        );
+        before.assert_nothing_left(&repository);
+    }
+}
