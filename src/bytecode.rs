@@ -83,12 +83,13 @@ impl Native {
     }
 }
 
-/// Whether `native`'s bytecode can stand for `other`'s: the same magic number and file
-/// names recorded in the code objects, and for every module of `other` either the native
-/// `.pyc` of the very same source (by SHA-256) or one its own gather compiled (a module
-/// named after the platform, which the native one has in no form). An emulated gather
-/// writes no sources, so when this is false, the platform is gathered again, compiling.
-pub fn compatible(native: &Native, other: &Gathered) -> Result<bool> {
+/// Fills `other`'s stdlib with `native`'s bytecode when it can stand for `other`'s: the
+/// same magic number and file names recorded in the code objects, and for every module
+/// either the native `.pyc` of the very same source (by SHA-256) or one its own gather
+/// compiled (a module named after the platform, which the native one has in no form).
+/// None, with nothing written, when it cannot: an emulated gather writes no sources, so
+/// the platform is then gathered again, compiling.
+pub fn share(native: &Native, other: &mut Gathered) -> Result<Option<Shared>> {
     let (mine, theirs) = (&native.manifest, manifest(other)?);
     if !(mine.compiled
         && mine.magic == theirs.magic
@@ -96,36 +97,27 @@ pub fn compatible(native: &Native, other: &Gathered) -> Result<bool> {
         && mine.stdlib == theirs.stdlib
         && mine.on_disk == theirs.on_disk)
     {
-        return Ok(false);
+        return Ok(None);
     }
-    let stdlib = stdlib_of(other, &theirs.stdlib)?;
-    Ok(theirs.files.iter().all(|(relative, digest)| {
-        native.has(relative, digest) || stdlib.kind(pyc_name(relative)) == Some(Kind::File)
-    }))
-}
-
-/// Fills `other`'s stdlib with bytecode, once [`compatible`] said it can be: the native
-/// `.pyc` where the source is identical (by SHA-256); for a module named after the
-/// platform, the one its own gather compiled.
-pub fn share(native: &Native, other: &mut Gathered) -> Result<Shared> {
-    let (mine, theirs) = (&native.manifest, manifest(other)?);
     // Both stdlibs are reached through handles: the native copy, and the other's
     // resolved inside its root (stdlib.json's names come from the source's code, like
     // everything exported).
     let stdlib = stdlib_of(other, &theirs.stdlib)?;
-    let (mut reused, mut compiled_there) = (0, 0);
+    let compiled_there = |relative: &str| stdlib.kind(pyc_name(relative)) == Some(Kind::File);
     // Each key is a plain relative `.py` path: stdlib_json checked it when it was read.
+    if !theirs
+        .files
+        .iter()
+        .all(|(relative, digest)| native.has(relative, digest) || compiled_there(relative))
+    {
+        return Ok(None);
+    }
+    let mut reused = 0;
     for (relative, digest) in &theirs.files {
-        let pyc = pyc_name(relative);
         if native.has(relative, digest) {
+            let pyc = pyc_name(relative);
             stdlib.copy_from(&native.stdlib, &pyc, &pyc)?;
             reused += 1;
-        } else if stdlib.kind(&pyc) == Some(Kind::File) {
-            compiled_there += 1;
-        } else {
-            return Err(Error::Distill(format!(
-                "{relative} has no bytecode from either platform; compile once should have gathered this platform again"
-            )));
         }
         // A source the gather left anyway would go into the zip beside its bytecode.
         if stdlib.kind(relative).is_some() {
@@ -133,11 +125,11 @@ pub fn share(native: &Native, other: &mut Gathered) -> Result<Shared> {
         }
     }
     share_hot_list(native, other);
-    Ok(Shared {
+    Ok(Some(Shared {
         reused,
-        compiled_there,
+        compiled_there: theirs.files.len() - reused,
         native_compile_seconds: mine.seconds,
-    })
+    }))
 }
 
 /// The stored entries of the zip, and the start-up files, go with the bytecode: the gather stage of an emulated

@@ -383,11 +383,7 @@ async fn compile_once(
     let started = Instant::now();
     let from = native.platform().to_string();
     let (gathered, shared) = crate::offload::run(move || {
-        let shared = match bytecode::compatible(&native, &gathered) {
-            Ok(true) => bytecode::share(&native, &mut gathered).map(Some),
-            Ok(false) => Ok(None),
-            Err(e) => Err(e),
-        };
+        let shared = bytecode::share(&native, &mut gathered);
         Ok((gathered, shared))
     })
     .await?;
